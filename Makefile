@@ -1,0 +1,40 @@
+# parlswarm: `make demo` runs the main job offline, `make test` runs the whole suite.
+# Both create .venv and install what they need; nothing has to be installed by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+EXTRAS := dev,world,vision,otel
+
+.PHONY: demo test install chromium clean bench-fanout
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Browser tests drive Debian's Chromium through Playwright (its own browser download fails offline).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+demo: $(STAMP)
+	$(PY) -m parlswarm.demo
+
+test: $(STAMP) chromium
+	$(PY) -m pytest -q
+
+bench-fanout: $(STAMP)
+	$(PY) benchmarks/fanout.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info

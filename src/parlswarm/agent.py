@@ -1,0 +1,278 @@
+"""The agent loop: the one loop every run, benchmark and PARL rollout goes through.
+
+An agent is a model, a system prompt, tools and a step budget. Each step is one model
+turn; all tool calls of a turn run concurrently. The loop ends with the model's answer (a
+turn without tool calls), or when a budget ends it, and returns exactly one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from parlswarm.budget import Ledger
+from parlswarm.models.base import Model
+from parlswarm.tools import Tool, ToolContext, Toolset
+from parlswarm.trace.events import (
+    AgentFinished,
+    AgentStarted,
+    BudgetEvent,
+    ModelCalled,
+    ToolFinished,
+    ToolStarted,
+)
+from parlswarm.trace.recorder import Trace
+from parlswarm.types import (
+    AgentResult,
+    AssistantMessage,
+    Budgets,
+    Content,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    Usage,
+    UserMessage,
+    content_text,
+)
+
+log = logging.getLogger(__name__)
+
+EXCERPT = 500  # characters of tool results kept in trace events and partial findings
+
+
+def _excerpt(text: str, n: int = EXCERPT) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+@dataclass
+class Agent:
+    """A model with a system prompt, tools and a step budget."""
+
+    name: str
+    model: Model
+    system_prompt: str = ""
+    tools: Sequence[Tool] | Toolset = ()
+    max_steps: int = 100
+
+    async def run(self, task: Content, budgets: Budgets | None = None, trace: Trace | None = None) -> AgentResult:
+        """Run this agent alone on ``task`` (no orchestrator)."""
+        run = RunContext.new(budgets or Budgets(), trace)
+        return await run_agent(self, task, run)
+
+
+@dataclass
+class RunContext:
+    """What all agents of one run share: the trace, the budget ledger and the run's state."""
+
+    run_id: str
+    trace: Trace
+    ledger: Ledger
+    state: dict[str, object] = field(default_factory=dict)  # for orchestration tools
+
+    @classmethod
+    def new(cls, budgets: Budgets, trace: Trace | None = None, run_id: str | None = None) -> RunContext:
+        run_id = run_id or uuid.uuid4().hex[:12]
+        trace = trace or Trace(run_id)
+        trace.run_id = run_id
+        return cls(run_id=run_id, trace=trace, ledger=Ledger(budgets))
+
+    @property
+    def budgets(self) -> Budgets:
+        return self.ledger.budgets
+
+
+@dataclass
+class AgentRuntime:
+    """The live state of one running agent, visible to the tools it calls."""
+
+    agent_id: str
+    name: str
+    depth: int
+    critical_allowance: int | None  # how many critical steps this agent may still span
+    critical_used: int = 0
+    child_critical: dict[int, int] = field(default_factory=dict)  # step -> max child critical steps
+
+    def note_child(self, step: int, critical_steps: int) -> None:
+        self.child_critical[step] = max(self.child_critical.get(step, 0), critical_steps)
+
+    def child_allowance(self) -> int | None:
+        """Critical steps a sub-agent launched during the current step may use."""
+        if self.critical_allowance is None:
+            return None
+        return max(0, self.critical_allowance - self.critical_used - 1)
+
+
+async def _call_tool(
+    call: ToolCall, tools: Toolset, run: RunContext, rt: AgentRuntime, step: int
+) -> tuple[ToolMessage, bool]:
+    """Execute one tool call under the run's budget; returns the tool message and success."""
+    refusal = run.ledger.take_tool_call()
+    if refusal is not None:
+        run.trace.emit(BudgetEvent(agent_id=rt.agent_id, budget="max_tool_calls", action="refused", detail=refusal))
+        return ToolMessage(tool_call_id=call.id, content=f"error: {refusal}"), False
+    name = call.function.name
+    run.trace.emit(
+        ToolStarted(agent_id=rt.agent_id, step=step, call_id=call.id, tool=name, arguments=call.function.arguments)
+    )
+    t0 = run.trace.now()
+    tool = tools.get(name)
+    if tool is None:
+        ok, content = False, f"error: unknown tool '{name}'; available tools: {', '.join(tools.names()) or 'none'}"
+    else:
+        ctx = ToolContext(agent_id=rt.agent_id, step=step, call_id=call.id, run=(run, rt))
+        outcome = await tool.invoke(call.function.arguments, ctx)
+        ok, content = outcome.ok, outcome.content
+    run.trace.emit(
+        ToolFinished(
+            agent_id=rt.agent_id,
+            step=step,
+            call_id=call.id,
+            tool=name,
+            ok=ok,
+            seconds=run.trace.now() - t0,
+            result=_excerpt(content_text(content)),
+        )
+    )
+    return ToolMessage(tool_call_id=call.id, content=content), ok
+
+
+def _partial_findings(messages: Iterable[Message], reason: str) -> str:
+    """What an agent stopped early has found: its last words and the latest tool results."""
+    last_text = ""
+    recent_tools: list[str] = []
+    for m in messages:
+        if isinstance(m, AssistantMessage):
+            recent_tools = []
+            if m.content:
+                last_text = m.content
+        elif isinstance(m, ToolMessage):
+            recent_tools.append(_excerpt(content_text(m.content)))
+    parts = [f"[incomplete: {reason}]"]
+    if last_text:
+        parts.append(last_text)
+    if recent_tools:
+        parts.append("Latest tool results:\n" + "\n".join(f"- {r}" for r in recent_tools))
+    return "\n".join(parts)
+
+
+async def run_agent(
+    agent: Agent,
+    task: Content,
+    run: RunContext,
+    *,
+    agent_id: str | None = None,
+    parent_id: str | None = None,
+    parent_step: int | None = None,
+    depth: int = 0,
+    critical_allowance: int | None = None,
+) -> AgentResult:
+    """Run ``agent`` on ``task`` from a fresh context inside ``run``; returns one message."""
+    agent_id = agent_id or f"{agent.name}-{uuid.uuid4().hex[:6]}"
+    tools = agent.tools if isinstance(agent.tools, Toolset) else Toolset(agent.tools)
+    if critical_allowance is None and parent_id is None:
+        critical_allowance = run.budgets.max_critical_steps
+    rt = AgentRuntime(agent_id=agent_id, name=agent.name, depth=depth, critical_allowance=critical_allowance)
+    run.trace.emit(
+        AgentStarted(
+            agent_id=agent_id,
+            name=agent.name,
+            parent_id=parent_id,
+            parent_step=parent_step,
+            depth=depth,
+            task=content_text(task),
+            system_prompt=agent.system_prompt,
+            tools=tools.names(),
+            model=agent.model.name,
+        )
+    )
+    messages: list[Message] = []
+    if agent.system_prompt:
+        messages.append(SystemMessage(content=agent.system_prompt))
+    messages.append(UserMessage(content=task))
+    usage = Usage()
+    steps = tool_calls = 0
+
+    def finish(content: str, complete: bool, reason: str, error: str | None = None) -> AgentResult:
+        result = AgentResult(
+            agent_id=agent_id,
+            name=agent.name,
+            content=content,
+            complete=complete,
+            steps=steps,
+            critical_steps=rt.critical_used,
+            tool_calls=tool_calls,
+            usage=usage,
+            stop_reason=reason,  # type: ignore[arg-type]
+            error=error,
+        )
+        run.trace.emit(
+            AgentFinished(
+                agent_id=agent_id,
+                steps=steps,
+                tool_calls=tool_calls,
+                complete=complete,
+                stop_reason=reason,
+                content=content,
+                usage=usage,
+                error=error,
+            )
+        )
+        return result
+
+    try:
+        while True:
+            if steps >= agent.max_steps:
+                return finish(_partial_findings(messages, f"step budget of {agent.max_steps} used up"), False, "max_steps")
+            if critical_allowance is not None and rt.critical_used + 1 > critical_allowance:
+                detail = f"critical-step budget reached after {rt.critical_used} critical steps"
+                run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_critical_steps", action="stopped", detail=detail))
+                return finish(_partial_findings(messages, detail), False, "budget")
+            refusal = run.ledger.model_call_refusal()
+            if refusal is not None:
+                budget, detail = refusal
+                run.trace.emit(BudgetEvent(agent_id=agent_id, budget=budget, action="stopped", detail=detail))
+                return finish(_partial_findings(messages, detail), False, "budget")
+            step = steps
+            t0 = run.trace.now()
+            try:
+                left = run.ledger.seconds_left()
+                response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
+            except TimeoutError:
+                detail = f"wall-clock budget ({run.budgets.max_seconds:g}s) used up"
+                run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_seconds", action="stopped", detail=detail))
+                return finish(_partial_findings(messages, detail), False, "budget")
+            except Exception as exc:
+                log.debug("model call of %s failed", agent_id, exc_info=True)
+                error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("model") else str(exc)
+                return finish(f"error: agent '{agent.name}' failed: {error}", False, "error", error)
+            steps += 1
+            usage = usage + response.usage
+            run.ledger.add_usage(response.usage)
+            message = response.message
+            messages.append(message)
+            calls = message.tool_calls or []
+            run.trace.emit(
+                ModelCalled(
+                    agent_id=agent_id,
+                    step=step,
+                    model=response.model or agent.model.name,
+                    usage=response.usage,
+                    seconds=run.trace.now() - t0,
+                    tool_calls=len(calls),
+                    content=_excerpt(message.content or ""),
+                )
+            )
+            if not calls:
+                rt.critical_used += 1
+                return finish(message.content or "", True, "answer")
+            results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step) for c in calls))
+            tool_calls += len(calls)
+            messages.extend(msg for msg, _ in results)
+            rt.critical_used += 1 + rt.child_critical.get(step, 0)
+    except asyncio.CancelledError:
+        finish(_partial_findings(messages, "cancelled"), False, "cancelled")
+        raise

@@ -1,0 +1,39 @@
+"""The ``parlswarm`` command line: thin over the library, it parses, calls and prints."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from parlswarm.cli.common import UserError, console_err
+
+app = typer.Typer(
+    name="parlswarm",
+    help="Agent Swarm and PARL: run, measure and train orchestrators of parallel sub-agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Agent Swarm and PARL: run, measure and train orchestrators of parallel sub-agents."""
+
+
+# Sub-command modules register themselves on `app` when imported. One line each.
+from parlswarm.cli import run as _run  # noqa: E402,F401
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except UserError as exc:
+        console_err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console_err.print("interrupted")
+        sys.exit(130)

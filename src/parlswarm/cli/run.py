@@ -1,0 +1,64 @@
+"""``parlswarm run``: one task through a swarm or a single agent."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parlswarm.cli import app
+from parlswarm.cli.common import console, console_err, user_errors
+from parlswarm.models import ModelOptions, load_model
+from parlswarm.swarm import Swarm
+from parlswarm.toolsets import load_toolsets
+from parlswarm.types import Budgets
+
+
+@app.command()
+def run(
+    task: Annotated[str, typer.Argument(help="The task, in words.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Orchestrator model (see docs/models.md).")],
+    subagent_model: Annotated[str | None, typer.Option(help="Frozen sub-agent model; the orchestrator's by default.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint (vLLM, SGLang, Ollama ...).")] = None,
+    mode: Annotated[str, typer.Option(help="swarm or single.")] = "swarm",
+    tools: Annotated[str, typer.Option(help="Tool sets on the menu, comma-separated.")] = "none",
+    thinking: Annotated[bool | None, typer.Option("--thinking/--no-thinking", help="Reasoning on/off where the model supports it.")] = None,
+    trace: Annotated[Path | None, typer.Option(help="Write the run's trace as JSONL here.")] = None,
+    max_subagents: Annotated[int, typer.Option(help="Sub-agents per run.")] = 100,
+    max_concurrent: Annotated[int, typer.Option(help="Sub-agents running at once.")] = 100,
+    max_tool_calls: Annotated[int, typer.Option(help="Tool calls per run.")] = 1500,
+    max_steps: Annotated[int, typer.Option(help="Orchestrator steps.")] = 100,
+    max_subagent_steps: Annotated[int, typer.Option(help="Steps per sub-agent.")] = 100,
+    max_critical_steps: Annotated[int | None, typer.Option(help="Critical steps of the run.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens of the run.")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock seconds of the run.")] = None,
+) -> None:
+    """Run TASK and print the answer and one summary line."""
+    with user_errors():
+        if mode not in ("swarm", "single"):
+            raise ValueError(f"--mode must be swarm or single, not {mode!r}")
+        options = ModelOptions(base_url=base_url, thinking=thinking)
+        orchestrator = load_model(model, options)
+        sub = load_model(subagent_model, options) if subagent_model else orchestrator
+        budgets = Budgets(
+            max_subagents=max_subagents,
+            max_concurrent_subagents=max_concurrent,
+            max_tool_calls=max_tool_calls,
+            max_orchestrator_steps=max_steps,
+            max_subagent_steps=max_subagent_steps,
+            max_critical_steps=max_critical_steps,
+            max_tokens=max_tokens,
+            max_seconds=timeout,
+        )
+        swarm = Swarm(orchestrator, subagent_model=sub, tools=load_toolsets(tools), budgets=budgets, mode=mode)  # type: ignore[arg-type]
+        result = asyncio.run(swarm.run(task))
+        if trace is not None:
+            result.trace.save_jsonl(trace)
+    if result.result.stop_reason == "error":
+        console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
+        raise typer.Exit(1)
+    console.print(result.answer, highlight=False, markup=False)
+    status = "" if result.complete else " · INCOMPLETE"
+    console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)

@@ -1,0 +1,86 @@
+"""Turn a ``--model`` value into a Model.
+
+Known forms:
+
+- ``kimi-k2.5`` (or ``moonshot:NAME``): Moonshot's API, key from ``MOONSHOT_API_KEY``
+- ``openai:NAME``: OpenAI's API, key from ``OPENAI_API_KEY``
+- ``NAME`` with ``base_url``: any OpenAI-compatible server (vLLM, SGLang, Ollama ...)
+- ``scripted:FILE``: replies from a YAML/JSON list (tests, demos)
+
+Other packages of parlswarm add forms with :func:`register` (the offline world adds
+``expert``, the local backend ``builtin`` and ``hf:PATH``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from parlswarm.models.base import Model, ModelSpecError
+from parlswarm.models.openai_compat import MOONSHOT, OPENAI, SELF_HOSTED, OpenAICompatModel
+from parlswarm.models.scripted import ScriptedModel
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Options from the command line or a config that apply to remote models."""
+
+    base_url: str | None = None
+    thinking: bool | None = None
+    temperature: float | None = None
+    max_retries: int = 2
+    timeout: float = 600.0
+
+
+Factory = Callable[[str, ModelOptions], Model]
+_FACTORIES: dict[str, Factory] = {}
+_HELP: dict[str, str] = {}
+
+
+def register(prefix: str, factory: Factory, help: str) -> None:
+    """Make ``PREFIX`` or ``PREFIX:ARG`` resolve through ``factory(ARG, options)``."""
+    _FACTORIES[prefix] = factory
+    _HELP[prefix] = help
+
+
+def known_forms() -> list[str]:
+    base = ["kimi-k2.5", "moonshot:NAME", "openai:NAME", "NAME with --base-url URL", "scripted:FILE"]
+    return base + [_HELP[p] for p in sorted(_HELP)]
+
+
+def _load_plugins() -> None:
+    # Backends with heavy or optional dependencies register themselves on import.
+    import importlib
+
+    for module in ("parlswarm.world.expert", "parlswarm.models.local"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+def load_model(spec: str, options: ModelOptions | None = None) -> Model:
+    """Resolve ``spec``; raises ModelSpecError with the known forms when it names nothing."""
+    options = options or ModelOptions()
+    spec = spec.strip()
+    if not spec:
+        raise ModelSpecError("empty model name")
+    prefix, _, arg = spec.partition(":")
+    common = dict(
+        thinking=options.thinking,
+        temperature=options.temperature,
+        max_retries=options.max_retries,
+        timeout=options.timeout,
+    )
+    if prefix == "scripted" and arg:
+        return ScriptedModel.from_file(arg)
+    if spec == "kimi-k2.5" or (prefix == "moonshot" and arg):
+        return OpenAICompatModel(model=arg or spec, preset=MOONSHOT, base_url=options.base_url, **common)  # type: ignore[arg-type]
+    if prefix == "openai" and arg:
+        return OpenAICompatModel(model=arg, preset=OPENAI, base_url=options.base_url, **common)  # type: ignore[arg-type]
+    _load_plugins()
+    if prefix in _FACTORIES:
+        return _FACTORIES[prefix](arg, options)
+    if options.base_url:
+        return OpenAICompatModel(model=spec, preset=SELF_HOSTED, base_url=options.base_url, **common)  # type: ignore[arg-type]
+    raise ModelSpecError(f"unknown model '{spec}'; known forms: {'; '.join(known_forms())}")
