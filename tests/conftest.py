@@ -1,0 +1,16 @@
+"""Shared fixtures. Tests are offline; servers they need run on 127.0.0.1 and stop with the test."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# No test may reach a real provider: make sure no real key leaks into the environment.
+for _var in ("OPENAI_API_KEY", "MOONSHOT_API_KEY", "KIMI_API_KEY"):
+    os.environ.pop(_var, None)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
