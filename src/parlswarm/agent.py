@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from parlswarm.budget import Ledger
-from parlswarm.models.base import Model
+from parlswarm.models.base import Model, ModelError
 from parlswarm.tools import Tool, ToolContext, Toolset
 from parlswarm.trace.events import (
     AgentFinished,
@@ -100,10 +100,14 @@ class AgentRuntime:
         self.child_critical[step] = max(self.child_critical.get(step, 0), critical_steps)
 
     def child_allowance(self) -> int | None:
-        """Critical steps a sub-agent launched during the current step may use."""
+        """Critical steps a sub-agent launched during the current step may use.
+
+        One step is kept back besides the current one, so that the launching agent can
+        still answer with what its sub-agents return.
+        """
         if self.critical_allowance is None:
             return None
-        return max(0, self.critical_allowance - self.critical_used - 1)
+        return max(0, self.critical_allowance - self.critical_used - 2)
 
 
 async def _call_tool(
@@ -247,7 +251,7 @@ async def run_agent(
                 return finish(_partial_findings(messages, detail), False, "budget")
             except Exception as exc:
                 log.debug("model call of %s failed", agent_id, exc_info=True)
-                error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith("model") else str(exc)
+                error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
                 return finish(f"error: agent '{agent.name}' failed: {error}", False, "error", error)
             steps += 1
             usage = usage + response.usage
