@@ -167,7 +167,7 @@ def tool(
     section, the schema from the type hints.
     """
     if fn is not None:
-        return Tool(fn)
+        return Tool(fn, name=name, description=description)
     return lambda f: Tool(f, name=name, description=description)
 
 

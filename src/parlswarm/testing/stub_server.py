@@ -89,6 +89,7 @@ class StubApp:
         self.api_key = api_key
         self.record = record
         self.stats = ServerStats()
+        self.writers: set[asyncio.StreamWriter] = set()
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         self.stats.requests += 1
@@ -114,6 +115,7 @@ class StubApp:
         return _response(200, json.dumps(completion_json(reply, request.get("model", "stub"), turn)).encode())
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.writers.add(writer)
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -139,6 +141,7 @@ class StubApp:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self.writers.discard(writer)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -166,7 +169,11 @@ class StubServer:
         self._ready.set()
         loop.run_forever()
         self._server.close()
-        loop.run_until_complete(self._server.wait_closed())
+        for writer in list(self.app.writers):  # open keep-alive connections end their handlers
+            writer.close()
+        pending = asyncio.all_tasks(loop)
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=5))
         loop.close()
 
     def __enter__(self) -> StubServer:

@@ -1,0 +1,3 @@
+from parlswarm.cli import main
+
+main()
