@@ -214,7 +214,8 @@ async def test_tool_call_budget_refuses_the_1501st_and_the_run_still_answers() -
     swarm = Swarm(orchestrate(100), subagent_model=looker(14), tools=[lookup])
     result = await swarm.run("t")
     assert result.complete and result.summary.tool_calls == 1500
-    refusals = [e for e in result.trace.events if isinstance(e, BudgetEvent) and e.budget == "max_tool_calls"]
+    refusals = [e for e in result.trace.events if isinstance(e, BudgetEvent) and e.budget == "max_tool_calls"
+                and e.action == "refused"]
     assert len(refusals) == 1
     assert "tool-call budget (1500) is used up" in refusals[0].detail
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from parlswarm.budget import Ledger
 from parlswarm.models.base import Model, ModelError
+from parlswarm.pricing import Prices
 from parlswarm.tools import Tool, ToolContext, Toolset
 from parlswarm.trace.events import (
     AgentFinished,
@@ -74,11 +75,13 @@ class RunContext:
     state: dict[str, object] = field(default_factory=dict)  # for orchestration tools
 
     @classmethod
-    def new(cls, budgets: Budgets, trace: Trace | None = None, run_id: str | None = None) -> RunContext:
+    def new(
+        cls, budgets: Budgets, trace: Trace | None = None, run_id: str | None = None, prices: Prices | None = None
+    ) -> RunContext:
         run_id = run_id or uuid.uuid4().hex[:12]
         trace = trace or Trace(run_id)
         trace.run_id = run_id
-        return cls(run_id=run_id, trace=trace, ledger=Ledger(budgets))
+        return cls(run_id=run_id, trace=trace, ledger=Ledger(budgets, prices))
 
     @property
     def budgets(self) -> Budgets:
@@ -118,6 +121,7 @@ async def _call_tool(
     if refusal is not None:
         run.trace.emit(BudgetEvent(agent_id=rt.agent_id, budget="max_tool_calls", action="refused", detail=refusal))
         return ToolMessage(tool_call_id=call.id, content=f"error: {refusal}"), False
+    _budget_warnings(run, rt.agent_id)
     name = call.function.name
     run.trace.emit(
         ToolStarted(agent_id=rt.agent_id, step=step, call_id=call.id, tool=name, arguments=call.function.arguments)
@@ -142,6 +146,11 @@ async def _call_tool(
         )
     )
     return ToolMessage(tool_call_id=call.id, content=content), ok
+
+
+def _budget_warnings(run: RunContext, agent_id: str) -> None:
+    for budget, detail in run.ledger.warnings():
+        run.trace.emit(BudgetEvent(agent_id=agent_id, budget=budget, action="warning", detail=detail))
 
 
 def _partial_findings(messages: Iterable[Message], reason: str) -> str:
@@ -171,6 +180,7 @@ async def run_agent(
     agent_id: str | None = None,
     parent_id: str | None = None,
     parent_step: int | None = None,
+    parent_call_id: str | None = None,
     depth: int = 0,
     critical_allowance: int | None = None,
 ) -> AgentResult:
@@ -186,6 +196,7 @@ async def run_agent(
             name=agent.name,
             parent_id=parent_id,
             parent_step=parent_step,
+            parent_call_id=parent_call_id,
             depth=depth,
             task=content_text(task),
             system_prompt=agent.system_prompt,
@@ -235,6 +246,7 @@ async def run_agent(
                 detail = f"critical-step budget reached after {rt.critical_used} critical steps"
                 run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_critical_steps", action="stopped", detail=detail))
                 return finish(_partial_findings(messages, detail), False, "budget")
+            _budget_warnings(run, agent_id)
             refusal = run.ledger.model_call_refusal()
             if refusal is not None:
                 budget, detail = refusal
@@ -255,7 +267,7 @@ async def run_agent(
                 return finish(f"error: agent '{agent.name}' failed: {error}", False, "error", error)
             steps += 1
             usage = usage + response.usage
-            run.ledger.add_usage(response.usage)
+            cost = run.ledger.add_usage(response.usage, agent.model.name, response.model)
             message = response.message
             messages.append(message)
             calls = message.tool_calls or []
@@ -268,6 +280,7 @@ async def run_agent(
                     seconds=run.trace.now() - t0,
                     tool_calls=len(calls),
                     content=_excerpt(message.content or ""),
+                    cost=cost,
                 )
             )
             if not calls:

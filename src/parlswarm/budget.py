@@ -10,17 +10,23 @@ from __future__ import annotations
 import asyncio
 import time
 
+from parlswarm.pricing import Prices
 from parlswarm.types import Budgets, Usage
+
+WARN_AT = 0.8  # share of a budget at which the run is warned, once per budget
 
 
 class Ledger:
     """Counters of one run against its :class:`Budgets`."""
 
-    def __init__(self, budgets: Budgets) -> None:
+    def __init__(self, budgets: Budgets, prices: Prices | None = None) -> None:
         self.budgets = budgets
+        self.prices = prices
         self.tool_calls = 0
         self.subagents = 0
         self.usage = Usage()
+        self.cost = 0.0  # counted only for priced models; require_prices guards max_cost
+        self._warned: set[str] = set()
         self.started = time.monotonic()
         self.deadline = self.started + budgets.max_seconds if budgets.max_seconds else None
         self.concurrency = asyncio.Semaphore(budgets.max_concurrent_subagents)
@@ -44,6 +50,9 @@ class Ledger:
                 f"refused: the run's sub-agent budget ({limit}) is used up; "
                 "no more sub-agents can be started, work with the results you have"
             )
+        spent = self.model_call_refusal()
+        if spent is not None:  # a sub-agent that cannot make a single model call is no use
+            return f"refused: the run's {spent[1]}; no more sub-agents can be started, work with the results you have"
         self.subagents += 1
         return None
 
@@ -52,6 +61,9 @@ class Ledger:
         limit = self.budgets.max_tokens
         if limit is not None and self.usage.total_tokens >= limit:
             return "max_tokens", f"token budget ({limit}) used up"
+        max_cost = self.budgets.max_cost
+        if max_cost is not None and self.cost >= max_cost:
+            return "max_cost", f"cost budget ({max_cost:g}) used up"
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return "max_seconds", f"wall-clock budget ({self.budgets.max_seconds:g}s) used up"
         return None
@@ -59,5 +71,27 @@ class Ledger:
     def seconds_left(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
-    def add_usage(self, usage: Usage) -> None:
+    def add_usage(self, usage: Usage, *models: str) -> float | None:
+        """Count ``usage`` of a call to the first priced of ``models``; returns its cost when priced."""
         self.usage = self.usage + usage
+        cost = self.prices.cost(usage, *models) if self.prices is not None else None
+        if cost is not None:
+            self.cost += cost
+        return cost
+
+    def warnings(self) -> list[tuple[str, str]]:
+        """(budget, detail) for each budget that has newly passed WARN_AT of its limit."""
+        b = self.budgets
+        levels: list[tuple[str, float, float | None]] = [
+            ("max_tool_calls", self.tool_calls, b.max_tool_calls),
+            ("max_subagents", self.subagents, b.max_subagents or None),
+            ("max_tokens", self.usage.total_tokens, b.max_tokens),
+            ("max_cost", self.cost, b.max_cost),
+            ("max_seconds", time.monotonic() - self.started, b.max_seconds),
+        ]
+        found = []
+        for budget, used, limit in levels:
+            if limit is not None and budget not in self._warned and used >= WARN_AT * limit:
+                self._warned.add(budget)
+                found.append((budget, f"{used:g} of {limit:g} used ({used / limit:.0%})"))
+        return found

@@ -21,6 +21,7 @@ from pydantic import AliasChoices, BaseModel, Field
 from parlswarm import prompts
 from parlswarm.agent import Agent, AgentRuntime, RunContext, run_agent
 from parlswarm.models.base import Model
+from parlswarm.pricing import Prices, require_prices
 from parlswarm.tools import Tool, ToolContext, ToolError, Toolset, tool
 from parlswarm.trace.events import BudgetEvent, Event, RunFinished, RunStarted, SubagentCreated
 from parlswarm.trace.metrics import summarize
@@ -63,7 +64,13 @@ def _subagent_message(result: AgentResult) -> str:
 
 
 async def _launch(
-    run: RunContext, rt: AgentRuntime, state: SwarmState, definition: SubagentDef, prompt: str, step: int
+    run: RunContext,
+    rt: AgentRuntime,
+    state: SwarmState,
+    definition: SubagentDef,
+    prompt: str,
+    step: int,
+    call_id: str | None = None,
 ) -> AgentResult | str:
     """Start one sub-agent under the run's budgets; a str is a refusal for the orchestrator."""
     refusal = run.ledger.take_subagent()
@@ -92,6 +99,7 @@ async def _launch(
             agent_id=f"{definition.name}-{uuid.uuid4().hex[:6]}",
             parent_id=rt.agent_id,
             parent_step=step,
+            parent_call_id=call_id,
             depth=rt.depth + 1,
             critical_allowance=allowance,
         )
@@ -148,7 +156,7 @@ async def assign_task(agent: str, prompt: str, ctx: ToolContext) -> str:
     if definition is None:
         known = ", ".join(state.definitions) or "none yet"
         raise ToolError(f"no sub-agent named '{agent}' (defined: {known}); create it with create_subagent first")
-    outcome = await _launch(run, rt, state, definition, prompt, ctx.step)
+    outcome = await _launch(run, rt, state, definition, prompt, ctx.step, ctx.call_id)
     return outcome if isinstance(outcome, str) else _subagent_message(outcome)
 
 
@@ -179,7 +187,7 @@ async def spawn_swarm(agents: list[SwarmMember], ctx: ToolContext) -> str:
             state.swarm.toolset.subset(member.tools)
         system = member.system_prompt or prompts.load("subagent").format(role=member.role)
         definitions.append(SubagentDef(name=member.role, system_prompt=system, tools=member.tools))
-    outcomes = await asyncio.gather(*(_launch(run, rt, state, d, m.task, ctx.step) for d, m in zip(definitions, agents)))
+    outcomes = await asyncio.gather(*(_launch(run, rt, state, d, m.task, ctx.step, ctx.call_id) for d, m in zip(definitions, agents)))
     report = []
     for member, outcome in zip(agents, outcomes):
         if isinstance(outcome, str):
@@ -224,6 +232,7 @@ class Swarm:
         mode: Mode = "swarm",
         system_prompt: str | None = None,
         name: str = "orchestrator",
+        prices: Prices | None = None,
     ) -> None:
         if mode not in ("swarm", "single"):
             raise ValueError(f"mode must be 'swarm' or 'single', not {mode!r}")
@@ -234,6 +243,8 @@ class Swarm:
         if clash:
             raise ValueError(f"tool names reserved for the orchestrator: {', '.join(sorted(clash))}")
         self.budgets = budgets or Budgets()
+        self.prices = prices
+        require_prices(self.budgets, prices, dict.fromkeys([self.model.name, self.subagent_model.name]))
         self.mode: Mode = mode
         self.system_prompt = system_prompt if system_prompt is not None else prompts.load(
             "orchestrator" if mode == "swarm" else "single"
@@ -251,7 +262,7 @@ class Swarm:
         )
 
     def new_run(self, trace: Trace | None = None, run_id: str | None = None) -> RunContext:
-        run = RunContext.new(self.budgets, trace, run_id)
+        run = RunContext.new(self.budgets, trace, run_id, self.prices)
         run.state["swarm"] = SwarmState(swarm=self)
         return run
 
@@ -268,6 +279,7 @@ class Swarm:
                 model=self.model.name,
                 subagent_model=self.subagent_model.name,
                 budgets=self.budgets.model_dump(),
+                currency=self.prices.currency if self.prices else None,
             )
         )
         result = await run_agent(self.orchestrator(), task, run, agent_id="orchestrator")

@@ -143,6 +143,7 @@ class Budgets(BaseModel):
     max_subagent_steps: int = Field(100, ge=1)
     max_critical_steps: int | None = Field(None, ge=1)
     max_tokens: int | None = Field(None, ge=1)
+    max_cost: float | None = Field(None, gt=0)  # in the price table's currency; needs prices
     max_seconds: float | None = Field(None, gt=0)
     max_depth: int = Field(1, ge=0)
 
@@ -174,10 +175,13 @@ class RunSummary(BaseModel):
     completion_tokens: int
     seconds: float
     subagents_per_spawn_step: list[int] = Field(default_factory=list)
+    cost: float | None = None  # when prices are configured
 
     def line(self) -> str:
         return (
             f"steps {self.steps} · critical steps {self.critical_steps} · "
             f"sub-agents {self.subagents} · tool calls {self.tool_calls} · "
-            f"tokens {self.prompt_tokens + self.completion_tokens} · {self.seconds:.2f}s"
+            f"tokens {self.prompt_tokens + self.completion_tokens} · "
+            + (f"cost {self.cost:.4f} · " if self.cost is not None else "")
+            + f"{self.seconds:.2f}s"
         )

@@ -6,6 +6,7 @@ Timestamps ``t`` are seconds on the monotonic clock since the run started. ``ste
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter
@@ -25,6 +26,8 @@ class RunStarted(_Event):
     model: str
     subagent_model: str
     budgets: dict[str, Any]
+    started_at: float = Field(default_factory=time.time)  # Unix time, anchors ``t`` to the wall clock
+    currency: str | None = None  # of ModelCalled.cost, when prices are configured
 
 
 class AgentStarted(_Event):
@@ -33,6 +36,7 @@ class AgentStarted(_Event):
     name: str
     parent_id: str | None = None
     parent_step: int | None = None  # the parent's step that launched this agent
+    parent_call_id: str | None = None  # the parent's tool call that launched it (assign_task, spawn_swarm)
     depth: int = 0
     task: str = ""
     system_prompt: str = ""
@@ -49,6 +53,7 @@ class ModelCalled(_Event):
     seconds: float
     tool_calls: int
     content: str = ""
+    cost: float | None = None  # in the price table's currency, when prices are configured
 
 
 class ToolStarted(_Event):

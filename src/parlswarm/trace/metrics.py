@@ -54,12 +54,15 @@ def summarize(events: Sequence[Event]) -> RunSummary:
     index = TraceIndex(events)
     root = index.roots[0] if index.roots else None
     prompt = completion = 0
+    cost: float | None = None
     tool_calls = 0
     t_start = t_end = 0.0
     for e in events:
         if isinstance(e, ModelCalled):
             prompt += e.usage.prompt_tokens
             completion += e.usage.completion_tokens
+            if e.cost is not None:
+                cost = (cost or 0.0) + e.cost
         elif isinstance(e, ToolStarted):
             tool_calls += 1
         elif isinstance(e, RunStarted):
@@ -84,4 +87,5 @@ def summarize(events: Sequence[Event]) -> RunSummary:
         completion_tokens=completion,
         seconds=max(0.0, t_end - t_start),
         subagents_per_spawn_step=per_spawn,
+        cost=cost,
     )
