@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -26,7 +26,7 @@ from parlswarm.tools import Tool, ToolContext, ToolError, Toolset, tool
 from parlswarm.trace.events import BudgetEvent, Event, RunFinished, RunStarted, SubagentCreated
 from parlswarm.trace.metrics import summarize
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import AgentResult, Budgets, Content, RunSummary, content_text
+from parlswarm.types import AgentResult, Budgets, Content, ImagePart, RunSummary, TextPart, content_text
 
 Mode = Literal["swarm", "single"]
 ORCHESTRATION_TOOLS = ("create_subagent", "assign_task", "spawn_swarm")
@@ -68,7 +68,7 @@ async def _launch(
     rt: AgentRuntime,
     state: SwarmState,
     definition: SubagentDef,
-    prompt: str,
+    prompt: Content,
     step: int,
     call_id: str | None = None,
 ) -> AgentResult | str:
@@ -107,6 +107,26 @@ async def _launch(
     return result
 
 
+class ImageSource(Protocol):
+    """Images of a run that can go to sub-agents by reference (``parlswarm.vision.images.ImageRegistry``)."""
+
+    def part(self, ref: str) -> ImagePart: ...
+
+
+def _task_content(run: RunContext, prompt: str, image: str | None) -> Content:
+    """The sub-agent's first user message: the prompt, plus the referenced image if any."""
+    if image is None:
+        return prompt
+    images = run.state.get("images")
+    if images is None:
+        raise ToolError(f"this run has no images, so image={image!r} names nothing; leave image out")
+    try:
+        part = images.part(image)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise ToolError(str(exc)) from None
+    return [TextPart(text=prompt), part]
+
+
 @tool
 async def create_subagent(
     name: str, system_prompt: str, ctx: ToolContext, tools: list[str] | None = None
@@ -142,7 +162,7 @@ async def create_subagent(
 
 
 @tool
-async def assign_task(agent: str, prompt: str, ctx: ToolContext) -> str:
+async def assign_task(agent: str, prompt: str, ctx: ToolContext, image: str | None = None) -> str:
     """Run a sub-agent on a task. When the agent is done, it returns a single message back to you.
 
     Several assign_task calls in the same turn run in parallel.
@@ -150,13 +170,15 @@ async def assign_task(agent: str, prompt: str, ctx: ToolContext) -> str:
     Args:
         agent: The name of a sub-agent made with create_subagent.
         prompt: The complete, self-contained task for the sub-agent.
+        image: Optional image the sub-agent sees with its task: the id of an image of this run, optionally cropped with a pixel box, e.g. 'input' or 'input[0,120,1024,480]' (x0,y0,x1,y1).
     """
     run, rt, state = _context(ctx)
     definition = state.definitions.get(agent)
     if definition is None:
         known = ", ".join(state.definitions) or "none yet"
         raise ToolError(f"no sub-agent named '{agent}' (defined: {known}); create it with create_subagent first")
-    outcome = await _launch(run, rt, state, definition, prompt, ctx.step, ctx.call_id)
+    task = _task_content(run, prompt, image)
+    outcome = await _launch(run, rt, state, definition, task, ctx.step, ctx.call_id)
     return outcome if isinstance(outcome, str) else _subagent_message(outcome)
 
 
@@ -169,6 +191,9 @@ class SwarmMember(BaseModel):
         description="Tools it may use; all of yours when omitted.",
     )
     system_prompt: str | None = Field(None, description="Its system prompt; a default one from its role when omitted.")
+    image: str | None = Field(
+        None, description="Optional image it sees with its task: an image id of this run, optionally ID[x0,y0,x1,y1]."
+    )
 
 
 @tool
@@ -187,7 +212,8 @@ async def spawn_swarm(agents: list[SwarmMember], ctx: ToolContext) -> str:
             state.swarm.toolset.subset(member.tools)
         system = member.system_prompt or prompts.load("subagent").format(role=member.role)
         definitions.append(SubagentDef(name=member.role, system_prompt=system, tools=member.tools))
-    outcomes = await asyncio.gather(*(_launch(run, rt, state, d, m.task, ctx.step, ctx.call_id) for d, m in zip(definitions, agents)))
+    tasks = [_task_content(run, m.task, m.image) for m in agents]
+    outcomes = await asyncio.gather(*(_launch(run, rt, state, d, t, ctx.step, ctx.call_id) for d, t in zip(definitions, tasks)))
     report = []
     for member, outcome in zip(agents, outcomes):
         if isinstance(outcome, str):
@@ -266,9 +292,17 @@ class Swarm:
         run.state["swarm"] = SwarmState(swarm=self)
         return run
 
-    async def run(self, task: Content, *, trace: Trace | None = None, run_id: str | None = None) -> RunResult:
-        """Run the task to its answer (or until a budget ends it)."""
+    async def run(
+        self, task: Content, *, trace: Trace | None = None, run_id: str | None = None, images: ImageSource | None = None
+    ) -> RunResult:
+        """Run the task to its answer (or until a budget ends it).
+
+        ``images`` (an ``ImageRegistry``) names the images the orchestrator can hand to
+        sub-agents with ``assign_task(..., image=ID)``.
+        """
         run = self.new_run(trace, run_id)
+        if images is not None:
+            run.state["images"] = images
         return await self._run(task, run)
 
     async def _run(self, task: Content, run: RunContext) -> RunResult:
