@@ -1,0 +1,130 @@
+"""GRPO for the orchestrator, in plain PyTorch: readable top to bottom.
+
+A *sample* is one orchestrator turn of one episode: the prompt the orchestrator saw (system
+prompt, task, its earlier turns, tool results and sub-agent messages) and the tokens it
+generated. Only generated tokens are trained — the mask is 1 on the completion and 0 on the
+prompt — so tool results and sub-agent messages stay observations. Every turn of an episode
+carries the episode's advantage: its reward normalised within its group (the episodes of
+the same task).
+
+Loss per token (PPO-style clipped ratio, optional k3 KL estimate to a reference model)::
+
+    ratio = exp(logp − logp_old)
+    loss  = −min(ratio·A, clip(ratio, 1−ε, 1+ε)·A) + β·(exp(ref − logp) − (ref − logp) − 1)
+
+averaged over the completion tokens of each sample, then over samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Sample:
+    """One orchestrator turn to train on."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    old_logprobs: list[float]  # log-probabilities of completion_ids under the sampling policy
+    advantage: float = 0.0
+    episode: int = 0
+
+
+def group_advantages(rewards: Sequence[float], groups: Sequence[int], scale: bool = True, eps: float = 1e-6) -> list[float]:
+    """Reward minus its group's mean, divided by the group's standard deviation when ``scale``.
+
+    A group whose rewards are all equal gets zero advantages: it carries no signal.
+    """
+    if len(rewards) != len(groups):
+        raise ValueError("rewards and groups must have the same length")
+    by_group: dict[int, list[float]] = {}
+    for r, g in zip(rewards, groups):
+        by_group.setdefault(g, []).append(r)
+    stats = {}
+    for g, rs in by_group.items():
+        mean = sum(rs) / len(rs)
+        std = math.sqrt(sum((r - mean) ** 2 for r in rs) / len(rs))
+        stats[g] = (mean, std)
+    out = []
+    for r, g in zip(rewards, groups):
+        mean, std = stats[g]
+        out.append((r - mean) / (std + eps) if scale else r - mean)
+    return out
+
+
+def batch_tensors(samples: Sequence[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded input ids, attention mask, and the completion mask aligned with targets."""
+    seqs = [s.prompt_ids + s.completion_ids for s in samples]
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(seqs), width), dtype=torch.long)
+    completion = torch.zeros((len(seqs), width - 1), dtype=torch.float32)
+    for i, (s, seq) in enumerate(zip(samples, seqs)):
+        ids[i, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attention[i, : len(seq)] = 1
+        # target position j predicts token j+1: completion tokens sit at len(prompt) .. len(seq)-1
+        completion[i, len(s.prompt_ids) - 1 : len(seq) - 1] = 1.0
+    return ids, attention, completion
+
+
+def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """log p(token_{j+1} | tokens_≤j) for every position j, shape [batch, width − 1]."""
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1, :].float()
+    return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+
+
+def pad_old_logprobs(samples: Sequence[Sample], width: int) -> torch.Tensor:
+    old = torch.zeros((len(samples), width - 1), dtype=torch.float32)
+    for i, s in enumerate(samples):
+        start = len(s.prompt_ids) - 1
+        old[i, start : start + len(s.old_logprobs)] = torch.tensor(s.old_logprobs, dtype=torch.float32)
+    return old
+
+
+@dataclass
+class LossParts:
+    loss: torch.Tensor
+    policy: float
+    kl: float
+    clip_fraction: float
+    ratio_mean: float
+
+
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip: float = 0.2,
+    ref_logp: torch.Tensor | None = None,
+    kl_coef: float = 0.0,
+) -> LossParts:
+    """The clipped GRPO objective (to minimise) over masked tokens; shapes [batch, tokens]."""
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(1)
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1.0 - clip, 1.0 + clip) * adv
+    per_token = -torch.minimum(unclipped, clipped)
+    kl = torch.zeros_like(per_token)
+    if ref_logp is not None and kl_coef > 0:
+        delta = ref_logp - logp
+        kl = torch.exp(delta) - delta - 1.0
+        per_token = per_token + kl_coef * kl
+    tokens = mask.sum(dim=1).clamp(min=1.0)
+    loss = ((per_token * mask).sum(dim=1) / tokens).mean()
+    n = mask.sum().clamp(min=1.0)
+    ratio, unclipped, clipped, kl = ratio.detach(), unclipped.detach(), clipped.detach(), kl.detach()
+    return LossParts(
+        loss=loss,
+        policy=float(((-torch.minimum(unclipped, clipped)) * mask).sum() / n),
+        kl=float((kl * mask).sum() / n),
+        clip_fraction=float((((ratio - 1.0).abs() > clip).float() * mask).sum() / n),
+        ratio_mean=float((ratio * mask).sum() / n),
+    )

@@ -1,0 +1,69 @@
+"""GRPO pieces: group advantages, masks, the clipped loss, and one real update on a tiny model."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs  # noqa: E402
+
+
+def test_group_advantages_by_hand() -> None:
+    adv = group_advantages([1.0, 0.0, 0.5, 0.5], [0, 0, 1, 1])
+    # group 0: mean 0.5, std 0.5 -> +1, -1; group 1: all equal -> 0, 0
+    assert adv == pytest.approx([1.0, -1.0, 0.0, 0.0], abs=1e-5)
+    assert group_advantages([3.0, 1.0], [7, 7], scale=False) == [1.0, -1.0]
+
+
+def test_completion_mask_covers_only_generated_tokens() -> None:
+    samples = [Sample([1, 2, 3], [4, 5], [-0.1, -0.2]), Sample([1], [6, 7, 8], [-1.0, -2.0, -3.0])]
+    ids, attention, mask = batch_tensors(samples, pad_id=0)
+    assert ids.tolist() == [[1, 2, 3, 4, 5], [1, 6, 7, 8, 0]]
+    assert attention.tolist() == [[1, 1, 1, 1, 1], [1, 1, 1, 1, 0]]
+    # Target j is token j+1: row 0 trains targets 4, 5 (positions 2, 3); row 1 targets 6, 7, 8.
+    assert mask.tolist() == [[0, 0, 1, 1], [1, 1, 1, 0]]
+    old = pad_old_logprobs(samples, ids.shape[1])
+    assert old.flatten().tolist() == pytest.approx([0, 0, -0.1, -0.2, -1.0, -2.0, -3.0, 0])
+
+
+def test_loss_on_policy_is_minus_the_advantage_and_clips() -> None:
+    mask = torch.ones(2, 3)
+    logp = torch.zeros(2, 3)
+    parts = grpo_loss(logp, logp, torch.tensor([1.0, -0.5]), mask)
+    assert float(parts.loss) == pytest.approx(-(1.0 - 0.5) / 2)
+    assert parts.clip_fraction == 0.0 and parts.ratio_mean == pytest.approx(1.0)
+    # A ratio of e (well above 1.2) with a positive advantage is clipped at 1.2.
+    parts = grpo_loss(torch.ones(1, 3), torch.zeros(1, 3), torch.tensor([1.0]), torch.ones(1, 3))
+    assert float(parts.loss) == pytest.approx(-1.2) and parts.clip_fraction == 1.0
+    # KL to the reference is zero on the reference and positive elsewhere.
+    same = grpo_loss(logp, logp, torch.tensor([0.0, 0.0]), mask, ref_logp=logp, kl_coef=0.1)
+    assert same.kl == 0.0
+    off = grpo_loss(logp, logp, torch.tensor([0.0, 0.0]), mask, ref_logp=logp - 1.0, kl_coef=0.1)
+    assert off.kl == pytest.approx(float(torch.exp(torch.tensor(-1.0)) + 1 - 1))
+
+
+def test_one_update_raises_the_likelihood_of_a_rewarded_completion() -> None:
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
+    model = transformers.LlamaForCausalLM(config)
+    good = Sample([1, 2, 3], [4, 5, 6], [])
+    bad = Sample([1, 2, 3], [7, 8, 9], [])
+    samples = [good, bad]
+    ids, attention, mask = batch_tensors(samples, pad_id=0)
+    with torch.no_grad():
+        before = token_logprobs(model, ids, attention)
+    for s, row in zip(samples, before):
+        s.old_logprobs = row[len(s.prompt_ids) - 1 : len(s.prompt_ids) - 1 + len(s.completion_ids)].tolist()
+    old = pad_old_logprobs(samples, ids.shape[1])
+    adv = torch.tensor(group_advantages([1.0, 0.0], [0, 0]))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    parts = grpo_loss(token_logprobs(model, ids, attention), old, adv, mask)
+    parts.loss.backward()
+    opt.step()
+    with torch.no_grad():
+        after = token_logprobs(model, ids, attention)
+    gain = ((after - before) * mask).sum(dim=1)
+    assert gain[0] > 0 > gain[1]
