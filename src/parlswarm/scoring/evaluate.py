@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from parlswarm.models.base import Model
 from parlswarm.scoring.aggregate import Summary, summarize
 from parlswarm.scoring.judge import Judge
-from parlswarm.scoring.responses import ResponseSet, load_responses
+from parlswarm.scoring.responses import Response, ResponseSet, load_responses
 from parlswarm.scoring.score import TaskScore, ascore_response, zero_score
 from parlswarm.scoring.tasks import GoldTable, InputError, WideSearchTask, gold_path, load_gold, load_tasks_report
 
@@ -74,7 +74,7 @@ async def aevaluate(
                 )
             )
 
-    jobs: list[tuple[WideSearchTask, GoldTable, int, str | None]] = []
+    jobs: list[tuple[WideSearchTask, GoldTable, int, Response | None]] = []
     for task in tasks:
         got = by_task.get(task.instance_id, {})
         if skip_missing and not got:
@@ -87,19 +87,19 @@ async def aevaluate(
             skipped.append(task.instance_id)
             continue
         for trial in range(n):
-            response = got.get(trial)
-            jobs.append((task, gold, trial, response.response if response is not None else None))
+            jobs.append((task, gold, trial, got.get(trial)))
 
     limit = asyncio.Semaphore(max(1, concurrency))
     bad_gold: set[str] = set()
 
-    async def run(task: WideSearchTask, gold: GoldTable, trial: int, text: str | None) -> TaskScore | None:
-        if text is None:
-            score = zero_score(task, trial, "no response", gold_rows=len(gold.rows))
+    async def run(task: WideSearchTask, gold: GoldTable, trial: int, response: Response | None) -> TaskScore | None:
+        if response is None:
+            score = zero_score(task, trial, gold_rows=len(gold.rows))
         else:
             async with limit:
                 try:
-                    score = await ascore_response(task, gold, text, judge_, trial=trial)
+                    score = await ascore_response(task, gold, response.response, judge_, trial=trial)
+                    score.source = response.source
                 except ValueError as exc:  # the task's gold does not fit the task
                     if task.instance_id not in bad_gold:
                         bad_gold.add(task.instance_id)

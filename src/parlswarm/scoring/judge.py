@@ -83,11 +83,14 @@ class Judge:
             raise JudgeError(f"judge {self.name} gave no JSON object for {what}")
         return reply
 
-    async def align(self, response: Sequence[str], reference: Sequence[str], what: str = "alignment") -> dict[str, str]:
+    async def align(
+        self, response: Sequence[str], reference: Sequence[str], what: str = "alignment", one_to_one: bool = True
+    ) -> dict[str, str]:
         """Map entries of ``response`` to the entries of ``reference`` that mean the same.
 
-        Only pairs whose two sides are entries of the lists count, and each reference
-        entry is taken at most once (first come), so a confused reply cannot invent values.
+        Only pairs whose two sides are entries of the lists count, so a confused reply
+        cannot invent values; with ``one_to_one`` (column names) each reference entry is
+        taken at most once (first come).
         Raises :class:`JudgeError` when the judge gives no usable answer.
         """
         if not response or not reference:
@@ -103,7 +106,7 @@ class Judge:
         taken: set[str] = set()
         for origin, target in reply.items():
             target = str(target)
-            if origin in allowed_from and target in allowed_to and target not in taken:
+            if origin in allowed_from and target in allowed_to and not (one_to_one and target in taken):
                 mapping[origin] = target
                 taken.add(target)
         return mapping

@@ -99,7 +99,9 @@ class TaskScore(BaseModel):
     unscored: list[CellResult] = Field(default_factory=list)
     judge: str | None = None
     error: str | None = None  # why the response could not be compared at all
+    error_kind: Literal["no_response", "no_table", "bad_table", "columns"] | None = None
     notes: list[str] = Field(default_factory=list)
+    source: str = ""  # where the response came from (file, line), when known
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -137,6 +139,14 @@ def _loose_pairs(response: Sequence[str], gold: Sequence[str]) -> dict[str, str]
         for k, rs in by_resp.items()
         if k and len(rs) == 1 and len(by_gold.get(k, [])) == 1
     }
+
+
+def _loose_lookup(response: Sequence[str], gold: Sequence[str]) -> dict[str, str]:
+    """Each response value whose loose form names exactly one gold value, mapped to it."""
+    by_gold: dict[str, list[str]] = {}
+    for g in gold:
+        by_gold.setdefault(_loose(g), []).append(g)
+    return {r: by_gold[_loose(r)][0] for r in response if _loose(r) and len(by_gold.get(_loose(r), [])) == 1}
 
 
 def _preprocess(value: str, pipeline: ColumnPipeline, language: str) -> str:
@@ -197,10 +207,10 @@ async def ascore_response(
     try:
         table = extract_table(response_text)
     except TableError as exc:
-        score.error = f"the response's table cannot be read: {exc}"
+        score.error, score.error_kind = f"the response's table cannot be read: {exc}", "bad_table"
         return score
     if table is None:
-        score.error = "no markdown table in the response"
+        score.error, score.error_kind = "no markdown table in the response", "no_table"
         return score
 
     # 2. column names
@@ -238,6 +248,7 @@ async def ascore_response(
             parts.append(f"unexpected {score.unexpected_columns}")
         hint = "" if judge_ is not None else " (no judge to map column names)"
         score.error = f"the table's columns are not the required ones: {'; '.join(parts)}{hint}"
+        score.error_kind = "columns"
         return score
     resp_idx = [names.index(c) for c in required]
     resp_rows = [[canonical_cell(row[i]) for i in resp_idx] for row in table.rows]
@@ -255,17 +266,18 @@ async def ascore_response(
         gold_values = list(dict.fromkeys(r[col] for r in gold_rows))
         resp_values = list(dict.fromkeys(r[col] for r in resp_rows))
         gold_prepped = {prep(v) for v in gold_values}
-        resp_prepped = {prep(v) for v in resp_values}
+        # A value of one key column may repeat across rows (several rows per season), so
+        # a response value is aligned against every gold value, used or not.
         lone_resp = [v for v in resp_values if prep(v) not in gold_prepped]
-        lone_gold = [v for v in gold_values if prep(v) not in resp_prepped]
-        key_map = _loose_pairs(lone_resp, lone_gold) if lone_resp and lone_gold else {}
+        key_map = _loose_lookup(lone_resp, gold_values)
         for r, g in key_map.items():
             score.key_alignments.append(Alignment(column=k, response=r, gold=g, by="loose"))
         rest_resp = [v for v in lone_resp if v not in key_map]
-        rest_gold = [v for v in lone_gold if v not in key_map.values()]
-        if judge_ is not None and rest_resp and rest_gold:
+        if judge_ is not None and rest_resp:
             try:
-                mapped = await judge_.align(rest_resp, rest_gold, what=f"key column {k} of {task.instance_id}")
+                mapped = await judge_.align(
+                    rest_resp, gold_values, what=f"key column {k} of {task.instance_id}", one_to_one=False
+                )
             except JudgeError as exc:
                 score.notes.append(str(exc))
                 mapped = {}
@@ -423,10 +435,15 @@ def score_response(
     raise RuntimeError("score_response with a judge cannot run inside an event loop; await ascore_response instead")
 
 
-def zero_score(task: WideSearchTask, trial: int, error: str, gold_rows: int = 0) -> TaskScore:
+def zero_score(task: WideSearchTask, trial: int, gold_rows: int = 0, error: str = "no response") -> TaskScore:
     """The score of a trial that has no response at all: every metric 0, and why."""
     return TaskScore(
-        instance_id=task.instance_id, trial=trial, columns=len(task.evaluation.required), gold_rows=gold_rows, error=error
+        instance_id=task.instance_id,
+        trial=trial,
+        columns=len(task.evaluation.required),
+        gold_rows=gold_rows,
+        error=error,
+        error_kind="no_response",
     )
 
 
