@@ -25,6 +25,7 @@ def _root() -> None:
 
 # Sub-command modules register themselves on `app` when imported. One line each.
 from parlswarm.cli import run as _run  # noqa: E402,F401
+from parlswarm.cli import trace as _trace  # noqa: E402,F401
 from parlswarm.cli import eval as _eval  # noqa: E402,F401
 
 

@@ -9,10 +9,14 @@ from typing import Annotated
 import typer
 
 from parlswarm.cli import app
-from parlswarm.cli.common import console, console_err, user_errors
+from parlswarm.cli.common import UserError, console, console_err, user_errors
+from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
+from parlswarm.pricing import Prices
 from parlswarm.swarm import Swarm
 from parlswarm.toolsets import load_toolsets
+from parlswarm.trace.recorder import Trace
+from parlswarm.trace.report import write_report
 from parlswarm.types import Budgets
 
 
@@ -34,6 +38,11 @@ def run(
     max_critical_steps: Annotated[int | None, typer.Option(help="Critical steps of the run.")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="Tokens of the run.")] = None,
     timeout: Annotated[float | None, typer.Option(help="Wall-clock seconds of the run.")] = None,
+    max_cost: Annotated[float | None, typer.Option(help="Cost of the run, in the currency of --prices.")] = None,
+    prices: Annotated[str | None, typer.Option(help="Prices per million tokens: a YAML/JSON file or 'MODEL=IN/OUT;MODEL=IN/CACHED/OUT'.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the run's HTML report (timeline, critical path, costs) here.")] = None,
+    otel: Annotated[bool, typer.Option("--otel", help="Export OpenTelemetry spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
 ) -> None:
     """Run TASK and print the answer and one summary line."""
     with user_errors():
@@ -51,14 +60,36 @@ def run(
             max_critical_steps=max_critical_steps,
             max_tokens=max_tokens,
             max_seconds=timeout,
+            max_cost=max_cost,
         )
-        swarm = Swarm(orchestrator, subagent_model=sub, tools=load_toolsets(tools), budgets=budgets, mode=mode)  # type: ignore[arg-type]
-        result = asyncio.run(swarm.run(task))
+        price_table = Prices.from_option(prices) if prices else None
+        swarm = Swarm(orchestrator, subagent_model=sub, tools=load_toolsets(tools), budgets=budgets, mode=mode, prices=price_table)  # type: ignore[arg-type]
+        recorder = Trace()
+        progress = LiveProgress(console_err, mode="quiet" if quiet else "auto")
+        progress.watch(recorder)
+        provider = None
+        if otel:
+            try:
+                from parlswarm.trace.otel import OTelSpans, otlp_tracer_provider
+            except ImportError as exc:
+                raise UserError(str(exc)) from None
+            provider = otlp_tracer_provider()
+            recorder.subscribe(OTelSpans(provider))
+        try:
+            with progress:
+                result = asyncio.run(swarm.run(task, trace=recorder))
+        finally:
+            if provider is not None:
+                provider.shutdown()  # sends the last batch of spans
         if trace is not None:
             result.trace.save_jsonl(trace)
+        if report is not None:
+            write_report(result.trace.events, report, price_table)
     if result.result.stop_reason == "error":
         console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
         raise typer.Exit(1)
     console.print(result.answer, highlight=False, markup=False)
     status = "" if result.complete else " · INCOMPLETE"
     console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
+    if report is not None:
+        console_err.print(f"[dim]report: {report}[/dim]", highlight=False)

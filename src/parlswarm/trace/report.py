@@ -387,12 +387,10 @@ def render_html(data: ReportData) -> str:
     )
 
 
-def write_report(
-    events: Sequence[Event], path: str | Path, prices: Prices | None = None, title: str | None = None
-) -> Path:
-    """Build and write the report of ``events``; returns the path written."""
+def save_html(data: ReportData, path: str | Path) -> Path:
+    """Write the report of ``data`` to ``path``; returns the path written."""
     path = Path(path)
-    text = render_html(build_report(events, prices, title))
+    text = render_html(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -400,4 +398,11 @@ def write_report(
     return path
 
 
-__all__ = ["Lane", "ReportData", "StepBar", "ToolBar", "build_report", "render_html", "write_report"]
+def write_report(
+    events: Sequence[Event], path: str | Path, prices: Prices | None = None, title: str | None = None
+) -> Path:
+    """Build and write the report of ``events``; returns the path written."""
+    return save_html(build_report(events, prices, title), path)
+
+
+__all__ = ["Lane", "ReportData", "StepBar", "ToolBar", "build_report", "render_html", "save_html", "write_report"]
