@@ -27,6 +27,8 @@ def _root() -> None:
 from parlswarm.cli import run as _run  # noqa: E402,F401
 from parlswarm.cli import trace as _trace  # noqa: E402,F401
 from parlswarm.cli import eval as _eval  # noqa: E402,F401
+from parlswarm.cli import world as _world  # noqa: E402,F401
+from parlswarm.cli import bench as _bench  # noqa: E402,F401
 
 
 def main() -> None:

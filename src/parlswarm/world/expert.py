@@ -1,0 +1,331 @@
+"""The scripted expert: an oracle policy for the world's tasks that reads pages like an agent.
+
+It is a :class:`~parlswarm.models.base.Model`, so it runs through the same runtime
+(:class:`~parlswarm.swarm.Swarm`) and the same tools as any LLM: it reads the task text,
+searches for the region's index page, opens it, then opens each place's section pages and
+reads the entries off them. It never sees gold tables. Every turn it works out what to do
+next from the conversation alone, so one instance can serve an orchestrator and any number
+of concurrent sub-agents.
+
+Two styles, picked from the tools on offer:
+
+- **serial** (no orchestration tools, or ``expert:serial``): one agent reads every page
+  itself, one tool call per turn.
+- **swarm** (``assign_task`` on offer): the orchestrator finds the places, creates one
+  sub-agent with ``create_subagent``, and in one turn assigns each of k sub-agents a share of
+  the places with ``assign_task``; they work serially and return a table each, which it
+  merges.
+
+It is the upper-bound baseline of the bench and a teacher for warm-start traces; it is
+labelled "scripted expert" wherever it appears.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from parlswarm.models.base import ModelSpecError
+from parlswarm.models.registry import ModelOptions, register
+from parlswarm.models.scripted import reply_to_message
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolMessage, ToolSpec, Usage, content_text
+from parlswarm.world.factbook import REGION_NAMES
+from parlswarm.world.fields import Field, Value
+from parlswarm.world.pages import parse_page, read_entry, region_members, section_doc_id
+from parlswarm.world.tasks import ParsedTask, filter_clause, format_instructions, parse_query
+
+Style = Literal["auto", "serial"]
+NAME = "scripted expert"
+SUBAGENT = "factbook-reader"
+SUBAGENT_PROMPT = (
+    "You read pages of the World Factbook with search and open_page and fill in tables exactly as "
+    "asked. Reply with the table only."
+)
+MAX_SEARCHES = 3
+
+
+@dataclass
+class Call:
+    id: str
+    name: str
+    args: dict[str, Any]
+    result: str | None = None
+
+
+@dataclass
+class DocReading:
+    """What has been read of one document so far."""
+
+    pages: int = 0  # its page count, once known
+    bodies: dict[int, str] = field(default_factory=dict)
+    failed: bool = False  # open_page said it does not exist
+
+    def next_page(self) -> int | None:
+        """The next page to read, or None when there is nothing more to read."""
+        if self.failed:
+            return None
+        n = len(self.bodies) + 1
+        return n if self.pages == 0 or n <= self.pages else None
+
+    def text(self) -> str:
+        return "\n".join(self.bodies[p] for p in sorted(self.bodies))
+
+
+def _history(messages: Sequence[Message]) -> list[Call]:
+    calls: dict[str, Call] = {}
+    order: list[Call] = []
+    for m in messages:
+        if isinstance(m, AssistantMessage):
+            for tc in m.tool_calls or []:
+                try:
+                    args = json.loads(tc.function.arguments or "{}")
+                except json.JSONDecodeError:
+                    args = {}
+                call = Call(tc.id, tc.function.name, args if isinstance(args, dict) else {})
+                calls[tc.id] = call
+                order.append(call)
+        elif isinstance(m, ToolMessage) and m.tool_call_id in calls:
+            calls[m.tool_call_id].result = content_text(m.content)
+    return order
+
+
+def _readings(calls: Sequence[Call]) -> dict[str, DocReading]:
+    docs: dict[str, DocReading] = {}
+    for call in calls:
+        if call.name != "open_page" or call.result is None:
+            continue
+        doc_id = str(call.args.get("doc_id", "")).strip()
+        reading = docs.setdefault(doc_id, DocReading())
+        view = parse_page(call.result)
+        if view is None:
+            reading.failed = True
+            continue
+        reading.pages = view.pages
+        reading.bodies[view.page] = view.body
+    return docs
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
+
+
+def _parse_table(text: str) -> list[list[str]]:
+    """Body rows of the first Markdown table in ``text``."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    rows = [[c.strip() for c in ln.strip("|").split("|")] for ln in lines]
+    return [r for r in rows[2:] if not all(set(c) <= set("-: ") for c in r)]
+
+
+def _answer(header: Sequence[str], rows: Sequence[Sequence[str]], note: str = "") -> str:
+    intro = f"Here is the table{note}, read from the World Factbook pages:"
+    return f"{intro}\n\n```markdown\n{_table(header, rows)}\n```"
+
+
+def _tool(tool_name: str, **arguments: Any) -> dict[str, Any]:
+    return {"content": None, "tool_calls": [{"name": tool_name, "arguments": arguments}]}
+
+
+class ExpertModel:
+    """The scripted expert policy as a Model."""
+
+    def __init__(self, style: Style = "auto", rows_per_agent: int = 2, max_agents: int = 32) -> None:
+        if rows_per_agent < 1 or max_agents < 1:
+            raise ValueError("rows_per_agent and max_agents must be at least 1")
+        self.style = style
+        self.rows_per_agent = rows_per_agent
+        self.max_agents = max_agents
+        self.name = NAME if style == "auto" else f"{NAME} (serial)"
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        reply = self.decide(messages, [t.name for t in tools])
+        message = reply_to_message(reply, sum(1 for m in messages if m.role == "assistant"))
+        prompt_chars = sum(len(content_text(getattr(m, "content", None))) for m in messages)
+        out_chars = len(message.content or "") + sum(
+            len(c.function.name) + len(c.function.arguments) for c in message.tool_calls or []
+        )
+        usage = Usage(prompt_tokens=max(1, prompt_chars // 4), completion_tokens=max(1, out_chars // 4))
+        return ModelResponse(
+            message=message, usage=usage, model=self.name, finish_reason="tool_calls" if message.tool_calls else "stop"
+        )
+
+    # --- policy ---------------------------------------------------------------------------
+
+    def decide(self, messages: Sequence[Message], tool_names: Sequence[str]) -> str | dict[str, Any]:
+        """The next reply: a tool call (as a scripted reply mapping) or the final answer."""
+        task_text = next((content_text(m.content) for m in messages if m.role == "user"), "")
+        task = parse_query(task_text)
+        if task is None or not {"search", "open_page"} <= set(tool_names):
+            return (
+                f"{NAME}: I only solve World Factbook table tasks written by parlswarm's task generator, "
+                "with the world tools (search, open_page) on offer."
+            )
+        calls = _history(messages)
+        if calls and calls[-1].result is not None and calls[-1].result.startswith("error: refused"):
+            return self._final(task, calls, note=" (incomplete: a budget ran out)")
+        places = task.places
+        if places is None:
+            found = self._find_places(task, calls)
+            if not isinstance(found, list):
+                return found
+            places = found
+        orchestrate = (
+            self.style == "auto"
+            and "assign_task" in tool_names
+            and "create_subagent" in tool_names
+            and len(places) > self.rows_per_agent
+        )
+        if orchestrate:
+            return self._orchestrate(task, places, calls)
+        return self._work(task, places, calls)
+
+    def _find_places(self, task: ParsedTask, calls: Sequence[Call]) -> list[tuple[str, str]] | str | dict[str, Any]:
+        """The region's places from its index page, or the call that gets closer to them."""
+        assert task.region is not None
+        region_name = REGION_NAMES[task.region]
+        title = f"{region_name} — countries and territories"
+        readings = _readings(calls)
+        for doc_id, reading in readings.items():
+            first = reading.bodies.get(1, "")
+            if first.startswith(f"# {title}"):
+                page = reading.next_page()
+                if page is not None:
+                    return _tool("open_page", doc_id=doc_id, page=page)
+                return [(name, code) for name, code in region_members(reading.text())]
+        searches = [c for c in calls if c.name == "search" and c.result is not None]
+        for call in searches:
+            try:
+                hits = json.loads(call.result or "[]")
+            except json.JSONDecodeError:
+                continue
+            for hit in hits if isinstance(hits, list) else []:
+                if isinstance(hit, dict) and hit.get("title") == title:
+                    return _tool("open_page", doc_id=hit["doc_id"], page=1)
+        if len(searches) >= MAX_SEARCHES:
+            return f"{NAME}: could not find the index page of {region_name}."
+        queries = [f"{region_name} countries and territories", f"{region_name} region index", region_name]
+        return _tool("search", query=queries[len(searches)], k=5)
+
+    def _work(self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call]) -> str | dict[str, Any]:
+        """Read the places' pages one at a time; answer when every place is settled."""
+        readings = _readings(calls)
+        rows: list[list[str]] = []
+        for name, code in places:
+            outcome = self._read_place(task, code, readings)
+            if isinstance(outcome, dict):
+                return outcome
+            if outcome is not None:
+                rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
+        return _answer(task.header, rows)
+
+    def _read_place(
+        self, task: ParsedTask, code: str, readings: dict[str, DocReading]
+    ) -> list[Value] | None | dict[str, Any]:
+        """A place's column values; None when it is left out; or the next page to open."""
+        wanted: list[Field] = ([task.filter_field] if task.filter is not None else []) + list(task.columns)
+        sections: list[str] = []
+        for f in wanted:
+            if f.section not in sections:
+                sections.append(f.section)
+        values: dict[str, Value] = {}
+        for section in sections:
+            doc_id = section_doc_id(code, section)
+            reading = readings.get(doc_id, DocReading())
+            text = reading.text()
+            for f in (f for f in wanted if f.section == section and f.id not in values):
+                value = f.parse(read_entry(text, f.path)) if text else None
+                if value is None:
+                    page = reading.next_page()
+                    if page is not None:
+                        return _tool("open_page", doc_id=doc_id, page=page)
+                    return None  # not on any page: the place is left out
+                values[f.id] = value
+            if task.filter is not None and task.filter.field in values:
+                v = values[task.filter.field]
+                if not isinstance(v, float) or not task.filter.keeps(v):
+                    return None
+        return [values[f.id] for f in task.columns]
+
+    def _orchestrate(self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call]) -> str | dict[str, Any]:
+        created = [c for c in calls if c.name == "create_subagent"]
+        if not created:
+            return _tool("create_subagent", name=SUBAGENT, system_prompt=SUBAGENT_PROMPT, tools=["search", "open_page"])
+        if created[-1].result is not None and created[-1].result.startswith("error"):
+            return self._work(task, places, calls)  # no sub-agents to be had: do it alone
+        assigned = [c for c in calls if c.name == "assign_task"]
+        if not assigned:
+            k = min(self.max_agents, math.ceil(len(places) / self.rows_per_agent))
+            size, extra = divmod(len(places), k)
+            shares, start = [], 0
+            for i in range(k):
+                end = start + size + (1 if i < extra else 0)
+                shares.append(places[start:end])
+                start = end
+            return {
+                "content": None,
+                "tool_calls": [
+                    {"name": "assign_task", "arguments": {"agent": SUBAGENT, "prompt": self.subtask(task, share)}}
+                    for share in shares
+                ],
+            }
+        order = {name: i for i, (name, _) in enumerate(places)}
+        rows: dict[str, list[str]] = {}
+        for call in assigned:
+            for row in _parse_table(call.result or ""):
+                if row and row[0] in order and len(row) == len(task.header):
+                    rows[row[0]] = row
+        missing = sum(1 for c in assigned if not _parse_table(c.result or "") and "error" in (c.result or ""))
+        note = f" ({missing} sub-agent{'s' if missing > 1 else ''} failed)" if missing else ""
+        return _answer(task.header, sorted(rows.values(), key=lambda r: order[r[0]]), note)
+
+    @staticmethod
+    def subtask(task: ParsedTask, places: Sequence[tuple[str, str]]) -> str:
+        """A self-contained sub-task: these places, the same columns, filter and format."""
+        listing = "\n".join(f"- {name} ({code})" for name, code in places)
+        keep = f"Keep only those {filter_clause(task.filter)}. " if task.filter is not None else ""
+        return (
+            "Fill in a table for exactly these places of the World Factbook (each has one page per section, "
+            f"doc id CODE/SECTION, e.g. {places[0][1]}/government):\n{listing}\n\n"
+            f"{keep}{format_instructions(task.header)}"
+        )
+
+    def _final(self, task: ParsedTask, calls: Sequence[Call], note: str) -> str:
+        """The answer from whatever is complete so far (after a budget refusal)."""
+        readings = _readings(calls)
+        places = task.places
+        if places is None:
+            found = self._find_places(task, calls)
+            places = found if isinstance(found, list) else []
+        rows = []
+        for name, code in places:
+            outcome = self._read_place(task, code, readings)
+            if isinstance(outcome, list):
+                rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
+        for call in calls:
+            if call.name == "assign_task":
+                rows.extend(r for r in _parse_table(call.result or "") if len(r) == len(task.header))
+        return _answer(task.header, rows, note)
+
+
+def _factory(arg: str, options: ModelOptions) -> ExpertModel:
+    style: Style = "auto"
+    kwargs: dict[str, int] = {}
+    for part in (p.strip() for p in arg.split(",") if p.strip()):
+        key, _, value = part.partition("=")
+        if key == "serial" and not value:
+            style = "serial"
+        elif key in ("rows", "agents") and value.isdigit() and int(value) >= 1:
+            kwargs["rows_per_agent" if key == "rows" else "max_agents"] = int(value)
+        else:
+            raise ModelSpecError(
+                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:rows=N, expert:agents=N"
+            )
+    return ExpertModel(style, **kwargs)
+
+
+register("expert", _factory, "expert[:serial|rows=N|agents=N] (scripted expert for the offline world)")

@@ -1,0 +1,112 @@
+"""BM25 search over the world's documents (``bm25s``), saved to and loaded from disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import bm25s
+
+from parlswarm.world.factbook import clean_text
+from parlswarm.world.pages import Doc
+
+log = logging.getLogger(__name__)
+
+STOPWORDS = "en"
+_META = "parlswarm-index.json"
+
+
+def corpus_digest(docs: Mapping[str, Doc]) -> str:
+    """A fingerprint of the documents an index was built from."""
+    h = hashlib.sha256()
+    for doc in docs.values():
+        h.update(doc.doc_id.encode())
+        h.update(b"\0")
+        h.update(doc.text.encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _index_text(doc: Doc) -> str:
+    # The title counts twice: a page about "France — Government" should win on those words.
+    return f"{doc.title}\n{doc.title}\n{clean_text(doc.text)}"
+
+
+class SearchIndex:
+    """Top-k BM25 retrieval of doc ids."""
+
+    def __init__(self, retriever: bm25s.BM25, doc_ids: Sequence[str]) -> None:
+        self.retriever = retriever
+        self.doc_ids = list(doc_ids)
+
+    @classmethod
+    def build(cls, docs: Mapping[str, Doc]) -> SearchIndex:
+        tokens = bm25s.tokenize([_index_text(d) for d in docs.values()], stopwords=STOPWORDS, show_progress=False)
+        retriever = bm25s.BM25()
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, list(docs))
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` best (doc_id, score) pairs for ``query``; empty when no word matches."""
+        tokens = bm25s.tokenize([query], stopwords=STOPWORDS, show_progress=False, return_ids=False)
+        vocab = self.retriever.vocab_dict
+        known = [[t for t in tokens[0] if t in vocab]]
+        if not known[0]:
+            return []
+        k = min(k, len(self.doc_ids))
+        ids, scores = self.retriever.retrieve(known, k=k, show_progress=False, n_threads=1)
+        return [(self.doc_ids[int(i)], float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+    def save(self, directory: Path, digest: str) -> None:
+        self.retriever.save(str(directory), show_progress=False)
+        (directory / _META).write_text(json.dumps({"digest": digest, "doc_ids": self.doc_ids}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: Path, digest: str) -> SearchIndex | None:
+        """The index saved in ``directory`` if it was built from documents with ``digest``."""
+        meta_file = directory / _META
+        if not meta_file.is_file():
+            return None
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            if meta.get("digest") != digest:
+                return None
+            retriever = bm25s.BM25.load(str(directory), show_progress=False)
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("ignoring unreadable search index in %s: %s", directory, exc)
+            return None
+        return cls(retriever, meta["doc_ids"])
+
+    @classmethod
+    def cached(cls, docs: Mapping[str, Doc], directory: Path) -> tuple[SearchIndex, bool]:
+        """Load the index from ``directory``, or build and save it there; (index, was_built)."""
+        digest = corpus_digest(docs)
+        index = cls.load(directory, digest)
+        if index is not None:
+            return index, False
+        log.info("building the search index in %s", directory)
+        index = cls.build(docs)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # Build beside the target and rename: concurrent builders never see a half-written index.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+        try:
+            index.save(tmp, digest)
+            if directory.exists():
+                shutil.rmtree(directory, ignore_errors=True)
+            try:
+                os.replace(tmp, directory)
+            except OSError:  # another process won the race; its index is as good as ours
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return index, True
+
+
+__all__ = ["SearchIndex", "corpus_digest"]

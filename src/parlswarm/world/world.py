@@ -1,0 +1,98 @@
+"""One world: a (possibly counterfactual) Factbook, its pages and their search index.
+
+The index is built once per world seed and corpus version and cached on disk under
+``$PARLSWARM_CACHE`` (default ``~/.cache/parlswarm``); pages are rendered on load, which
+takes well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from parlswarm.world.counterfactual import counterfactual
+from parlswarm.world.factbook import FACTBOOK_VERSION, Factbook, clean_text
+from parlswarm.world.fields import Field, Value
+from parlswarm.world.index import SearchIndex
+from parlswarm.world.pages import PAGE_CHARS, Doc, build_docs, frame_page
+
+# Bump when pages, fields or counterfactual rules change: cached indexes are then rebuilt.
+CORPUS_VERSION = "1"
+SNIPPET_CHARS = 200
+_WORD = re.compile(r"\w\w+")
+_STOP = frozenset("the and for with from that this what which of in on to by is are be as at or an".split())
+
+
+def default_cache_dir() -> Path:
+    """``$PARLSWARM_CACHE`` or ``~/.cache/parlswarm``."""
+    env = os.environ.get("PARLSWARM_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "parlswarm"
+
+
+class SearchHit(BaseModel):
+    doc_id: str
+    title: str
+    snippet: str
+
+
+def _snippet(doc: Doc, words: set[str]) -> str:
+    best, best_score = "", -1
+    for line in doc.text.split("\n")[1:]:
+        if not line.strip():
+            continue
+        text = clean_text(line)
+        score = len(words & set(_WORD.findall(text.lower())))
+        if score > best_score:
+            best, best_score = text, score
+    return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1] + "…"
+
+
+class World:
+    """The documents of one world seed and the two things an agent can do with them."""
+
+    def __init__(self, seed: int, factbook: Factbook, docs: dict[str, Doc], index: SearchIndex, page_chars: int = PAGE_CHARS) -> None:
+        self.seed = seed
+        self.factbook = factbook
+        self.docs = docs
+        self.index = index
+        self.page_chars = page_chars
+
+    @staticmethod
+    def cache_key(seed: int) -> str:
+        return f"v{CORPUS_VERSION}-factbook{FACTBOOK_VERSION}-seed{seed}"
+
+    @classmethod
+    def load(cls, seed: int = 0, cache_dir: str | Path | None = None, base: Factbook | None = None) -> World:
+        """The world of ``seed`` (0 = the real Factbook), its index from the cache or built now."""
+        if not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"world seed must be a whole number ≥ 0, not {seed!r}")
+        factbook = counterfactual(base or Factbook.load(), seed)
+        docs = build_docs(factbook)
+        directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        index, _ = SearchIndex.cached(docs, directory / "world" / cls.cache_key(seed))
+        return cls(seed, factbook, docs, index)
+
+    def search(self, query: str, k: int = 5) -> list[SearchHit]:
+        words = {w for w in _WORD.findall(query.lower()) if w not in _STOP}
+        hits = self.index.search(query, k)
+        return [SearchHit(doc_id=d, title=self.docs[d].title, snippet=_snippet(self.docs[d], words)) for d, _ in hits]
+
+    def page_count(self, doc_id: str) -> int:
+        return len(self.docs[doc_id].pages(self.page_chars))
+
+    def open_page(self, doc_id: str, page: int = 1) -> str:
+        """Page ``page`` of a document with its frame; KeyError / IndexError name the problem."""
+        doc = self.docs.get(doc_id.strip())
+        if doc is None:
+            raise KeyError(f"no document with doc_id '{doc_id}'; doc ids come from search results or index pages")
+        pages = self.page_count(doc.doc_id)
+        if not 1 <= page <= pages:
+            raise IndexError(f"page {page} is out of range: '{doc.doc_id}' has {pages} page{'s' if pages > 1 else ''}")
+        return frame_page(doc, page, self.page_chars)
+
+    def value(self, code: str, field: Field) -> Value | None:
+        """The value of ``field`` for a place, as a careful reader of its page takes it."""
+        return field.parse(self.factbook.entities[code].value(field.path))
