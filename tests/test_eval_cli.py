@@ -112,7 +112,7 @@ def test_bad_input_is_named_and_the_other_tasks_are_scored(
 
 
 def test_missing_task_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run_cli(
+    code, _, err = run_cli(
         ["--tasks", str(tmp_path / "none.jsonl"), "--gold", str(GOLD), "--responses", str(tmp_path)], monkeypatch, capsys
     )
     assert code == 2

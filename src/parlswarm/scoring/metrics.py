@@ -10,6 +10,7 @@ docs/scoring.md lists every difference.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -77,7 +78,7 @@ def parse_date(text: str, language: str = "en") -> datetime | None:
     langs = _languages(language)
     try:
         parsed = dateparser.parse(text, settings=dict(_DATE_SETTINGS), languages=list(langs) if langs else None)
-    except Exception:  # dateparser raises assorted errors on odd input; odd input is no date
+    except Exception:  # noqa: BLE001 - dateparser raises assorted errors on odd input; odd input is no date
         return None
     # "(2011 est.)" reads as a US time zone; an aware and a naive date cannot be subtracted.
     return parsed.replace(tzinfo=None) if parsed is not None else None
@@ -149,7 +150,7 @@ def number_near(response: str, target: str, criterion: Any = None, language: str
     r, t = _as_number(response), _as_number(target)
     if r is None or t is None:
         return float(r is None and t is None and response == target)
-    if r != r or t != t:  # NaN is near nothing
+    if math.isnan(r) or math.isnan(t):  # NaN is near nothing
         return 0.0
     return float(abs(r - t) <= abs(t) * float(criterion))
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import unicodedata
 from collections.abc import Coroutine, Sequence
 from typing import Any, Literal, TypeVar
@@ -110,7 +109,8 @@ class TaskScore(BaseModel):
         return self.unscored_cells == 0
 
     def metric(self, name: str) -> float | None:
-        return getattr(self, name)
+        value: float | None = getattr(self, name)
+        return value
 
 
 METRIC_NAMES = ("success", "row_precision", "row_recall", "row_f1", "item_precision", "item_recall", "item_f1")
@@ -306,12 +306,15 @@ async def ascore_response(
     tables_equal = sorted(gold_rows) == sorted(resp_rows)
 
     # 7. join and cell metrics
-    gold_by_key = {tuple(row[i] for i in key_idx): row for row in gold_rows}
-    resp_keys = {tuple(row[i] for i in key_idx) for row in resp_rows}
-    pairs = [(g, r) for r in resp_rows if (g := gold_by_key.get(tuple(r[i] for i in key_idx))) is not None]
+    def key_of(row: list[str]) -> tuple[str, ...]:
+        return tuple(row[i] for i in key_idx)
+
+    gold_by_key = {key_of(row): row for row in gold_rows}
+    resp_keys = {key_of(row) for row in resp_rows}
+    pairs = [(gold_by_key[key_of(row)], row) for row in resp_rows if key_of(row) in gold_by_key]
     score.matched_rows = len(pairs)
     score.missing_keys = [list(k) for k in gold_by_key if k not in resp_keys]
-    score.extra_keys = [list(tuple(r[i] for i in key_idx)) for r in resp_rows if tuple(r[i] for i in key_idx) not in gold_by_key]
+    score.extra_keys = [list(key_of(row)) for row in resp_rows if key_of(row) not in gold_by_key]
 
     cells: list[list[float | None]] = [[1.0] * len(required) for _ in pairs]
     to_judge: dict[int, list[int]] = {}  # column -> rows whose cell awaits the judge
@@ -319,16 +322,16 @@ async def ascore_response(
         if c in keys:
             continue
         pipeline = pipelines[c]
-        for row, (g, r) in enumerate(pairs):
+        for i, (gold_row, resp_row) in enumerate(pairs):
             value = 1.0
             for name in pipeline.metric:
                 fn = METRICS[name]
                 if fn is not None:
-                    value = min(value, fn(r[col], g[col], pipeline.criterion, language))
-            cells[row][col] = value
-            if JUDGE_METRIC in pipeline.metric and value > 0 and not exact_match(r[col], g[col]):
-                to_judge.setdefault(col, []).append(row)
-                cells[row][col] = None
+                    value = min(value, fn(resp_row[col], gold_row[col], pipeline.criterion, language))
+            cells[i][col] = value
+            if JUDGE_METRIC in pipeline.metric and value > 0 and not exact_match(resp_row[col], gold_row[col]):
+                to_judge.setdefault(col, []).append(i)
+                cells[i][col] = None
 
     if judge_ is not None and to_judge:
 
@@ -357,14 +360,13 @@ async def ascore_response(
 
     # 8. rows, items, P/R/F1
     tp_row = tp_item = 0.0
-    for row, (g, r) in enumerate(pairs):
-        scored = [v for v in cells[row] if v is not None]
-        key = [r[i] for i in key_idx]
-        for col, v in enumerate(cells[row]):
-            if v is None:
-                score.unscored.append(CellResult(key=key, column=required[col], response=r[col], gold=g[col], score=None))
-            elif v < 1.0:
-                score.wrong_cells.append(CellResult(key=key, column=required[col], response=r[col], gold=g[col], score=v))
+    for i, (gold_row, resp_row) in enumerate(pairs):
+        scored = [v for v in cells[i] if v is not None]
+        key = list(key_of(resp_row))
+        for col, v in enumerate(cells[i]):
+            if v is None or v < 1.0:
+                cell = CellResult(key=key, column=required[col], response=resp_row[col], gold=gold_row[col], score=v)
+                (score.unscored if v is None else score.wrong_cells).append(cell)
         tp_item += sum(scored)
         row_score = min(scored) if scored else 1.0
         if row_score > 0 and len(scored) < len(required):
