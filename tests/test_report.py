@@ -15,7 +15,7 @@ from parlswarm import RunResult
 from parlswarm.pricing import Prices
 from parlswarm.testing.scripted_runs import fanout_swarm
 from parlswarm.trace.recorder import Trace
-from parlswarm.trace.report import build_report, render_html, write_report
+from parlswarm.trace.report import _distinct_labels, build_report, render_html, write_report
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -56,6 +56,16 @@ def test_thirty_subagents_give_31_lanes_and_the_runtimes_critical_path(run30: Ru
     spawn_bar = root.step_bars[1]
     assert spawn_bar.wait == 10 and all(lane.s0 == spawn_bar.s0 + 1 for lane in data.lanes[1:])
     assert sum(lane.steps for lane in data.lanes) == run30.summary.steps
+
+
+def test_lane_labels_show_what_tells_templated_sibling_tasks_apart() -> None:
+    template = "Fill in a table for exactly these places (e.g. {c}/government):\n- {p} ({c})\n\nReply with a table."
+    tasks = [template.format(c="ar", p="Argentina"), template.format(c="bl", p="Bolivia")]
+    assert _distinct_labels(tasks) == ["…Argentina (ar)", "…Bolivia (bl)"]
+    assert _distinct_labels(["Research this well: the population of X", "Research this well: the population of Y"]) == [
+        "…X", "…Y"]
+    assert _distinct_labels(["France: capital", "Japan: capital"]) == ["France: capital", "Japan: capital"]
+    assert _distinct_labels(["same task", "same task"]) == ["same task", "same task"]
 
 
 def test_html_is_self_contained_and_escapes_trace_text(run30: RunResult) -> None:

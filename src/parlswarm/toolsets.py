@@ -14,6 +14,7 @@ ToolsetFactory = Callable[[], Toolset]
 _FACTORIES: dict[str, tuple[str, str]] = {
     # name: (module:function building the Toolset, help)
     "none": ("parlswarm.toolsets:empty", "no tools"),
+    "vision": ("parlswarm.vision.tools:vision_toolset", "render_html, crop_image, compare_images (headless Chromium, no network)"),
     "world": ("parlswarm.world.tools:default_toolset", "search, open_page over the offline World Factbook (seed: $PARLSWARM_WORLD_SEED, 0)"),
 }
 

@@ -86,6 +86,7 @@ class Lane(BaseModel):
     depth: int
     model: str
     task: str  # the assignment it was given
+    label: str = ""  # what tells it apart from its siblings: the task less their shared text
     result: str  # the single message it returned
     status: str  # complete, partial, error, cancelled, running
     stop_reason: str | None
@@ -131,6 +132,54 @@ class ReportData(BaseModel):
     @property
     def critical_bars(self) -> int:
         return sum(1 for lane in self.lanes for bar in lane.step_bars if bar.critical)
+
+
+def _distinct_labels(tasks: Sequence[str], visible: int = 32) -> list[str]:
+    """Short labels for sibling tasks: whole tasks when their starts differ, else what differs.
+
+    Orchestrators often give sub-agents one template with a different item in it; the
+    template's shared text is cut so that the item shows in a narrow lane label. With tasks
+    of as many lines, the label comes from the line that differs most between them.
+    """
+    flat = [" ".join(t.split()) for t in tasks]
+    if len(flat) < 2 or len(set(flat)) == 1 or len({f[:visible] for f in flat}) == len(flat):
+        return flat
+    lines = [[line.strip() for line in t.splitlines() if line.strip()] for t in tasks]
+    if len({len(ls) for ls in lines}) == 1:
+        scored: list[tuple[float, list[str]]] = []
+        for i in range(len(lines[0])):
+            column = [" ".join(ls[i].split()) for ls in lines]
+            if len(set(column)) > 1:
+                middles = _middles(column)
+                share = sum(len(m) / max(1, len(c)) for m, c in zip(middles, column)) / len(column)
+                scored.append((share, middles))
+        if scored:
+            best = max(share for share, _ in scored)
+            chosen = [middles for share, middles in scored if share >= 0.8 * best]  # in task order
+            return ["…" + " · ".join(parts) for parts in zip(*chosen)]
+    return [m if m == f else "…" + m for m, f in zip(_middles(flat), flat)]
+
+
+def _middles(texts: Sequence[str]) -> list[str]:
+    """Each text less the start and end that all of them share, cut at word boundaries."""
+    head = len(_common_prefix(texts))
+    tail = len(_common_prefix([t[::-1] for t in texts]))
+    middles = []
+    for t in texts:
+        start = t.rfind(" ", 0, head + 1) + 1
+        end = t.find(" ", max(start, len(t) - tail))
+        end = len(t) if end == -1 else end
+        middle = t[start:end].strip(" -*•:;,")
+        middles.append(middle or t)
+    return middles
+
+
+def _common_prefix(texts: Sequence[str]) -> str:
+    first, last = min(texts), max(texts)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
 
 
 def _status(finished: AgentFinished | None) -> str:
@@ -282,6 +331,10 @@ def build_report(events: Sequence[Event], prices: Prices | None = None, title: s
             parent.subtree_usage = parent.subtree_usage + lane.subtree_usage
             parent.subtree_cost = _add_cost(parent.subtree_cost, lane.subtree_cost)
 
+    for kids in index.children.values():
+        siblings = [lanes[k] for k in kids if k in lanes]
+        for lane, label in zip(siblings, _distinct_labels([lane.task for lane in siblings])):
+            lane.label = label
     subs = [lane for lane in lanes.values() if lane.parent_id is not None]
     slowest = max(subs, key=lambda lane: (lane.critical_steps, lane.on_critical_path, lane.t1 - lane.t0), default=None)
     if slowest is not None:
@@ -346,7 +399,7 @@ def _explain(
         text = (
             f"{owner.name} step {t + 1} launched {len(kid_lanes)} sub-agent"
             f"{'s' if len(kid_lanes) != 1 else ''} and waited {worst.critical_steps} critical steps for "
-            f"the slowest, {worst.name} ({_excerpt(worst.task, 60)!r}): {worst.steps} steps, "
+            f"the slowest, {worst.name} ({_excerpt(worst.label or worst.task, 60)!r}): {worst.steps} steps, "
             f"{worst.tool_calls} tool calls, {_fmt_seconds(worst.t1 - worst.t0)}"
         )
         if len(kid_lanes) > 1:
