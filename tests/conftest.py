@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
 # No test may reach a real provider: make sure no real key leaks into the environment.
 for _var in ("OPENAI_API_KEY", "MOONSHOT_API_KEY", "KIMI_API_KEY"):
     os.environ.pop(_var, None)
+
+# `parlswarm run` journals every run; tests keep their journals out of the working tree.
+os.environ.setdefault("PARLSWARM_RUNS", tempfile.mkdtemp(prefix="parlswarm-test-runs-"))
 
 
 @pytest.fixture

@@ -12,9 +12,11 @@ import logging
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from parlswarm.budget import Ledger
 from parlswarm.models.base import Model, ModelError
+from parlswarm.models.resilient import CALL_SCOPE, CallScope
 from parlswarm.pricing import Prices
 from parlswarm.tools import Tool, ToolContext, Toolset
 from parlswarm.trace.events import (
@@ -25,6 +27,7 @@ from parlswarm.trace.events import (
     ToolFinished,
     ToolStarted,
 )
+from parlswarm.security import redact_event
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import (
     AgentResult,
@@ -39,6 +42,9 @@ from parlswarm.types import (
     UserMessage,
     content_text,
 )
+
+if TYPE_CHECKING:
+    from parlswarm.journal import Replay
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +79,8 @@ class RunContext:
     trace: Trace
     ledger: Ledger
     state: dict[str, object] = field(default_factory=dict)  # for orchestration tools
+    # Journal of the run: records model responses and tool results, and replays them on resume.
+    replay: Replay | None = None
 
     @classmethod
     def new(
@@ -81,6 +89,7 @@ class RunContext:
         run_id = run_id or uuid.uuid4().hex[:12]
         trace = trace or Trace(run_id)
         trace.run_id = run_id
+        trace.subscribe(redact_event)  # secrets never reach what traces are written to
         return cls(run_id=run_id, trace=trace, ledger=Ledger(budgets, prices))
 
     @property
@@ -114,7 +123,7 @@ class AgentRuntime:
 
 
 async def _call_tool(
-    call: ToolCall, tools: Toolset, run: RunContext, rt: AgentRuntime, step: int
+    call: ToolCall, tools: Toolset, run: RunContext, rt: AgentRuntime, step: int, index: int = 0
 ) -> tuple[ToolMessage, bool]:
     """Execute one tool call under the run's budget; returns the tool message and success."""
     refusal = run.ledger.take_tool_call()
@@ -128,12 +137,18 @@ async def _call_tool(
     )
     t0 = run.trace.now()
     tool = tools.get(name)
-    if tool is None:
+    replayed = run.replay.tool_result(rt.agent_id, step, index, name) if run.replay is not None else None
+    if replayed is not None:  # completed before the run was interrupted: not repeated
+        ok, content, error = replayed.ok, replayed.content, replayed.error
+    elif tool is None:
         ok, content = False, f"error: unknown tool '{name}'; available tools: {', '.join(tools.names()) or 'none'}"
+        error = "unknown_tool"
     else:
-        ctx = ToolContext(agent_id=rt.agent_id, step=step, call_id=call.id, run=(run, rt))
+        ctx = ToolContext(agent_id=rt.agent_id, step=step, call_id=call.id, run=(run, rt), index=index)
         outcome = await tool.invoke(call.function.arguments, ctx)
-        ok, content = outcome.ok, outcome.content
+        ok, content, error = outcome.ok, outcome.content, outcome.error
+        if run.replay is not None:
+            run.replay.record_tool(rt.agent_id, step, index, call.id, name, outcome)
     run.trace.emit(
         ToolFinished(
             agent_id=rt.agent_id,
@@ -143,6 +158,7 @@ async def _call_tool(
             ok=ok,
             seconds=run.trace.now() - t0,
             result=_excerpt(content_text(content)),
+            error=error,
         )
     )
     return ToolMessage(tool_call_id=call.id, content=content), ok
@@ -254,9 +270,16 @@ async def run_agent(
                 return finish(_partial_findings(messages, detail), False, "budget")
             step = steps
             t0 = run.trace.now()
+            replayed = run.replay.model_response(agent_id, step) if run.replay is not None else None
             try:
-                left = run.ledger.seconds_left()
-                response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
+                if replayed is not None:  # answered before the run was interrupted: not asked again
+                    response = replayed
+                else:
+                    CALL_SCOPE.set(CallScope(run.trace, run.ledger, agent_id, step))  # for retries
+                    left = run.ledger.seconds_left()
+                    response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
+                    if run.replay is not None:
+                        run.replay.record_model(agent_id, step, response)
             except TimeoutError:
                 detail = f"wall-clock budget ({run.budgets.max_seconds:g}s) used up"
                 run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_seconds", action="stopped", detail=detail))
@@ -286,7 +309,7 @@ async def run_agent(
             if not calls:
                 rt.critical_used += 1
                 return finish(message.content or "", True, "answer")
-            results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step) for c in calls))
+            results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step, i) for i, c in enumerate(calls)))
             tool_calls += len(calls)
             messages.extend(msg for msg, _ in results)
             rt.critical_used += 1 + rt.child_critical.get(step, 0)

@@ -24,6 +24,7 @@ class Ledger:
         self.prices = prices
         self.tool_calls = 0
         self.subagents = 0
+        self.retries = 0
         self.usage = Usage()
         self.cost = 0.0  # counted only for priced models; require_prices guards max_cost
         self._warned: set[str] = set()
@@ -66,6 +67,14 @@ class Ledger:
             return "max_cost", f"cost budget ({max_cost:g}) used up"
         if self.deadline is not None and time.monotonic() >= self.deadline:
             return "max_seconds", f"wall-clock budget ({self.budgets.max_seconds:g}s) used up"
+        return None
+
+    def take_retry(self) -> str | None:
+        """Count one retry of a failed model call; or return why it is refused."""
+        limit = self.budgets.max_retries
+        if limit is not None and self.retries >= limit:
+            return f"the run's retry budget ({limit}) is used up"
+        self.retries += 1
         return None
 
     def seconds_left(self) -> float | None:

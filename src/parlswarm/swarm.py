@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import AliasChoices, BaseModel, Field
 
@@ -27,6 +27,9 @@ from parlswarm.trace.events import BudgetEvent, Event, RunFinished, RunStarted, 
 from parlswarm.trace.metrics import summarize
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import AgentResult, Budgets, Content, ImagePart, RunSummary, TextPart, content_text
+
+if TYPE_CHECKING:
+    from parlswarm.journal import Replay
 
 Mode = Literal["swarm", "single"]
 ORCHESTRATION_TOOLS = ("create_subagent", "assign_task", "spawn_swarm")
@@ -71,12 +74,25 @@ async def _launch(
     prompt: Content,
     step: int,
     call_id: str | None = None,
+    key: str | None = None,
 ) -> AgentResult | str:
-    """Start one sub-agent under the run's budgets; a str is a refusal for the orchestrator."""
+    """Start one sub-agent under the run's budgets; a str is a refusal for the orchestrator.
+
+    ``key`` is the launching call's position in its turn (``"3"``, or ``"3.1"`` for the second
+    member of a spawn_swarm): with the step it makes the agent id the same in every replay of
+    the run, which is what lets a resumed run recognise the sub-agents that had finished.
+    """
     refusal = run.ledger.take_subagent()
     if refusal is not None:
         run.trace.emit(BudgetEvent(agent_id=rt.agent_id, budget="max_subagents", action="refused", detail=refusal))
         return f"error: {refusal}"
+    local_id = f"{definition.name}-{step}-{key}" if key is not None else f"{definition.name}-{uuid.uuid4().hex[:6]}"
+    agent_id = local_id if rt.depth == 0 else f"{rt.agent_id}/{local_id}"
+    if run.replay is not None:
+        finished = run.replay.finished_subagent(agent_id, run.ledger)
+        if finished is not None:  # it had finished before the run was interrupted: its result replays
+            rt.note_child(step, finished.critical_steps)
+            return finished
     swarm = state.swarm
     menu = swarm.toolset
     tools = menu.subset(definition.tools) if definition.tools is not None else menu
@@ -96,7 +112,7 @@ async def _launch(
             agent,
             prompt,
             run,
-            agent_id=f"{definition.name}-{uuid.uuid4().hex[:6]}",
+            agent_id=agent_id,
             parent_id=rt.agent_id,
             parent_step=step,
             parent_call_id=call_id,
@@ -178,7 +194,7 @@ async def assign_task(agent: str, prompt: str, ctx: ToolContext, image: str | No
         known = ", ".join(state.definitions) or "none yet"
         raise ToolError(f"no sub-agent named '{agent}' (defined: {known}); create it with create_subagent first")
     task = _task_content(run, prompt, image)
-    outcome = await _launch(run, rt, state, definition, task, ctx.step, ctx.call_id)
+    outcome = await _launch(run, rt, state, definition, task, ctx.step, ctx.call_id, str(ctx.index))
     return outcome if isinstance(outcome, str) else _subagent_message(outcome)
 
 
@@ -213,7 +229,12 @@ async def spawn_swarm(agents: list[SwarmMember], ctx: ToolContext) -> str:
         system = member.system_prompt or prompts.load("subagent").format(role=member.role)
         definitions.append(SubagentDef(name=member.role, system_prompt=system, tools=member.tools))
     tasks = [_task_content(run, m.task, m.image) for m in agents]
-    outcomes = await asyncio.gather(*(_launch(run, rt, state, d, t, ctx.step, ctx.call_id) for d, t in zip(definitions, tasks)))
+    outcomes = await asyncio.gather(
+        *(
+            _launch(run, rt, state, d, t, ctx.step, ctx.call_id, f"{ctx.index}.{j}")
+            for j, (d, t) in enumerate(zip(definitions, tasks))
+        )
+    )
     report = []
     for member, outcome in zip(agents, outcomes):
         if isinstance(outcome, str):
@@ -293,14 +314,23 @@ class Swarm:
         return run
 
     async def run(
-        self, task: Content, *, trace: Trace | None = None, run_id: str | None = None, images: ImageSource | None = None
+        self,
+        task: Content,
+        *,
+        trace: Trace | None = None,
+        run_id: str | None = None,
+        images: ImageSource | None = None,
+        replay: Replay | None = None,
     ) -> RunResult:
         """Run the task to its answer (or until a budget ends it).
 
         ``images`` (an ``ImageRegistry``) names the images the orchestrator can hand to
-        sub-agents with ``assign_task(..., image=ID)``.
+        sub-agents with ``assign_task(..., image=ID)``. ``replay`` journals the run, or
+        resumes it (:mod:`parlswarm.journal`).
         """
         run = self.new_run(trace, run_id)
+        if replay is not None:
+            replay.attach(run)
         if images is not None:
             run.state["images"] = images
         return await self._run(task, run)

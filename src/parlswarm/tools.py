@@ -24,7 +24,14 @@ log = logging.getLogger(__name__)
 
 
 class ToolError(Exception):
-    """Raise inside a tool to send a clear error message back to the model."""
+    """Raise inside a tool to send a clear error message back to the model.
+
+    ``kind`` names the failure in the trace (``ToolFinished.error``).
+    """
+
+    def __init__(self, message: str = "", kind: str = "tool_error") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -35,12 +42,14 @@ class ToolContext:
     step: int
     call_id: str
     run: Any = None  # the swarm run state (parlswarm.swarm.RunState) when inside a swarm
+    index: int = 0  # position of the call among its turn's tool calls
 
 
 @dataclass
 class ToolOutcome:
     ok: bool
     content: Content
+    error: str | None = None  # the failure's kind: bad_json, bad_arguments, tool_error, exception
 
 
 def _format_validation_error(tool_name: str, exc: ValidationError) -> str:
@@ -116,16 +125,17 @@ class Tool:
             except json.JSONDecodeError as exc:
                 raise ToolError(
                     f"error: arguments for tool '{self.name}' are not valid JSON ({exc.msg} at "
-                    f"position {exc.pos}); send a JSON object"
+                    f"position {exc.pos}); send a JSON object",
+                    kind="bad_json",
                 ) from None
         else:
             data = arguments
         if not isinstance(data, dict):
-            raise ToolError(f"error: arguments for tool '{self.name}' must be a JSON object")
+            raise ToolError(f"error: arguments for tool '{self.name}' must be a JSON object", kind="bad_json")
         try:
             return self.args_model.model_validate(data)
         except ValidationError as exc:
-            raise ToolError(_format_validation_error(self.name, exc)) from None
+            raise ToolError(_format_validation_error(self.name, exc), kind="bad_arguments") from None
 
     async def invoke(self, arguments: str | dict[str, Any], ctx: ToolContext | None = None) -> ToolOutcome:
         """Run the tool. Never raises except on cancellation."""
@@ -141,12 +151,14 @@ class Tool:
             return ToolOutcome(ok=True, content=_to_content(value))
         except ToolError as exc:
             msg = str(exc)
-            return ToolOutcome(ok=False, content=msg if msg.startswith("error") else f"error: {msg}")
+            return ToolOutcome(ok=False, content=msg if msg.startswith("error") else f"error: {msg}", error=exc.kind)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a tool bug must not end the run
             log.debug("tool %s raised", self.name, exc_info=True)
-            return ToolOutcome(ok=False, content=f"error: tool '{self.name}' failed: {type(exc).__name__}: {exc}")
+            return ToolOutcome(
+                ok=False, content=f"error: tool '{self.name}' failed: {type(exc).__name__}: {exc}", error="exception"
+            )
 
     async def __call__(self, **kwargs: Any) -> Any:
         """Call the underlying function directly (for tests and scripts)."""

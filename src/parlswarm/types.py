@@ -146,6 +146,7 @@ class Budgets(BaseModel):
     max_cost: float | None = Field(None, gt=0)  # in the price table's currency; needs prices
     max_seconds: float | None = Field(None, gt=0)
     max_depth: int = Field(1, ge=0)
+    max_retries: int | None = Field(1000, ge=0)  # model-call retries in the whole run
 
 
 class AgentResult(BaseModel):

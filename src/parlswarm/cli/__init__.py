@@ -8,6 +8,7 @@ import sys
 import typer
 
 from parlswarm.cli.common import UserError, console_err
+from parlswarm.security import install_log_redaction
 
 app = typer.Typer(
     name="parlswarm",
@@ -25,6 +26,7 @@ def _root() -> None:
 
 # Sub-command modules register themselves on `app` when imported. One line each.
 from parlswarm.cli import run as _run  # noqa: E402,F401
+from parlswarm.cli import runs as _runs  # noqa: E402,F401
 from parlswarm.cli import trace as _trace  # noqa: E402,F401
 from parlswarm.cli import eval as _eval  # noqa: E402,F401
 from parlswarm.cli import world as _world  # noqa: E402,F401
@@ -33,6 +35,7 @@ from parlswarm.cli import bench as _bench  # noqa: E402,F401
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    install_log_redaction()  # no key reaches a log
     try:
         app()
     except UserError as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -10,12 +9,13 @@ import typer
 
 from parlswarm.cli import app
 from parlswarm.cli.common import UserError, console, console_err, user_errors
+from parlswarm.cli.runs import RUNS_DIR_HELP, execute, open_journal
+from parlswarm.journal import RunConfig
 from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
 from parlswarm.pricing import Prices
 from parlswarm.swarm import Swarm
 from parlswarm.toolsets import load_toolsets
-from parlswarm.trace.recorder import Trace
 from parlswarm.trace.report import write_report
 from parlswarm.types import Budgets
 
@@ -43,12 +43,16 @@ def run(
     report: Annotated[Path | None, typer.Option(help="Write the run's HTML report (timeline, critical path, costs) here.")] = None,
     otel: Annotated[bool, typer.Option("--otel", help="Export OpenTelemetry spans over OTLP (OTEL_EXPORTER_OTLP_ENDPOINT).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    runs_dir: Annotated[Path | None, typer.Option(help=RUNS_DIR_HELP)] = None,
+    journal: Annotated[bool, typer.Option("--journal/--no-journal", help="Journal the run so that `parlswarm resume` can continue it.")] = True,
+    retries: Annotated[int, typer.Option(min=0, help="Retries of a model call that failed in passing (429, 5xx, timeout).")] = 6,
+    call_timeout: Annotated[float, typer.Option(min=0.001, help="Seconds a model call may take before it is retried.")] = 600.0,
 ) -> None:
     """Run TASK and print the answer and one summary line."""
     with user_errors():
         if mode not in ("swarm", "single"):
             raise ValueError(f"--mode must be swarm or single, not {mode!r}")
-        options = ModelOptions(base_url=base_url, thinking=thinking)
+        options = ModelOptions(base_url=base_url, thinking=thinking, max_retries=retries, timeout=call_timeout)
         orchestrator = load_model(model, options)
         sub = load_model(subagent_model, options) if subagent_model else orchestrator
         budgets = Budgets(
@@ -64,7 +68,10 @@ def run(
         )
         price_table = Prices.from_option(prices) if prices else None
         swarm = Swarm(orchestrator, subagent_model=sub, tools=load_toolsets(tools), budgets=budgets, mode=mode, prices=price_table)  # type: ignore[arg-type]
-        recorder = Trace()
+        config = RunConfig(task=task, model=model, subagent_model=subagent_model, base_url=base_url, mode=mode,  # type: ignore[arg-type]
+                           tools=tools, thinking=thinking, budgets=budgets, retries=retries, call_timeout=call_timeout,
+                           options={"prices": prices} if prices else {})
+        recorder, replay, run_journal = open_journal(config, runs_dir, journal)
         progress = LiveProgress(console_err, mode="quiet" if quiet else "auto")
         progress.watch(recorder)
         provider = None
@@ -77,7 +84,7 @@ def run(
             recorder.subscribe(OTelSpans(provider))
         try:
             with progress:
-                result = asyncio.run(swarm.run(task, trace=recorder))
+                result = execute(swarm, task, recorder, replay, run_journal, runs_dir)
         finally:
             if provider is not None:
                 provider.shutdown()  # sends the last batch of spans
@@ -87,9 +94,13 @@ def run(
             write_report(result.trace.events, report, price_table)
     if result.result.stop_reason == "error":
         console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
+        if run_journal is not None:
+            console_err.print(f"resume with: parlswarm resume {run_journal.run_id}", highlight=False)
         raise typer.Exit(1)
     console.print(result.answer, highlight=False, markup=False)
     status = "" if result.complete else " · INCOMPLETE"
     console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
     if report is not None:
         console_err.print(f"[dim]report: {report}[/dim]", highlight=False)
+    if run_journal is not None:
+        console_err.print(f"[dim]run {run_journal.run_id} · journal {run_journal.path}[/dim]", highlight=False)

@@ -7,14 +7,18 @@ scrubbed from every error message.
 
 from __future__ import annotations
 
+import email.utils
+import json
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import openai
 
 from parlswarm.models.base import ModelError, ModelSpecError
+from parlswarm.models.resilient import FatalModelError, TransientModelError
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolSpec, Usage
 
 ReasoningPolicy = Literal["never", "tool_calls", "always"]
@@ -40,6 +44,30 @@ MOONSHOT = Preset(
 OPENAI = Preset(base_url=None, key_envs=("OPENAI_API_KEY",))
 # vLLM / SGLang / Ollama: keys are usually not needed; thinking goes through the chat template.
 SELF_HOSTED = Preset(base_url=None, key_envs=("OPENAI_API_KEY",), thinking_style="chat_template")
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """The wait a ``Retry-After`` (seconds or HTTP date) or ``retry-after-ms`` header asks for."""
+    if not headers:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 def _scrub(text: str, secret: str | None) -> str:
@@ -119,26 +147,45 @@ class OpenAICompatModel:
         body = self._body()
         if body:
             kwargs["extra_body"] = body
+        # Transient failures (429, 5xx, timeouts, resets, garbled bodies) raise
+        # TransientModelError for a ResilientModel to retry; the rest raise FatalModelError.
         try:
             response = await self._client.chat.completions.create(**kwargs)
-        except openai.AuthenticationError:
-            raise ModelError(
+        except (openai.AuthenticationError, openai.PermissionDeniedError):
+            raise FatalModelError(
                 f"model '{self.model}' at {self.base_url or 'api.openai.com'}: authentication failed; "
                 f"check {' or '.join(self.preset.key_envs)}"
             ) from None
         except openai.NotFoundError as exc:
-            raise ModelError(
+            raise FatalModelError(
                 f"model '{self.model}' at {self.base_url or 'api.openai.com'}: not found "
                 f"({_scrub(str(exc), self.api_key)})"
             ) from None
+        except openai.APITimeoutError:
+            raise TransientModelError(
+                f"model '{self.model}': endpoint {self.base_url} did not answer in time", reason="timeout"
+            ) from None
         except openai.APIConnectionError:
-            raise ModelError(f"model '{self.model}': cannot reach endpoint {self.base_url}") from None
+            raise TransientModelError(
+                f"model '{self.model}': cannot reach endpoint {self.base_url}", reason="connection"
+            ) from None
         except openai.APIStatusError as exc:
-            raise ModelError(
-                f"model '{self.model}': endpoint answered HTTP {exc.status_code}: {_scrub(str(exc), self.api_key)}"
+            message = f"model '{self.model}': endpoint answered HTTP {exc.status_code}: {_scrub(str(exc), self.api_key)}"
+            status = exc.status_code
+            if status == 429 or status >= 500 or status in (408, 409):
+                raise TransientModelError(
+                    message,
+                    reason="rate_limit" if status == 429 else "server_error",
+                    retry_after=retry_after_seconds(exc.response.headers),
+                ) from None
+            raise FatalModelError(message) from None
+        except (json.JSONDecodeError, openai.APIResponseValidationError) as exc:
+            raise TransientModelError(
+                f"model '{self.model}': endpoint sent a malformed response ({type(exc).__name__}: {exc})",
+                reason="bad_response",
             ) from None
         if not response.choices:
-            raise ModelError(f"model '{self.model}': endpoint returned no choices")
+            raise TransientModelError(f"model '{self.model}': endpoint returned no choices", reason="bad_response")
         choice = response.choices[0]
         msg = choice.message
         calls = [
@@ -163,6 +210,11 @@ class OpenAICompatModel:
             model=response.model or self.model,
             finish_reason=choice.finish_reason,
         )
+
+    def use_own_retries(self) -> None:
+        """Turn the SDK's retries off: a :class:`ResilientModel` around this one retries instead."""
+        self.max_retries = 0
+        self._client = self._client.with_options(max_retries=0)
 
     async def aclose(self) -> None:
         await self._client.close()

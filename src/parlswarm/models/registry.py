@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from parlswarm.models.base import Model, ModelSpecError
 from parlswarm.models.openai_compat import MOONSHOT, OPENAI, SELF_HOSTED, OpenAICompatModel
+from parlswarm.models.resilient import ResilientModel, RetryPolicy
 from parlswarm.models.scripted import ScriptedModel
 
 
@@ -28,8 +29,9 @@ class ModelOptions:
     base_url: str | None = None
     thinking: bool | None = None
     temperature: float | None = None
-    max_retries: int = 2
-    timeout: float = 600.0
+    max_retries: int = 6  # per call, by ResilientModel (the SDK's own retries are off)
+    timeout: float = 600.0  # seconds per attempt
+    retry_base_delay: float = 0.5  # first backoff, doubled at each retry
 
 
 Factory = Callable[[str, ModelOptions], Model]
@@ -69,18 +71,20 @@ def load_model(spec: str, options: ModelOptions | None = None) -> Model:
     common = dict(
         thinking=options.thinking,
         temperature=options.temperature,
-        max_retries=options.max_retries,
+        max_retries=0,  # ResilientModel retries
         timeout=options.timeout,
     )
+    # Remote endpoints fail in passing (429, 5xx, timeouts): their calls are retried.
+    policy = RetryPolicy(max_retries=options.max_retries, timeout=options.timeout, base_delay=options.retry_base_delay)
     if prefix == "scripted" and arg:
         return ScriptedModel.from_file(arg)
     if spec == "kimi-k2.5" or (prefix == "moonshot" and arg):
-        return OpenAICompatModel(model=arg or spec, preset=MOONSHOT, base_url=options.base_url, **common)  # type: ignore[arg-type]
+        return ResilientModel(OpenAICompatModel(model=arg or spec, preset=MOONSHOT, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
     if prefix == "openai" and arg:
-        return OpenAICompatModel(model=arg, preset=OPENAI, base_url=options.base_url, **common)  # type: ignore[arg-type]
+        return ResilientModel(OpenAICompatModel(model=arg, preset=OPENAI, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
     _load_plugins()
     if prefix in _FACTORIES:
         return _FACTORIES[prefix](arg, options)
     if options.base_url:
-        return OpenAICompatModel(model=spec, preset=SELF_HOSTED, base_url=options.base_url, **common)  # type: ignore[arg-type]
+        return ResilientModel(OpenAICompatModel(model=spec, preset=SELF_HOSTED, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
     raise ModelSpecError(f"unknown model '{spec}'; known forms: {'; '.join(known_forms())}")

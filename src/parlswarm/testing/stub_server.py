@@ -8,6 +8,11 @@ it every small response waits ~40 ms for delayed ACKs).
 Run it in a thread (:class:`StubServer`) to give it any Python callable, or in its own
 process (``python -m parlswarm.testing.stub_server --responder module:function``) so that
 its CPU does not compete with the client being measured.
+
+:class:`Faults` injects the failures of real endpoints at set rates, drawn from a seeded
+RNG: HTTP 500, 429 with ``Retry-After``, hangs past the client's timeout, truncated or
+malformed JSON bodies, malformed tool-call arguments and slowly trickled bodies
+(``--fault-*`` flags in process mode). ``GET /stats`` reports the requests and faults served.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import importlib
 import json
+import random
 import socket
 import subprocess
 import sys
@@ -35,6 +41,47 @@ Responder = Callable[[dict[str, Any]], Reply]
 class ServerStats:
     requests: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)  # kept only when record=True
+    faults: dict[str, int] = field(default_factory=dict)  # injected faults by kind
+
+
+@dataclass
+class Faults:
+    """Rates (0 to 1) of injected faults per chat-completions request; one RNG, seeded.
+
+    The request-level faults (500, 429, timeout, truncated, malformed) exclude each other;
+    ``bad_tool_args`` applies to each tool call of a good reply, ``slow`` to each good reply.
+    """
+
+    error_500: float = 0.0
+    rate_limit_429: float = 0.0
+    retry_after: float = 1.0  # seconds, sent in the 429's Retry-After header
+    timeout: float = 0.0  # the request hangs for ``hang`` seconds and the connection closes unanswered
+    hang: float = 30.0
+    truncated: float = 0.0  # the body stops half-way and the connection closes
+    malformed_json: float = 0.0  # HTTP 200 whose body is not JSON
+    bad_tool_args: float = 0.0  # a tool call's arguments cut in half (invalid JSON)
+    slow: float = 0.0  # the body trickles out over ``slow_seconds``
+    slow_seconds: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("error_500", "rate_limit_429", "timeout", "truncated", "malformed_json", "bad_tool_args", "slow"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"fault rate {name}={rate} is not between 0 and 1")
+        request_level = self.error_500 + self.rate_limit_429 + self.timeout + self.truncated + self.malformed_json
+        if request_level > 1.0:
+            raise ValueError(f"request-level fault rates add up to {request_level:g} > 1")
+
+    def draw(self, rng: random.Random) -> str | None:
+        """The request-level fault for one request, or None."""
+        u = rng.random()
+        for kind in ("error_500", "rate_limit_429", "timeout", "truncated", "malformed_json"):
+            rate = getattr(self, kind)
+            if u < rate:
+                return kind
+            u -= rate
+        return None
 
 
 def completion_json(reply: Reply, model: str, turn: int) -> dict[str, Any]:
@@ -83,18 +130,24 @@ class StubApp:
         latency: float = 0.0,
         api_key: str | None = None,
         record: bool = False,
+        faults: Faults | None = None,
     ) -> None:
         self.responder = responder
         self.latency = latency
         self.api_key = api_key
         self.record = record
         self.stats = ServerStats()
+        self.faults = faults
+        self.rng = random.Random(faults.seed if faults else 0)
         self.writers: set[asyncio.StreamWriter] = set()
 
     async def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         self.stats.requests += 1
         if self.api_key is not None and headers.get("authorization") != f"Bearer {self.api_key}":
             return _error(401, "invalid api key")
+        if method == "GET" and path.rstrip("/").endswith("/stats"):
+            stats = {"requests": self.stats.requests, "faults": self.stats.faults}
+            return _response(200, json.dumps(stats).encode())
         if method == "GET" and path.rstrip("/").endswith("/models"):
             return _response(200, json.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}).encode())
         if method != "POST" or not path.rstrip("/").endswith("/chat/completions"):
@@ -112,7 +165,75 @@ class StubApp:
         except Exception as exc:  # a responder bug is the server's 500, as a real server would do
             return _error(500, f"responder failed: {type(exc).__name__}: {exc}")
         turn = sum(1 for m in request.get("messages", []) if m.get("role") == "assistant")
-        return _response(200, json.dumps(completion_json(reply, request.get("model", "stub"), turn)).encode())
+        completion = completion_json(reply, request.get("model", "stub"), turn)
+        if self.faults is not None and self.faults.bad_tool_args:
+            for call in completion["choices"][0]["message"].get("tool_calls") or []:
+                if self.rng.random() < self.faults.bad_tool_args:
+                    arguments = call["function"]["arguments"]
+                    call["function"]["arguments"] = arguments[: max(1, len(arguments) // 2)]
+                    self._count("bad_tool_args")
+        return _response(200, json.dumps(completion).encode())
+
+    def _count(self, kind: str) -> None:
+        self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
+
+    async def respond(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        """Answer one request, with a fault when one is drawn; True when the connection must close."""
+        faults = self.faults
+        kind = None
+        if faults is not None and method == "POST" and path.rstrip("/").endswith("/chat/completions"):
+            kind = faults.draw(self.rng)
+        if kind is not None:
+            self._count(kind)
+        if kind == "timeout":
+            self.stats.requests += 1
+            # Hang until the client gives up (closes) or ``hang`` passes; close without an answer.
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                await asyncio.wait_for(reader.read(1), faults.hang)  # type: ignore[union-attr]
+            return True
+        if kind == "error_500":
+            self.stats.requests += 1
+            writer.write(_error(500, "injected fault: internal server error"))
+            await writer.drain()
+            return False
+        if kind == "rate_limit_429":
+            self.stats.requests += 1
+            retry_after = f"{faults.retry_after:g}"  # type: ignore[union-attr]
+            payload = json.dumps({"error": {"message": "injected fault: rate limited", "type": "rate_limit"}}).encode()
+            writer.write(_response(429, payload, {"retry-after": retry_after}))
+            await writer.drain()
+            return False
+        response = await self.handle(method, path, headers, body)
+        if kind == "truncated":
+            head, _, payload = response.partition(b"\r\n\r\n")
+            writer.write(head + b"\r\n\r\n" + payload[: len(payload) // 2])
+            await writer.drain()
+            return True
+        if kind == "malformed_json":
+            garbage = b'{"id": "chatcmpl-broken", "choices": [{"index": 0, "message": {"role": "assistant", "content": '
+            writer.write(_response(200, garbage))
+            await writer.drain()
+            return False
+        if faults is not None and faults.slow and self.rng.random() < faults.slow:
+            self._count("slow")
+            chunks = 10
+            size = max(1, -(-len(response) // chunks))
+            for i in range(0, len(response), size):
+                writer.write(response[i : i + size])
+                await writer.drain()
+                await asyncio.sleep(faults.slow_seconds / chunks)
+            return False
+        writer.write(response)
+        await writer.drain()
+        return False
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writers.add(writer)
@@ -134,8 +255,8 @@ class StubApp:
                         headers[k.strip().lower()] = v.strip()
                 length = int(headers.get("content-length", "0"))
                 body = await reader.readexactly(length) if length else b""
-                writer.write(await self.handle(method, path, headers, body))
-                await writer.drain()
+                if await self.respond(method, path, headers, body, reader, writer):
+                    return
                 if headers.get("connection", "").lower() == "close":
                     return
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -149,8 +270,15 @@ class StubApp:
 class StubServer:
     """Serve a :class:`StubApp` from a background thread; use as a context manager."""
 
-    def __init__(self, responder: Responder, latency: float = 0.0, api_key: str | None = None, record: bool = False):
-        self.app = StubApp(responder, latency, api_key, record)
+    def __init__(
+        self,
+        responder: Responder,
+        latency: float = 0.0,
+        api_key: str | None = None,
+        record: bool = False,
+        faults: Faults | None = None,
+    ):
+        self.app = StubApp(responder, latency, api_key, record, faults)
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -215,7 +343,20 @@ def stub_server_process(responder: str, latency: float = 0.0, extra_args: list[s
 
 
 async def _main_async(args: argparse.Namespace) -> None:
-    app = StubApp(load_responder(args.responder), args.latency, args.api_key)
+    faults = Faults(
+        error_500=args.fault_500,
+        rate_limit_429=args.fault_429,
+        retry_after=args.retry_after,
+        timeout=args.fault_timeout,
+        hang=args.hang,
+        truncated=args.fault_truncated,
+        malformed_json=args.fault_malformed,
+        bad_tool_args=args.fault_bad_args,
+        slow=args.fault_slow,
+        slow_seconds=args.slow_seconds,
+        seed=args.seed,
+    )
+    app = StubApp(load_responder(args.responder), args.latency, args.api_key, faults=faults)
     server = await asyncio.start_server(app.connection, "127.0.0.1", args.port, backlog=1024)
     print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
     async with server:
@@ -228,6 +369,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every completion")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", default=None)
+    faults = parser.add_argument_group("fault injection (rates from 0 to 1, per chat-completions request)")
+    faults.add_argument("--fault-500", type=float, default=0.0, help="HTTP 500")
+    faults.add_argument("--fault-429", type=float, default=0.0, help="HTTP 429 with Retry-After")
+    faults.add_argument("--retry-after", type=float, default=1.0, help="seconds in the 429's Retry-After")
+    faults.add_argument("--fault-timeout", type=float, default=0.0, help="hang, then close unanswered")
+    faults.add_argument("--hang", type=float, default=30.0, help="seconds a hanging request hangs")
+    faults.add_argument("--fault-truncated", type=float, default=0.0, help="body cut half-way")
+    faults.add_argument("--fault-malformed", type=float, default=0.0, help="HTTP 200 with a body that is not JSON")
+    faults.add_argument("--fault-bad-args", type=float, default=0.0, help="per tool call: arguments cut in half")
+    faults.add_argument("--fault-slow", type=float, default=0.0, help="body trickled over --slow-seconds")
+    faults.add_argument("--slow-seconds", type=float, default=1.0)
+    faults.add_argument("--seed", type=int, default=0, help="seed of the fault RNG")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main_async(args))

@@ -74,6 +74,18 @@ class ToolFinished(_Event):
     ok: bool
     seconds: float
     result: str = ""  # excerpt
+    # why it failed: bad_json, bad_arguments, unknown_tool, tool_error, exception
+    error: str | None = None
+
+
+class ModelRetried(_Event):
+    kind: Literal["model_retry"] = "model_retry"
+    agent_id: str
+    step: int
+    attempt: int  # 1 for the first retry of this call
+    reason: str  # rate_limit, server_error, timeout, connection, bad_response
+    error: str
+    delay: float  # seconds waited before the retry
 
 
 class SubagentCreated(_Event):
@@ -118,6 +130,7 @@ Event = Annotated[
     | ModelCalled
     | ToolStarted
     | ToolFinished
+    | ModelRetried
     | SubagentCreated
     | BudgetEvent
     | AgentFinished
