@@ -7,7 +7,7 @@
 
 In what was found, lines without ``|`` and separator lines (only ``|``, ``-``, ``:`` and
 spaces) are dropped; the first line left is the header. Cells are split on ``|`` and
-stripped; columns whose header cell is empty (the outer pipes) are dropped; header names
+stripped, and lose double quotes that wrap them (as pandas' reader does); columns whose header cell is empty (the outer pipes) are dropped; header names
 are normalised (strip, lower-case, no spaces).
 """
 
@@ -34,6 +34,14 @@ class ResponseTable(BaseModel):
 
 class TableError(ValueError):
     """A table was found but cannot be read (a row with more cells than the header)."""
+
+
+def _unquote(cell: str) -> str:
+    # WideSearch reads the table with pandas' CSV reader, which takes a cell wrapped in
+    # double quotes as a quoted field: the quotes go and doubled quotes become one.
+    if len(cell) >= 2 and cell[0] == cell[-1] == '"':
+        return cell[1:-1].replace('""', '"')
+    return cell
 
 
 def _find_table_text(text: str) -> tuple[str, str] | None:
@@ -66,7 +74,7 @@ def extract_table(response_text: str) -> ResponseTable | None:
         line = line.strip()
         if "|" not in line or set(line) <= _SEPARATOR_CHARS:
             continue
-        lines.append([cell.strip() for cell in line.split("|")])
+        lines.append([_unquote(cell.strip()) for cell in line.split("|")])
     if not lines:
         return None
     header, body = lines[0], lines[1:]
