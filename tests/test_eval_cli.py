@@ -145,3 +145,24 @@ def test_missing_responses_score_zero_or_are_skipped(
 
 def test_all_fixture_tasks_load() -> None:
     assert [t.instance_id for t in load_tasks(TASKS)] == IDS
+
+
+def test_judge_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # A renamed column fails the task without a judge and is mapped with one (a scripted
+    # judge whose every reply maps "capitalcity" to "capital").
+    g = load_gold(GOLD, "ws_en_901")
+    header = ["Country", "Capital city", "Population", "Area km2", "Independence", "Website"]
+    path = tmp_path / "responses.jsonl"
+    path.write_text(json.dumps({"instance_id": "ws_en_901", "response": render_markdown_table(header, g.rows)}) + "\n", encoding="utf-8")
+    judge = tmp_path / "judge.yaml"
+    judge.write_text(json.dumps(['```json\n{"capitalcity": "capital"}\n```']), encoding="utf-8")
+    args = ["--tasks", str(TASKS), "--gold", str(GOLD), "--responses", str(path), "--skip-missing"]
+    code, out, err = run_cli([*args, "--out", str(tmp_path / "a.json")], monkeypatch, capsys)
+    assert code == 0 and "columns differ" in out and "no judge to map column names" in err
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["summary"]["metrics"]["item_f1"]["avg"] == 0.0
+    code, out, err = run_cli([*args, "--judge", f"scripted:{judge}", "--out", str(tmp_path / "b.json")], monkeypatch, capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "b.json").read_text(encoding="utf-8"))
+    assert report["judge"] == "scripted:judge.yaml"
+    assert report["summary"]["metrics"]["item_f1"]["avg"] == 1.0
+    assert report["scores"][0]["column_alignments"] == [{"column": None, "response": "capitalcity", "gold": "capital", "by": "judge"}]
