@@ -161,3 +161,34 @@ def test_cli_cost_budget_without_prices_is_one_clear_line(tmp_path: Path) -> Non
     assert proc.stderr.strip().startswith("error: the cost budget (max_cost=1) needs a price for model 'scripted:")
     bad = _parlswarm(tmp_path, "--prices", "nonsense=1", "-q")
     assert bad.returncode == 2 and "error: price 'nonsense=1' is not MODEL=INPUT/OUTPUT" in bad.stderr
+
+
+async def test_retried_model_calls_are_counted() -> None:
+    from parlswarm import Swarm
+    from parlswarm.models import ScriptedModel
+    from parlswarm.models.resilient import ResilientModel, RetryPolicy, TransientModelError
+
+    class FlakyOnce:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.inner = ScriptedModel(["done"], name="flaky")
+            self.failed = False
+
+        async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
+            if not self.failed:
+                self.failed = True
+                raise TransientModelError("503 from the endpoint", reason="server_error")
+            return await self.inner.complete(messages, tools)
+
+    con, out = console(terminal=True)
+    progress = LiveProgress(con)
+    model = ResilientModel(FlakyOnce(), RetryPolicy(base_delay=0.0), seed=1)
+    async for event in Swarm(model, mode="single").run_streamed("t"):
+        progress(event)
+    (run,) = progress.runs.values()
+    assert run.retries == 1 and run.finished
+    snap, snap_out = console(terminal=True)
+    run.finished = False  # the running view shows the count
+    snap.print(progress)
+    assert "retries 1" in snap_out.getvalue()

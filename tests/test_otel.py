@@ -216,3 +216,28 @@ def test_cli_otel_exports_through_otlp_to_the_endpoint_in_the_environment(tmp_pa
         "execute_tool create_subagent": 1,
         "execute_tool assign_task": 2,
     }
+
+
+async def test_retries_are_events_of_the_agent_span() -> None:
+    from parlswarm.models import ScriptedModel
+    from parlswarm.models.resilient import ResilientModel, RetryPolicy, TransientModelError
+
+    class FlakyOnce:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.inner, self.failed = ScriptedModel(["done"], name="flaky"), False
+
+        async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
+            if not self.failed:
+                self.failed = True
+                raise TransientModelError("429 slow down", reason="rate_limit")
+            return await self.inner.complete(messages, tools)
+
+    provider, exporter = memory_provider()
+    trace = Trace()
+    trace.subscribe(OTelSpans(provider))
+    await Swarm(ResilientModel(FlakyOnce(), RetryPolicy(base_delay=0.0), seed=1), mode="single").run("t", trace=trace)
+    (agent,) = [s for s in exporter.get_finished_spans() if op(s) == "invoke_agent"]
+    (retry,) = [e for e in agent.events if e.name == "parlswarm.model_retry"]
+    assert retry.attributes["error.type"] == "rate_limit" and retry.attributes["parlswarm.attempt"] == 1

@@ -32,6 +32,7 @@ from parlswarm.trace.events import (
     BudgetEvent,
     Event,
     ModelCalled,
+    ModelRetried,
     RunFinished,
     RunStarted,
     ToolFinished,
@@ -106,6 +107,7 @@ class RunProgress:
     tokens: int = 0
     cost: float | None = None
     warnings: list[str] = field(default_factory=list)
+    retries: int = 0  # model calls retried after a passing failure (429, 5xx, timeout)
     finished: bool = False
     complete: bool | None = None
     _critical: tuple[int, int] | None = None  # (critical steps, steps), cached until the next step
@@ -168,6 +170,8 @@ class RunProgress:
         elif isinstance(event, RunFinished):
             self.finished = True
             self.complete = event.complete
+        elif isinstance(event, ModelRetried):
+            self.retries += 1
 
     def critical(self) -> tuple[int, int]:
         """(critical steps so far, steps so far)."""
@@ -275,6 +279,8 @@ class LiveProgress:
         stats.append(f" / steps {steps}")
         stats.append(f" · sub-agents {len(running)} running, {len(done)} done")
         stats.append(f" · tool calls {run.tool_calls} · tokens {_tokens(run.tokens)}")
+        if run.retries:
+            stats.append(f" · retries {run.retries}", style="yellow")
         if run.cost is not None:
             stats.append(f" · cost {run.cost:.4f}")
         stats.append(f" · {run.t:.1f}s")

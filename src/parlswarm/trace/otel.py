@@ -33,6 +33,7 @@ from parlswarm.trace.events import (
     BudgetEvent,
     Event,
     ModelCalled,
+    ModelRetried,
     RunFinished,
     RunStarted,
     SubagentCreated,
@@ -200,6 +201,19 @@ class OTelSpans:
                 agent.add_event(
                     f"parlswarm.budget.{event.action}",
                     {"parlswarm.budget": event.budget, "parlswarm.detail": event.detail},
+                    timestamp=self._time(run, event.t),
+                )
+        elif isinstance(event, ModelRetried):
+            agent = self._agents.get((run, event.agent_id))
+            if agent is not None:
+                agent.add_event(
+                    "parlswarm.model_retry",
+                    {
+                        "parlswarm.step": event.step,
+                        "parlswarm.attempt": event.attempt,
+                        ERROR_TYPE: event.reason,
+                        "parlswarm.delay": event.delay,
+                    },
                     timestamp=self._time(run, event.t),
                 )
         elif isinstance(event, AgentFinished):
