@@ -413,17 +413,25 @@ class LocalModel:
     # -- the Model protocol ---------------------------------------------------------------
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        response, _ = await self.complete_with_generation(messages, tools)
+        return response
+
+    async def complete_with_generation(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> tuple[ModelResponse, Generation]:
+        """The reply and the exact token ids behind it (PARL trains on those)."""
         prompt = self.render(messages, tools)
         prompt_ids = self.encode(prompt)
         generation = await self.generate_ids(prompt_ids)
         self._calls += 1
         message = parse_reply(generation.text, call_prefix=f"call_{self._calls}")
-        return ModelResponse(
+        response = ModelResponse(
             message=message,
             usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(generation.output_ids)),
             model=self.name,
             finish_reason="tool_calls" if message.tool_calls else "stop",
         )
+        return response, generation
 
     async def generate_ids(self, prompt_ids: list[int]) -> Generation:
         """Queue one prompt for the next batch and wait for its generation."""
