@@ -180,6 +180,9 @@ class Ratio(BaseModel):
     seconds: float | None
     item_f1_single: float | None
     item_f1_swarm: float | None
+    tasks: int = 0
+    worst_task_critical_steps: float | None = None  # the largest per-task swarm/single ratio
+    worst_task_seconds: float | None = None
 
 
 class BenchResult(BaseModel):
@@ -445,6 +448,12 @@ def ratios(runs: Sequence[RunRecord]) -> list[Ratio]:
                 continue
             s_cs, w_cs = _mean([r.critical_steps for r in single]), _mean([r.critical_steps for r in swarm])
             s_t, w_t = _mean([r.seconds for r in single]), _mean([r.seconds for r in swarm])
+            pairs = [
+                (a, b)
+                for a in single
+                for b in swarm
+                if (a.instance_id, a.trial) == (b.instance_id, b.trial) and a.critical_steps and a.seconds
+            ]
             out.append(
                 Ratio(
                     model=group,
@@ -453,6 +462,9 @@ def ratios(runs: Sequence[RunRecord]) -> list[Ratio]:
                     seconds=w_t / s_t if s_t else None,
                     item_f1_single=_mean([r.item_f1 for r in single]),
                     item_f1_swarm=_mean([r.item_f1 for r in swarm]),
+                    tasks=len({r.instance_id for r in single} & {r.instance_id for r in swarm}),
+                    worst_task_critical_steps=max((b.critical_steps / a.critical_steps for a, b in pairs), default=None),
+                    worst_task_seconds=max((b.seconds / a.seconds for a, b in pairs), default=None),
                 )
             )
     return sorted(out, key=lambda r: (r.model, r.subset))
@@ -472,7 +484,15 @@ def _pct(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:.1f}"
 
 
-def _summary_table(groups: Sequence[GroupSummary]) -> list[str]:
+def _ratio(v: float | None, word: str = "") -> str:
+    if v is None:
+        return "—"
+    if not word or v <= 0:
+        return f"{v:.3f}"
+    return f"{v:.3f} ({1 / v:.1f}× {word})"
+
+
+def summary_markdown(groups: Sequence[GroupSummary]) -> list[str]:
     lines = [
         "| mode | model | tasks | Item-F1 | Row-F1 | success | critical steps | total steps | sub-agents | tool calls | tokens | wall-clock (s) | incomplete |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -502,22 +522,25 @@ def render_markdown(result: BenchResult) -> str:
         "",
         "## All tasks",
         "",
-        *_summary_table(result.summary),
+        *summary_markdown(result.summary),
     ]
     if result.wide_summary:
-        lines += ["", f"## Tasks of ≥ {WIDE_ROWS} rows", "", *_summary_table(result.wide_summary)]
+        lines += ["", f"## Tasks of ≥ {WIDE_ROWS} rows", "", *summary_markdown(result.wide_summary)]
     if result.ratios:
         lines += [
             "",
             "## Swarm vs single (same model, same tasks)",
             "",
-            "| model | tasks | critical steps swarm/single | wall-clock swarm/single | Item-F1 single | Item-F1 swarm |",
-            "|---|---|---:|---:|---:|---:|",
+            "Ratios of means; \"worst task\" is the largest ratio of any single task.",
+            "",
+            "| model | tasks | critical steps swarm/single | worst task | wall-clock swarm/single | worst task | Item-F1 single | Item-F1 swarm |",
+            "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
         for r in result.ratios:
-            cs = "—" if r.critical_steps is None else f"{r.critical_steps:.3f} ({1 / r.critical_steps:.1f}× fewer)" if r.critical_steps else "0"
-            wc = "—" if r.seconds is None else f"{r.seconds:.3f} ({1 / r.seconds:.1f}× faster)" if r.seconds else "0"
-            lines.append(f"| {r.model} | {r.subset} | {cs} | {wc} | {_pct(r.item_f1_single)} | {_pct(r.item_f1_swarm)} |")
+            lines.append(
+                f"| {r.model} | {r.subset} ({r.tasks}) | {_ratio(r.critical_steps, 'fewer')} | {_ratio(r.worst_task_critical_steps)} | "
+                f"{_ratio(r.seconds, 'faster')} | {_ratio(r.worst_task_seconds)} | {_pct(r.item_f1_single)} | {_pct(r.item_f1_swarm)} |"
+            )
     lines += [
         "",
         "## Per task",
@@ -612,5 +635,6 @@ __all__ = [
     "run_bench",
     "run_one",
     "summarize_runs",
+    "summary_markdown",
     "write_reports",
 ]

@@ -39,19 +39,25 @@ def summary_table(result: object, title: str, groups: list) -> Table:  # type: i
 
 
 def print_result(result: object) -> None:
-    from parlswarm.bench import WIDE_ROWS, BenchResult
+    from parlswarm.bench import WIDE_ROWS, BenchResult, summary_markdown
 
     assert isinstance(result, BenchResult)
-    # Piped output gets room for the whole table; a terminal keeps its own width.
-    width = None if console.is_terminal else 150
-    console.print(summary_table(result, f"parlswarm bench · world seed {result.world_seed} · all tasks", result.summary), width=width)
+    sections = [(f"world seed {result.world_seed} · all tasks", result.summary)]
     if result.wide_summary:
-        console.print(summary_table(result, f"tasks of ≥ {WIDE_ROWS} rows", result.wide_summary), width=width)
+        sections.append((f"tasks of ≥ {WIDE_ROWS} rows", result.wide_summary))
+    for title, groups in sections:
+        if console.is_terminal:
+            console.print(summary_table(result, f"parlswarm bench · {title}", groups))
+        else:  # piped: the Markdown table, whole, rather than a table cut to 80 columns
+            console.print("\n".join([f"parlswarm bench · {title}", *summary_markdown(groups)]), markup=False, highlight=False)
     for r in result.ratios:
         if r.critical_steps and r.seconds:
+            worst = ""
+            if r.worst_task_critical_steps is not None and r.worst_task_seconds is not None:
+                worst = f" (worst task {r.worst_task_critical_steps:.3f} and {r.worst_task_seconds:.3f})"
             console.print(
-                f"{escape(r.model)} · {r.subset}: swarm/single critical steps {r.critical_steps:.3f} "
-                f"({1 / r.critical_steps:.1f}× fewer), wall-clock {r.seconds:.3f} ({1 / r.seconds:.1f}× faster), "
+                f"{escape(r.model)} · {r.subset} ({r.tasks}): swarm/single critical steps {r.critical_steps:.3f} "
+                f"({1 / r.critical_steps:.1f}× fewer), wall-clock {r.seconds:.3f} ({1 / r.seconds:.1f}× faster){worst}, "
                 f"Item-F1 {_pct(r.item_f1_single)} → {_pct(r.item_f1_swarm)}",
                 highlight=False,
             )

@@ -55,10 +55,12 @@ def jitter_number(raw: str, field: Field, rng: random.Random) -> str:
         magnitude = float(f"{digits.replace(',', '')}{frac or ''}")
         new = _jitter(magnitude, rng)
         decimals = len(frac) - 1 if frac else 0
-        if field.unit and field.unit.startswith("%") and not sign:
-            new = min(new, 100.0)
-        if round(new, decimals) == magnitude and decimals == 0:
-            new = magnitude + (1 if rng.random() < 0.5 or magnitude < 2 else -1)
+        share = bool(field.unit and field.unit.startswith("%") and not sign)
+        if share and new > 100:  # a share cannot pass 100 %: jitter down by as much instead
+            new = max(0.0, 2 * magnitude - new)
+        if decimals == 0 and round(new) == magnitude:  # small whole numbers move by one
+            step = 1 if magnitude < 2 else rng.choice((1, -1))
+            new = magnitude - 1 if share and magnitude + step > 100 else magnitude + step
         candidate = raw[: match.start()] + _format_token(match, new) + raw[match.end() :]
         parsed = field.parse(candidate)
         if isinstance(parsed, float) and parsed != old:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import bm25s
+import numpy as np
 
 from parlswarm.world.factbook import clean_text
 from parlswarm.world.pages import Doc
@@ -33,38 +34,49 @@ def corpus_digest(docs: Mapping[str, Doc]) -> str:
     return h.hexdigest()
 
 
-def _index_text(doc: Doc) -> str:
-    # The title counts twice: a page about "France — Government" should win on those words.
-    return f"{doc.title}\n{doc.title}\n{clean_text(doc.text)}"
+# Two BM25 fields: the page text and its title. A title match ("France — Government" for
+# "France government") weighs this much more than the same words in a long page body.
+TITLE_WEIGHT = 3.0
+
+
+def _bm25(texts: list[str]) -> bm25s.BM25:
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords=STOPWORDS, show_progress=False), show_progress=False)
+    return retriever
+
+
+def _scores(retriever: bm25s.BM25, tokens: list[str]) -> np.ndarray:
+    known = [t for t in tokens if t in retriever.vocab_dict]
+    if not known:
+        return np.zeros(retriever.scores["num_docs"], dtype=np.float32)
+    return np.asarray(retriever.get_scores(known), dtype=np.float32)
 
 
 class SearchIndex:
-    """Top-k BM25 retrieval of doc ids."""
+    """Top-k BM25 retrieval of doc ids over page text and title."""
 
-    def __init__(self, retriever: bm25s.BM25, doc_ids: Sequence[str]) -> None:
-        self.retriever = retriever
+    def __init__(self, body: bm25s.BM25, title: bm25s.BM25, doc_ids: Sequence[str]) -> None:
+        self.body = body
+        self.title = title
         self.doc_ids = list(doc_ids)
 
     @classmethod
     def build(cls, docs: Mapping[str, Doc]) -> SearchIndex:
-        tokens = bm25s.tokenize([_index_text(d) for d in docs.values()], stopwords=STOPWORDS, show_progress=False)
-        retriever = bm25s.BM25()
-        retriever.index(tokens, show_progress=False)
-        return cls(retriever, list(docs))
+        body = _bm25([clean_text(d.text) for d in docs.values()])
+        title = _bm25([d.title for d in docs.values()])
+        return cls(body, title, list(docs))
 
     def search(self, query: str, k: int) -> list[tuple[str, float]]:
         """The ``k`` best (doc_id, score) pairs for ``query``; empty when no word matches."""
-        tokens = bm25s.tokenize([query], stopwords=STOPWORDS, show_progress=False, return_ids=False)
-        vocab = self.retriever.vocab_dict
-        known = [[t for t in tokens[0] if t in vocab]]
-        if not known[0]:
-            return []
+        tokens = bm25s.tokenize([query], stopwords=STOPWORDS, show_progress=False, return_ids=False)[0]
+        scores = _scores(self.body, tokens) + TITLE_WEIGHT * _scores(self.title, tokens)
         k = min(k, len(self.doc_ids))
-        ids, scores = self.retriever.retrieve(known, k=k, show_progress=False, n_threads=1)
-        return [(self.doc_ids[int(i)], float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(self.doc_ids[int(i)], float(scores[i])) for i in top if scores[i] > 0]
 
     def save(self, directory: Path, digest: str) -> None:
-        self.retriever.save(str(directory), show_progress=False)
+        self.body.save(str(directory / "body"), show_progress=False)
+        self.title.save(str(directory / "title"), show_progress=False)
         (directory / _META).write_text(json.dumps({"digest": digest, "doc_ids": self.doc_ids}), encoding="utf-8")
 
     @classmethod
@@ -77,11 +89,12 @@ class SearchIndex:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
             if meta.get("digest") != digest:
                 return None
-            retriever = bm25s.BM25.load(str(directory), show_progress=False)
+            body = bm25s.BM25.load(str(directory / "body"), show_progress=False)
+            title = bm25s.BM25.load(str(directory / "title"), show_progress=False)
         except (OSError, ValueError, KeyError) as exc:
             log.warning("ignoring unreadable search index in %s: %s", directory, exc)
             return None
-        return cls(retriever, meta["doc_ids"])
+        return cls(body, title, meta["doc_ids"])
 
     @classmethod
     def cached(cls, docs: Mapping[str, Doc], directory: Path) -> tuple[SearchIndex, bool]:
