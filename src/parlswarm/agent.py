@@ -27,7 +27,7 @@ from parlswarm.trace.events import (
     ToolFinished,
     ToolStarted,
 )
-from parlswarm.security import redact_event
+from parlswarm.security import redact_content, redact_event
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import (
     AgentResult,
@@ -146,6 +146,7 @@ async def _call_tool(
     else:
         ctx = ToolContext(agent_id=rt.agent_id, step=step, call_id=call.id, run=(run, rt), index=index)
         outcome = await tool.invoke(call.function.arguments, ctx)
+        outcome.content = redact_content(outcome.content)  # a tool that reads a key does not pass it on
         ok, content, error = outcome.ok, outcome.content, outcome.error
         if run.replay is not None:
             run.replay.record_tool(rt.agent_id, step, index, call.id, name, outcome)

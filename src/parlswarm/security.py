@@ -159,6 +159,17 @@ def redact_model(model: BaseModel) -> BaseModel:
     return model
 
 
+def redact_content(content: Any) -> Any:
+    """Message content (a str or a list of parts) with secrets redacted in its text."""
+    if isinstance(content, str):
+        return redact(content)
+    if isinstance(content, list):
+        for part in content:
+            if isinstance(part, BaseModel):
+                redact_model(part)
+    return content
+
+
 def redact_event(event: BaseModel) -> None:
     """Trace listener: scrub an event in place before anything writes it."""
     redact_model(event)
@@ -207,6 +218,7 @@ __all__ = [
     "clean_environment",
     "install_log_redaction",
     "redact",
+    "redact_content",
     "redact_data",
     "redact_event",
     "redact_model",

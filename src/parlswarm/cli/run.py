@@ -14,6 +14,7 @@ from parlswarm.journal import RunConfig
 from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
 from parlswarm.pricing import Prices
+from parlswarm.security import redact
 from parlswarm.swarm import Swarm
 from parlswarm.toolsets import load_toolsets
 from parlswarm.trace.report import write_report
@@ -97,7 +98,7 @@ def run(
         if run_journal is not None:
             console_err.print(f"resume with: parlswarm resume {run_journal.run_id}", highlight=False)
         raise typer.Exit(1)
-    console.print(result.answer, highlight=False, markup=False)
+    console.print(redact(result.answer), highlight=False, markup=False)
     status = "" if result.complete else " · INCOMPLETE"
     console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
     if report is not None:

@@ -21,6 +21,7 @@ from parlswarm.journal import Journal, Replay, RunConfig, list_runs, run_info, r
 from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
 from parlswarm.pricing import Prices
+from parlswarm.security import redact
 from parlswarm.swarm import RunResult, Swarm
 from parlswarm.toolsets import load_toolsets
 from parlswarm.trace.metrics import summarize
@@ -172,7 +173,7 @@ def resume(
         console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
         console_err.print(f"resume with: {_resume_hint(journal, runs_dir_)}", highlight=False)
         raise typer.Exit(1)
-    console.print(result.answer, highlight=False, markup=False)
+    console.print(redact(result.answer), highlight=False, markup=False)
     status = "" if result.complete else " · INCOMPLETE"
     console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
     console_err.print(f"[dim]resumed: {json.dumps(dict(replay.stats), sort_keys=True)}[/dim]", highlight=False)
