@@ -97,7 +97,7 @@ def test_report_in_headless_chromium(run30: RunResult, tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             problems: list[str] = []
             requests: list[str] = []
-            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+            page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
             page.on("request", lambda r: requests.append(r.url))

@@ -285,7 +285,8 @@ class LiveProgress:
             stats.append(f" · cost {run.cost:.4f}")
         stats.append(f" · {run.t:.1f}s")
         if run.finished:
-            stats.append(" · finished" if run.complete else " · finished (incomplete)", style="green" if run.complete else "yellow")
+            done_text, done_style = (" · finished", "green") if run.complete else (" · finished (incomplete)", "yellow")
+            stats.append(done_text, style=done_style)
         parts: list[RenderableType] = [head, stats]
         if run.finished:
             return Group(*parts)

@@ -4,7 +4,7 @@ Prices are per million tokens: input, cached input and output. A table maps mode
 (or shell-style patterns such as ``gpt-4o*``) to prices. parlswarm ships no prices of its
 own: providers change them, and a stale table would report wrong costs with confidence.
 
-A YAML/JSON price file::
+A YAML/JSON price file (the figures are illustrative, not a provider's prices)::
 
     currency: USD
     models:
@@ -18,7 +18,6 @@ or inline on the command line: ``kimi-k2.5=0.60/0.15/2.50;gpt-4o-mini*=0.15/0.60
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -132,9 +131,6 @@ class Prices(BaseModel):
     def from_option(cls, value: str) -> Prices:
         """A ``--prices`` value: a price file, or inline entries (anything with ``=``)."""
         return cls.parse(value) if "=" in value else cls.load(value)
-
-    def dump_json(self) -> str:
-        return json.dumps(self.model_dump(exclude_none=True))
 
 
 def require_prices(budgets: Budgets, prices: Prices | None, model_names: Iterable[str]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from parlswarm.models.base import Model
 from parlswarm.models.scripted import ScriptedModel, calls_reply, tool_reply
@@ -48,7 +49,7 @@ class Delayed:
         return await self.model.complete(messages, tools)
 
 
-def _subagent_reply(messages: Sequence[Message]) -> object:
+def _subagent_reply(messages: Sequence[Message]) -> str | dict[str, Any]:
     task = content_text(messages[1].content) if len(messages) > 1 else ""
     match = ITEM.search(task)
     if match is None:

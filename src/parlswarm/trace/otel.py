@@ -161,8 +161,8 @@ class OTelSpans:
             if event.cost is not None:
                 attributes["parlswarm.cost"] = event.cost
             t0 = max(0.0, event.t - event.seconds)
-            span = self._start(run, f"chat {request_model}", agent, t0, SpanKind.CLIENT, attributes)
-            span.end(end_time=self._time(run, event.t))
+            chat = self._start(run, f"chat {request_model}", agent, t0, SpanKind.CLIENT, attributes)
+            chat.end(end_time=self._time(run, event.t))
         elif isinstance(event, ToolStarted):
             agent = self._agents.get((run, event.agent_id))
             self._tools[(run, event.agent_id, event.call_id)] = self._start(
@@ -241,10 +241,10 @@ class OTelSpans:
     def close(self, run_id: str, t: float | None = None, summary: dict[str, Any] | None = None) -> None:
         """End what is still open of ``run_id`` (all of it after a crash or cancellation)."""
         end = self._time(run_id, t) if t is not None else None
-        for key in [k for k in self._tools if k[0] == run_id]:
-            self._tools.pop(key).end(end_time=end)
-        for key in [k for k in self._agents if k[0] == run_id]:
-            self._agents.pop(key).end(end_time=end)
+        for tool_key in [k for k in self._tools if k[0] == run_id]:
+            self._tools.pop(tool_key).end(end_time=end)
+        for agent_key in [k for k in self._agents if k[0] == run_id]:
+            self._agents.pop(agent_key).end(end_time=end)
         span = self._runs.pop(run_id, None)
         if span is not None:
             if summary:
