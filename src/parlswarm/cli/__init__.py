@@ -31,6 +31,7 @@ from parlswarm.cli import trace as _trace  # noqa: E402,F401
 from parlswarm.cli import eval as _eval  # noqa: E402,F401
 from parlswarm.cli import world as _world  # noqa: E402,F401
 from parlswarm.cli import bench as _bench  # noqa: E402,F401
+from parlswarm.cli import ui as _ui  # noqa: E402,F401
 
 
 def main() -> None:

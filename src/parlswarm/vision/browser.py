@@ -228,6 +228,7 @@ class Browser:
         """
         if not 16 <= width <= 4096 or not 16 <= height <= 8192:
             raise ValueError(f"viewport {width}x{height} is out of range (16..4096 x 16..8192)")
+        self._ensure_started()  # before the coroutine exists, so a failed start leaves none un-awaited
         try:
             return await self._submit(self._render(html, width, height, full_page, script, arg, screenshot))
         except BrowserError:
