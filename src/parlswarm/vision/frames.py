@@ -10,6 +10,7 @@ more than ``max_frames`` an even spread of them is kept, first and last included
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,8 +41,10 @@ def _imageio_frames(path: Path) -> Iterator[Image.Image]:
     except ImportError:
         raise ValueError(f"cannot read {path}: install imageio with a video plugin (pip install 'imageio[pyav]')") from None
     try:
-        frames = iio.imiter(path)
-        first = next(frames)
+        with warnings.catch_warnings():  # imageio's plugin probing warns about legacy plugins it tries
+            warnings.simplefilter("ignore", DeprecationWarning)
+            frames = iio.imiter(path)
+            first = next(frames)
     except StopIteration:
         raise ValueError(f"recording {path} holds no frames") from None
     except Exception as exc:
