@@ -18,9 +18,12 @@ from parlswarm.world.factbook import clean_text
 from parlswarm.world.pages import Doc
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG on import, which would print through any root handler.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 STOPWORDS = "en"
 _META = "parlswarm-index.json"
+INDEX_FORMAT = 2  # body and title indexes in sub-folders
 
 
 def corpus_digest(docs: Mapping[str, Doc]) -> str:
@@ -77,7 +80,8 @@ class SearchIndex:
     def save(self, directory: Path, digest: str) -> None:
         self.body.save(str(directory / "body"), show_progress=False)
         self.title.save(str(directory / "title"), show_progress=False)
-        (directory / _META).write_text(json.dumps({"digest": digest, "doc_ids": self.doc_ids}), encoding="utf-8")
+        meta = {"format": INDEX_FORMAT, "digest": digest, "doc_ids": self.doc_ids}
+        (directory / _META).write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, digest: str) -> SearchIndex | None:
@@ -87,7 +91,7 @@ class SearchIndex:
             return None
         try:
             meta = json.loads(meta_file.read_text(encoding="utf-8"))
-            if meta.get("digest") != digest:
+            if meta.get("format") != INDEX_FORMAT or meta.get("digest") != digest:
                 return None
             body = bm25s.BM25.load(str(directory / "body"), show_progress=False)
             title = bm25s.BM25.load(str(directory / "title"), show_progress=False)

@@ -38,13 +38,19 @@ class SearchHit(BaseModel):
     snippet: str
 
 
+_FRAME_LINES = ("# ", "The World Factbook ›", "Sections of ")
+
+
 def _snippet(doc: Doc, words: set[str]) -> str:
+    """The line of the page body sharing most words with the query (the first one on a tie)."""
     best, best_score = "", -1
-    for line in doc.text.split("\n")[1:]:
-        if not line.strip():
+    for line in doc.text.split("\n"):
+        if not line.strip() or line.startswith(_FRAME_LINES):
             continue
         text = clean_text(line)
         score = len(words & set(_WORD.findall(text.lower())))
+        if line.startswith("## ") and score == 0:
+            continue  # a bare heading says little
         if score > best_score:
             best, best_score = text, score
     return best if len(best) <= SNIPPET_CHARS else best[: SNIPPET_CHARS - 1] + "…"
