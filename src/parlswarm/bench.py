@@ -536,10 +536,10 @@ def render_markdown(result: BenchResult) -> str:
             "| model | tasks | critical steps swarm/single | worst task | wall-clock swarm/single | worst task | Item-F1 single | Item-F1 swarm |",
             "|---|---|---:|---:|---:|---:|---:|---:|",
         ]
-        for r in result.ratios:
+        for q in result.ratios:
             lines.append(
-                f"| {r.model} | {r.subset} ({r.tasks}) | {_ratio(r.critical_steps, 'fewer')} | {_ratio(r.worst_task_critical_steps)} | "
-                f"{_ratio(r.seconds, 'faster')} | {_ratio(r.worst_task_seconds)} | {_pct(r.item_f1_single)} | {_pct(r.item_f1_swarm)} |"
+                f"| {q.model} | {q.subset} ({q.tasks}) | {_ratio(q.critical_steps, 'fewer')} | {_ratio(q.worst_task_critical_steps)} | "
+                f"{_ratio(q.seconds, 'faster')} | {_ratio(q.worst_task_seconds)} | {_pct(q.item_f1_single)} | {_pct(q.item_f1_swarm)} |"
             )
     lines += [
         "",

@@ -227,7 +227,8 @@ class ExpertModel:
         self, task: ParsedTask, code: str, readings: dict[str, DocReading]
     ) -> list[Value] | None | dict[str, Any]:
         """A place's column values; None when it is left out; or the next page to open."""
-        wanted: list[Field] = ([task.filter_field] if task.filter is not None else []) + list(task.columns)
+        first = task.filter_field
+        wanted: list[Field] = ([first] if first is not None else []) + list(task.columns)
         sections: list[str] = []
         for f in wanted:
             if f.section not in sections:

@@ -221,9 +221,9 @@ def read_entry(text: str, path: Sequence[str]) -> str | None:
                 continue
             body = line.strip()
             if key == "*":
-                name, sep, value = body.partition(": ")
+                _, sep, value = body.partition(": ")
                 if not sep and body.endswith(":"):
-                    name, value = body[:-1], ""
+                    value = ""
             elif body.startswith(f"{key}: "):
                 value = body[len(key) + 2 :]
             elif body == f"{key}:":
