@@ -64,6 +64,7 @@ TOOL_CALL_CLOSE = "</tool_call>"
 TOOL_RESPONSE_OPEN = "<tool_response>"
 TOOL_RESPONSE_CLOSE = "</tool_response>"
 MALFORMED_TOOL = "malformed_tool_call"  # name given to a call whose name could not be read
+FOLDED_RESULT = "(folded)"  # what an older tool result shows under context folding
 
 # Role markers and end-of-turn token of the nano model's template (special tokens of its tokenizer).
 NANO_ROLES = ("system", "user", "assistant", "tool")
@@ -98,6 +99,10 @@ class LocalSettings(BaseModel):
 
     tool_format: ToolFormat = "json"
     max_context: int | None = None  # tokens; the model config's max_position_embeddings when None
+    # Context folding for small context windows: only the tool results of the latest
+    # ``keep_tool_results`` assistant turns are shown in full, older ones as FOLDED_RESULT
+    # (the model keeps what it needs in its own notes). None shows everything.
+    keep_tool_results: int | None = Field(None, ge=1)
     sampling: Sampling = Field(default_factory=Sampling)
 
 
@@ -156,14 +161,27 @@ def render_assistant(message: AssistantMessage) -> str:
     return "\n".join(parts)
 
 
+def _folded(messages: Sequence[Message], keep: int | None) -> set[int]:
+    """Indexes of the tool messages that context folding hides."""
+    if keep is None:
+        return set()
+    assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    if len(assistants) <= keep:
+        return set()
+    boundary = assistants[-keep]
+    return {i for i, m in enumerate(messages) if m.role == "tool" and i < boundary}
+
+
 def chat_dicts(
     messages: Sequence[Message],
     tools: Sequence[ToolSpec],
     tool_format: ToolFormat = "json",
     tool_role: str = "tool",
+    keep_tool_results: int | None = None,
 ) -> list[dict[str, str]]:
     """Messages as ``{"role", "content"}`` dicts for a chat template, tools folded into the system turn."""
     out: list[dict[str, str]] = []
+    folded = _folded(messages, keep_tool_results)
     tools_text = render_tools(tools, tool_format)
     if tools_text and (not messages or messages[0].role != "system"):
         out.append({"role": "system", "content": tools_text})
@@ -178,7 +196,7 @@ def chat_dicts(
         elif m.role == "assistant":
             out.append({"role": "assistant", "content": render_assistant(m)})
         else:
-            text = content_text(m.content)
+            text = FOLDED_RESULT if i in folded else content_text(m.content)
             if tool_role == "tool":
                 out.append({"role": "tool", "content": text})
             else:
@@ -358,13 +376,21 @@ class LocalModel:
 
     # -- prompts ----------------------------------------------------------------------------
 
-    def render(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, add_generation_prompt: bool = True) -> str:
+    def render(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        add_generation_prompt: bool = True,
+        fold: bool = True,
+    ) -> str:
         """The prompt text the model sees for ``messages`` with ``tools`` on offer."""
         from jinja2 import TemplateError
 
         fmt = self.settings.tool_format
+        keep = self.settings.keep_tool_results if fold else None
         try:
-            dicts = chat_dicts(messages, tools, fmt, self._tool_role)
+            dicts = chat_dicts(messages, tools, fmt, self._tool_role, keep)
             return self._apply_template(dicts, add_generation_prompt)
         except TemplateError:
             if self._tool_role == "user":
@@ -372,7 +398,7 @@ class LocalModel:
             # This template rejects the tool role: send tool results as user turns from now on.
             log.info("%s: chat template rejects role 'tool'; tool results go in user turns", self.name)
             self._tool_role = "user"
-            return self._apply_template(chat_dicts(messages, tools, fmt, "user"), add_generation_prompt)
+            return self._apply_template(chat_dicts(messages, tools, fmt, "user", keep), add_generation_prompt)
 
     def _apply_template(self, dicts: list[dict[str, str]], add_generation_prompt: bool) -> str:
         return str(
@@ -393,13 +419,13 @@ class LocalModel:
         turn with and without it (chat templates render prefixes consistently); the marks
         cover the turn's text and its end-of-turn token, not the role header.
         """
-        full = self.render(messages, tools, add_generation_prompt=False)
+        full = self.render(messages, tools, add_generation_prompt=False, fold=False)
         spans: list[tuple[int, int]] = []
         for i, m in enumerate(messages):
             if m.role != "assistant":
                 continue
-            before = self.render(messages[:i], tools, add_generation_prompt=True)
-            upto = self.render(messages[: i + 1], tools, add_generation_prompt=False)
+            before = self.render(messages[:i], tools, add_generation_prompt=True, fold=False)
+            upto = self.render(messages[: i + 1], tools, add_generation_prompt=False, fold=False)
             if not full.startswith(upto) or not upto.startswith(before):
                 raise ValueError(f"{self.name}: chat template does not render conversation prefixes consistently")
             spans.append((len(before), len(upto)))
@@ -409,6 +435,32 @@ class LocalModel:
         for start, end in encoded["offset_mapping"]:
             mask.append(any(s <= start and end <= e and end > start for s, e in spans))
         return ids, mask
+
+    def training_samples(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> list[tuple[list[int], list[bool]]]:
+        """``(ids, assistant mask)`` sequences that teach this model the conversation's assistant turns.
+
+        Without context folding that is the whole conversation in one sequence. With folding
+        every assistant turn saw a different rendering of the past, so each turn becomes its
+        own sequence: the prompt exactly as :meth:`complete` would render it, then the turn.
+        """
+        if self.settings.keep_tool_results is None:
+            return [self.encode_conversation(messages, tools)]
+        samples = []
+        for i, m in enumerate(messages):
+            if m.role != "assistant":
+                continue
+            prompt = self.render(messages[:i], tools, add_generation_prompt=True)
+            before = self.render(messages[:i], tools, add_generation_prompt=True, fold=False)
+            upto = self.render(messages[: i + 1], tools, add_generation_prompt=False, fold=False)
+            if not upto.startswith(before):
+                raise ValueError(f"{self.name}: chat template does not render conversation prefixes consistently")
+            encoded = self.tokenizer(prompt + upto[len(before) :], add_special_tokens=False, return_offsets_mapping=True)
+            ids = list(encoded["input_ids"])
+            mask = [start >= len(prompt) and end > start for start, end in encoded["offset_mapping"]]
+            samples.append((ids, mask))
+        return samples
 
     # -- the Model protocol ---------------------------------------------------------------
 

@@ -1,0 +1,47 @@
+"""``parlswarm train``: training commands (``sft`` here; ``parl`` joins ``train_app`` the same way)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from parlswarm.cli import app
+from parlswarm.cli.common import console, console_err, user_errors
+
+train_app = typer.Typer(help="Train models: the supervised warm start (sft) and PARL.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+def _progress(total: int, initial: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc="sft", unit="step", dynamic_ncols=True)
+
+
+@train_app.command("sft")
+def sft(
+    config: Annotated[Path, typer.Option("--config", "-c", help="An SFT config (configs/sft-nano.yaml).")],
+    out_dir: Annotated[Path | None, typer.Option(help="Run folder; the config's out_dir by default.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override train.steps.")] = None,
+) -> None:
+    """Supervised warm start on expert traces; resumes from OUT_DIR/checkpoint when present."""
+    with user_errors():
+        from parlswarm.parl.sft import SFTConfig, SFTRun
+
+        cfg = SFTConfig.load(config)
+        if out_dir is not None:
+            cfg.out_dir = out_dir
+        if steps is not None:
+            cfg.train.steps = steps
+        resuming = (Path(cfg.out_dir) / "checkpoint" / "trainer_state.pt").exists()
+        console_err.print(
+            f"[dim]{'resuming' if resuming else 'starting'} SFT in {cfg.out_dir}: expert traces from world seeds "
+            f"{cfg.data.world_seeds}, {cfg.train.steps} steps[/dim]",
+            highlight=False,
+        )
+        manifest = SFTRun(cfg, progress=_progress).run()
+    console.print(f"final model: {Path(cfg.out_dir) / 'final'}", highlight=False)
+    console.print(json.dumps({"data": manifest["data"], "dev": manifest["dev"]}, indent=2), highlight=False)

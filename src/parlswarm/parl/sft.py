@@ -1,0 +1,688 @@
+"""Supervised warm start: expert traces from real runtime runs, then next-token training on assistant turns.
+
+1. **Traces.** The scripted expert (:mod:`parlswarm.world.expert`) solves training tasks in
+   counterfactual worlds through the ordinary runtime (:class:`~parlswarm.swarm.Swarm`), in
+   single mode (serial) and swarm mode (an orchestrator plus sub-agents). A
+   :class:`RecordingModel` around it keeps every conversation exactly as the runtime fed it
+   to the model: system prompt, task, assistant turns with their tool calls, tool results.
+   Many world seeds, so the model learns to read pages rather than memorise facts.
+2. **Notes.** With context folding (``keep_tool_results``) a small model sees only the latest
+   tool results; :class:`NotingExpert` makes the teacher write down, in the text of each
+   turn, what the page it has just read gives for the task (the expert's own reading of it),
+   so that the values survive folding and the final table can be copied from the notes.
+3. **Mix.** Orchestrator samples are drawn with a configurable parallel share (default mostly
+   serial, as the warm start PARL needs); sub-agent samples from the swarm runs' sub-agents.
+4. **Training.** Next-token loss on assistant tokens only (the mask from
+   :meth:`LocalModel.training_samples`), AdamW with warm-up and cosine decay, periodic
+   evaluation on dev-world samples (loss, token accuracy, whole-turn exact match),
+   checkpoints with optimiser and random state, resume.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import random
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling
+from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
+from parlswarm.swarm import Swarm
+from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["serial", "parallel", "subagent"]
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+class DataConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    world_seeds: list[int] = Field(default_factory=lambda: list(range(1, 13)))  # never 0: that is the real world
+    dev_world_seed: int = 900
+    split: Literal["train", "dev", "test", "all"] = "train"
+    dev_split: Literal["train", "dev", "test", "all"] = "dev"
+    max_rows: int | None = 10  # orchestrator traces only from tasks with at most this many rows
+    rows_per_subagent: int = Field(1, ge=1)  # the expert's share of rows per sub-agent
+    orchestrator_samples: int = Field(2000, ge=0)
+    orchestrator_parallel_share: float = Field(0.2, ge=0.0, le=1.0)
+    subagent_samples: int = Field(2000, ge=0)
+    dev_samples: int = Field(64, ge=0)
+    max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
+    notes: bool = True  # teacher notes (see NotingExpert)
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(1000, ge=1)
+    batch_tokens: int = Field(8192, ge=64)  # tokens per optimiser step (samples packed by length)
+    lr: float = Field(2e-3, gt=0)
+    min_lr: float = 1e-4
+    warmup: int = Field(50, ge=0)
+    weight_decay: float = 0.01
+    grad_clip: float = 1.0
+    eval_every: int = Field(100, ge=1)
+    save_every: int = Field(100, ge=1)
+    seed: int = 0
+    threads: int | None = None  # torch threads; torch's default when None
+    max_minutes: float | None = None  # stop (and save) after this long even before ``steps``
+
+
+class SFTConfig(BaseModel):
+    """``configs/sft-*.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    out_dir: Path = Path("runs/sft-nano")
+    architecture: Path = Path("configs/nano-small.json")  # a NanoConfig, relative to the config file
+    vocab_size: int | None = None  # overrides the architecture's (tokenizer target size)
+    init: Path | None = None  # fine-tune this save_pretrained folder instead of a new nano model
+    settings: LocalSettings = Field(
+        default_factory=lambda: LocalSettings(tool_format="compact", keep_tool_results=1, max_context=None)
+    )
+    tokenizer_pages: int = Field(3000, ge=0)  # world pages (from the first training seed) the tokenizer learns on
+    data: DataConfig = Field(default_factory=DataConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @classmethod
+    def load(cls, path: str | Path) -> SFTConfig:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"SFT config not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from None
+        try:
+            config = cls.model_validate(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"{path}: {where}: {first['msg']}") from None
+        base = path.parent
+        if not config.architecture.is_absolute() and not config.architecture.exists():
+            candidate = (base / config.architecture).resolve()
+            if candidate.exists():
+                config.architecture = candidate
+        return config
+
+
+# --------------------------------------------------------------------------------------------
+# Recording real runs
+
+
+@dataclass
+class Conversation:
+    """One agent's conversation as the runtime fed it to the model, ending with its last reply."""
+
+    kind: Kind
+    messages: list[Message]
+    tools: list[ToolSpec]
+    world_seed: int
+    task_id: str
+
+    def turns(self) -> int:
+        return sum(1 for m in self.messages if m.role == "assistant")
+
+
+class RecordingModel:
+    """Wraps a Model; keeps each agent's latest (messages, tools, reply) by conversation.
+
+    The agent loop passes the same list object on every turn of one agent, so its identity
+    tells conversations apart; the recorder holds the list so the identity stays unique.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self._latest: dict[int, tuple[Sequence[Message], list[Message], list[ToolSpec]]] = {}
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        response = await self.inner.complete(messages, tools)
+        self._latest[id(messages)] = (messages, [*messages, response.message], list(tools))
+        return response
+
+    def conversations(self) -> list[tuple[list[Message], list[ToolSpec]]]:
+        return [(conv, tools) for _, conv, tools in self._latest.values()]
+
+
+class NotingExpert:
+    """The scripted expert, writing down what each page it reads gives for the task.
+
+    Every reply that follows ``open_page`` results gets, as its text, one line per page:
+    the region's places (index pages), or the place's values for the task's columns found on
+    that section page, ``left out`` when the place fails the task's filter or the section's
+    last page lacks a value. The tool calls and the final answer are the expert's own.
+    """
+
+    def __init__(self, expert: Any) -> None:
+        self.expert = expert
+        self.name = expert.name
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        response = await self.expert.complete(messages, tools)
+        if response.message.tool_calls:
+            notes = page_notes(messages)
+            if notes:
+                response = response.model_copy(
+                    update={"message": response.message.model_copy(update={"content": notes})}
+                )
+        return response
+
+
+def page_notes(messages: Sequence[Message]) -> str:
+    """Notes on the ``open_page`` results that follow the last assistant turn (see NotingExpert)."""
+    from parlswarm.world.pages import parse_page, read_entry, region_members
+    from parlswarm.world.tasks import parse_query
+
+    task_text = next((content_text(m.content) for m in messages if m.role == "user"), "")
+    task = parse_query(task_text)
+    if task is None:
+        return ""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    if last < 0:
+        return ""
+    # Every page read so far, by document, so that a value split over pages is found.
+    bodies: dict[str, dict[int, str]] = {}
+    for m in messages:
+        if isinstance(m, ToolMessage):
+            view = parse_page(content_text(m.content))
+            if view is not None:
+                bodies.setdefault(view.doc_id, {})[view.page] = view.body
+    wanted = ([task.filter_field] if task.filter_field is not None else []) + list(task.columns)
+    lines = []
+    for m in messages[last + 1 :]:
+        view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
+        if view is None:
+            continue
+        if view.doc_id.startswith("region/"):
+            places = region_members(view.body)
+            if places:
+                lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
+            continue
+        code, _, _ = view.doc_id.partition("/")
+        title = view.body.split("\n", 1)[0]
+        name = title[2:].split(" — ")[0] if title.startswith("# ") else code
+        here = [f for f in wanted if read_entry(view.body, f.path) is not None and f.parse(read_entry(view.body, f.path)) is not None]
+        section_fields = [f for f in wanted if view.doc_id.endswith("/" + _slug_of(f.section))]
+        parts = []
+        left_out = False
+        for f in here:
+            value = f.parse(read_entry(view.body, f.path))
+            assert value is not None
+            parts.append(f"{f.label} = {f.cell(value)}")
+            if task.filter is not None and f is task.filter_field and (not isinstance(value, float) or not task.filter.keeps(value)):
+                left_out = True
+        if view.page == view.pages:
+            text = "\n".join(bodies.get(view.doc_id, {}).get(p, "") for p in sorted(bodies.get(view.doc_id, {})))
+            if any(f.parse(read_entry(text, f.path)) is None for f in section_fields):
+                left_out = True
+        if parts or left_out:
+            lines.append(f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])]))
+    return "\n".join(lines)
+
+
+def _slug_of(section: str) -> str:
+    from parlswarm.world.factbook import slug
+
+    return slug(section)
+
+
+async def _run_task(swarm: Swarm, query: str) -> None:
+    await swarm.run(query)
+
+
+def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[Conversation]:
+    """Expert conversations in world ``world_seed``: serial and swarm runs of the split's tasks."""
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import make_tasks
+    from parlswarm.world.tools import world_tools
+    from parlswarm.world.world import World
+
+    real = real or Factbook.load()
+    world = World.load(world_seed, base=real)
+    tools = world_tools(world)
+    tasks = make_tasks(data.split, world.factbook, real=real, world_seed=world_seed)
+    budgets = Budgets(max_orchestrator_steps=400, max_subagent_steps=100, max_tool_calls=5000)
+    out: list[Conversation] = []
+
+    def wrap(model: Any) -> RecordingModel:
+        return RecordingModel(NotingExpert(model) if data.notes else model)
+
+    for task in tasks:
+        small = data.max_rows is None or len(task.rows) <= data.max_rows
+        runs: list[tuple[str, RecordingModel]] = []
+        serial = wrap(ExpertModel("serial"))
+        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent))
+        if small:
+            asyncio.run(_run_task(Swarm(serial, tools=tools, mode="single", budgets=budgets), task.query))
+            runs.append(("single", serial))
+        asyncio.run(_run_task(Swarm(parallel, tools=tools, mode="swarm", budgets=budgets), task.query))
+        runs.append(("swarm", parallel))
+        for mode, recorder in runs:
+            for messages, specs in recorder.conversations():
+                names = {t.name for t in specs}
+                kind: Kind = "serial" if mode == "single" else "parallel" if "assign_task" in names else "subagent"
+                if kind == "parallel" and not small:
+                    continue
+                out.append(Conversation(kind, messages, specs, world_seed, task.instance_id))
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Samples
+
+
+@dataclass
+class Sample:
+    ids: list[int]
+    mask: list[bool]
+    kind: Kind
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Dataset:
+    train: list[Sample]
+    dev: list[Sample]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def _turn_refs(conversations: Sequence[Conversation]) -> dict[Kind, list[tuple[int, int]]]:
+    refs: dict[Kind, list[tuple[int, int]]] = {"serial": [], "parallel": [], "subagent": []}
+    for ci, conv in enumerate(conversations):
+        for ti in range(conv.turns()):
+            refs[conv.kind].append((ci, ti))
+    return refs
+
+
+def _encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int], list[bool]]:
+    idx = [i for i, m in enumerate(conv.messages) if m.role == "assistant"][turn]
+    samples = lm.training_samples(conv.messages[: idx + 1], conv.tools)
+    if lm.settings.keep_tool_results is None:
+        # One sequence for the whole prefix: keep the mask of this turn only.
+        ids, mask = samples[0]
+        prior = lm.encode_conversation(conv.messages[:idx], conv.tools)[0] if idx else []
+        return ids, [m and i >= len(prior) for i, m in enumerate(mask)]
+    return samples[-1]
+
+
+def draw_samples(
+    lm: LocalModel,
+    conversations: Sequence[Conversation],
+    counts: dict[Kind, int],
+    max_tokens: int,
+    rng: random.Random,
+) -> tuple[list[Sample], dict[str, int]]:
+    """Draw turns of each kind (with replacement when a pool is small) and encode them."""
+    refs = _turn_refs(conversations)
+    samples: list[Sample] = []
+    skipped = 0
+    for kind, n in counts.items():
+        pool = refs[kind]
+        if n <= 0 or not pool:
+            continue
+        chosen = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
+        for ci, ti in chosen:
+            ids, mask = _encode_turn(lm, conversations[ci], ti)
+            if len(ids) > max_tokens or not any(mask):
+                skipped += 1
+                continue
+            samples.append(Sample(ids, mask, kind))
+    return samples, {"too_long": skipped, **{f"pool_{k}": len(v) for k, v in refs.items()}}
+
+
+def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[Kind, int]:
+    orch = data.orchestrator_samples * scale
+    return {
+        "serial": round(orch * (1 - data.orchestrator_parallel_share)),
+        "parallel": round(orch * data.orchestrator_parallel_share),
+        "subagent": round(data.subagent_samples * scale),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+
+
+def batches(samples: Sequence[Sample], batch_tokens: int, rng: random.Random) -> Iterator[list[Sample]]:
+    """Endless shuffled batches of samples of similar length, about ``batch_tokens`` padded tokens each."""
+    while True:
+        order = sorted(samples, key=lambda s: (len(s), rng.random()))
+        groups: list[list[Sample]] = []
+        current: list[Sample] = []
+        for s in order:
+            if current and (len(current) + 1) * len(s) > batch_tokens:
+                groups.append(current)
+                current = []
+            current.append(s)
+        if current:
+            groups.append(current)
+        rng.shuffle(groups)
+        yield from groups
+
+
+def collate(group: Sequence[Sample], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded ids, attention mask and target mask (True where the next token is trained)."""
+    width = max(len(s) for s in group)
+    ids = torch.full((len(group), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(group), width), dtype=torch.long)
+    target = torch.zeros((len(group), width), dtype=torch.bool)
+    for i, s in enumerate(group):
+        ids[i, : len(s)] = torch.tensor(s.ids)
+        attention[i, : len(s)] = 1
+        target[i, : len(s)] = torch.tensor(s.mask)
+    return ids, attention, target
+
+
+def masked_loss(model: Any, ids: torch.Tensor, attention: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy on target tokens only; the output layer runs only where a token is trained."""
+    hidden = model.get_decoder()(input_ids=ids, attention_mask=attention).last_hidden_state
+    # Position t predicts token t+1: trained positions are those whose next token is a target.
+    predict = target[:, 1:]
+    states = hidden[:, :-1][predict]
+    labels = ids[:, 1:][predict]
+    logits = model.get_output_embeddings()(states)
+    loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    with torch.no_grad():
+        correct = (logits.argmax(-1) == labels).float()
+        # Whole-turn exact match: every target token of a sequence right.
+        per_row = torch.zeros(ids.shape[0])
+        rows = predict.nonzero()[:, 0]
+        per_row.index_add_(0, rows, 1 - correct)
+        exact = (per_row == 0).float().mean().item()
+    return loss, {"loss": loss.item(), "token_acc": correct.mean().item(), "turn_exact": exact, "tokens": float(labels.numel())}
+
+
+def evaluate(model: Any, samples: Sequence[Sample], pad_id: int, batch_tokens: int) -> dict[str, float]:
+    if not samples:
+        return {}
+    model.eval()
+    totals = {"loss": 0.0, "token_acc": 0.0, "turn_exact": 0.0, "tokens": 0.0}
+    rows = 0
+    with torch.no_grad():
+        ordered = sorted(samples, key=len)
+        group: list[Sample] = []
+        groups = []
+        for s in ordered:
+            if group and (len(group) + 1) * len(s) > batch_tokens:
+                groups.append(group)
+                group = []
+            group.append(s)
+        if group:
+            groups.append(group)
+        for g in groups:
+            _, m = masked_loss(model, *collate(g, pad_id))
+            totals["loss"] += m["loss"] * m["tokens"]
+            totals["token_acc"] += m["token_acc"] * m["tokens"]
+            totals["turn_exact"] += m["turn_exact"] * len(g)
+            totals["tokens"] += m["tokens"]
+            rows += len(g)
+    model.train()
+    return {
+        "dev_loss": totals["loss"] / totals["tokens"],
+        "dev_token_acc": totals["token_acc"] / totals["tokens"],
+        "dev_turn_exact": totals["turn_exact"] / rows,
+    }
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True)
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+ProgressFactory = Callable[[int, int], Any]  # (total, initial) -> a tqdm-like object
+
+
+class SFTRun:
+    """One supervised training run in ``config.out_dir``: data, model, training, checkpoints."""
+
+    def __init__(self, config: SFTConfig, progress: ProgressFactory | None = None) -> None:
+        self.config = config
+        self.out = Path(config.out_dir)
+        self.progress = progress
+        self.history: list[dict[str, float]] = []
+
+    # -- data -----------------------------------------------------------------------------
+
+    def conversations(self, seeds: Sequence[int], split: str | None = None) -> list[Conversation]:
+        from parlswarm.world.factbook import Factbook
+
+        real = Factbook.load()
+        data = self.config.data if split is None else self.config.data.model_copy(update={"split": split})
+        out: list[Conversation] = []
+        for seed in seeds:
+            t0 = time.perf_counter()
+            out.extend(record_traces(seed, data, real))
+            log.info("world seed %d: %d conversations so far (%.1fs)", seed, len(out), time.perf_counter() - t0)
+        return out
+
+    def tokenizer_corpus(self, conversations: Sequence[Conversation]) -> Iterator[str]:
+        from parlswarm.world.factbook import Factbook
+        from parlswarm.world.world import World
+
+        seed = self.config.data.world_seeds[0] if self.config.data.world_seeds else 1
+        docs = list(World.load(seed, base=Factbook.load()).docs.values())[: self.config.tokenizer_pages]
+        for doc in docs:
+            yield doc.text
+        # Rendered traces, so that the chat markers, tool-call JSON and notes get good merges.
+        from jinja2 import Template
+
+        from parlswarm.models.local import NANO_CHAT_TEMPLATE, chat_dicts
+
+        template = Template(NANO_CHAT_TEMPLATE)
+        for conv in conversations[:400]:
+            dicts = chat_dicts(conv.messages, conv.tools, self.config.settings.tool_format, "tool", None)
+            yield template.render(messages=dicts, add_generation_prompt=False)
+
+    # -- model ----------------------------------------------------------------------------
+
+    def build(self, conversations: Sequence[Conversation]) -> LocalModel:
+        """A new nano model (tokenizer trained here) or the ``init`` model, as a LocalModel."""
+        cfg = self.config
+        if cfg.init is not None:
+            lm = LocalModel.from_pretrained(cfg.init)
+            lm.settings = cfg.settings
+            return lm
+        arch = NanoConfig.load(cfg.architecture)
+        if cfg.vocab_size is not None:
+            arch = arch.model_copy(update={"vocab_size": cfg.vocab_size})
+        tokenizer = train_tokenizer(self.tokenizer_corpus(conversations), arch.vocab_size)
+        model = build_model(arch, tokenizer, seed=cfg.train.seed)
+        return LocalModel(model, tokenizer, name="nano", settings=cfg.settings)
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def save(self, lm: LocalModel, folder: Path, extra: dict[str, Any] | None = None) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        lm.model.save_pretrained(folder)
+        lm.tokenizer.save_pretrained(folder)
+        write_settings(folder, lm.settings)
+        if extra is not None:
+            (folder / "manifest.json").write_text(json.dumps(extra, indent=2) + "\n", encoding="utf-8")
+
+    def _checkpoint(self, lm: LocalModel, optimizer: torch.optim.Optimizer, step: int, rng: random.Random) -> None:
+        folder = self.out / "checkpoint"
+        tmp = self.out / "checkpoint.tmp"
+        self.save(lm, tmp)
+        torch.save(
+            {
+                "step": step,
+                "optimizer": optimizer.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "rng": rng.getstate(),
+                "history": self.history,
+            },
+            tmp / "trainer_state.pt",
+        )
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+
+    # -- the run --------------------------------------------------------------------------
+
+    def prepare(self) -> tuple[LocalModel, Dataset]:
+        """Traces, model and samples; cached in ``out_dir`` so a resumed run reuses them."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        data_file = self.out / "data.pt"
+        resume = self.out / "checkpoint"
+        if data_file.exists() and (resume / "config.json").exists():
+            lm = LocalModel.from_pretrained(resume, name="nano")
+            lm.settings = cfg.settings
+            blob = torch.load(data_file, weights_only=False)
+            return lm, Dataset([Sample(**s) for s in blob["train"]], [Sample(**s) for s in blob["dev"]], blob["stats"])
+        t0 = time.perf_counter()
+        conversations = self.conversations(cfg.data.world_seeds)
+        dev_conversations = (
+            self.conversations([cfg.data.dev_world_seed], cfg.data.dev_split) if cfg.data.dev_samples else []
+        )
+        trace_seconds = time.perf_counter() - t0
+        lm = self.build(conversations)
+        rng = random.Random(cfg.train.seed)
+        train, stats = draw_samples(lm, conversations, sample_counts(cfg.data), cfg.data.max_tokens, rng)
+        dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, cfg.data.orchestrator_samples + cfg.data.subagent_samples))
+        dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})
+        kinds: dict[str, int] = {}
+        for s in train:
+            kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        stats.update(
+            conversations=len(conversations),
+            trace_seconds=round(trace_seconds, 1),
+            train_samples=len(train),
+            train_tokens=sum(len(s) for s in train),
+            trained_tokens=sum(sum(s.mask) for s in train),
+            dev_samples=len(dev),
+            train_kinds=kinds,
+        )
+        torch.save(
+            {"train": [s.__dict__ for s in train], "dev": [s.__dict__ for s in dev], "stats": stats}, data_file
+        )
+        self._checkpoint_initial(lm)
+        return lm, Dataset(train, dev, stats)
+
+    def _checkpoint_initial(self, lm: LocalModel) -> None:
+        # The tokenizer must persist with the data it encoded, even before step 1.
+        self.save(lm, self.out / "initial")
+
+    def run(self) -> dict[str, Any]:
+        """Train to ``train.steps`` (resuming from ``out_dir/checkpoint`` when present); returns the manifest."""
+        cfg = self.config
+        if cfg.train.threads:
+            torch.set_num_threads(cfg.train.threads)
+        torch.manual_seed(cfg.train.seed)
+        lm, data = self.prepare()
+        if not data.train:
+            raise ValueError("no training samples: check data.world_seeds, data.max_tokens and the sample counts")
+        model = lm.model
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        rng = random.Random(cfg.train.seed)
+        step = 0
+        state_file = self.out / "checkpoint" / "trainer_state.pt"
+        if state_file.exists():
+            state = torch.load(state_file, weights_only=False)
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["torch_rng"])
+            rng.setstate(state["rng"])
+            step = state["step"]
+            self.history = state["history"]
+            log.info("resuming at step %d", step)
+        stream = batches(data.train, cfg.train.batch_tokens, rng)  # after a resume: from the saved random state
+        bar = self.progress(cfg.train.steps, step) if self.progress else None
+        log_file = (self.out / "log.jsonl").open("a", encoding="utf-8")
+        pad = lm.pad_id
+        t0 = time.perf_counter()
+        try:
+            while step < cfg.train.steps:
+                if cfg.train.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.train.max_minutes:
+                    log.warning("stopping at step %d: train.max_minutes (%g) reached", step, cfg.train.max_minutes)
+                    self._checkpoint(lm, optimizer, step, rng)
+                    break
+                group = next(stream)
+                for g in optimizer.param_groups:
+                    g["lr"] = lr_at(step, cfg.train)
+                loss, metrics = masked_loss(model, *collate(group, pad))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+                optimizer.step()
+                step += 1
+                record: dict[str, float] = {"step": step, "lr": lr_at(step - 1, cfg.train), **metrics}
+                if step % cfg.train.eval_every == 0 or step == cfg.train.steps:
+                    record.update(evaluate(model, data.dev, pad, cfg.train.batch_tokens))
+                record["seconds"] = round(time.perf_counter() - t0, 1)
+                self.history.append(record)
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+                if bar is not None:
+                    shown = {k: f"{v:.3f}" for k, v in record.items() if k in ("loss", "dev_loss", "dev_turn_exact")}
+                    bar.set_postfix(shown)
+                    bar.update(1)
+                if step % cfg.train.save_every == 0 or step == cfg.train.steps:
+                    self._checkpoint(lm, optimizer, step, rng)
+        finally:
+            log_file.close()
+            if bar is not None:
+                bar.close()
+        manifest = self.manifest(lm, data)
+        self.save(lm, self.out / "final", manifest)
+        return manifest
+
+    def manifest(self, lm: LocalModel, data: Dataset) -> dict[str, Any]:
+        last_eval = next((h for h in reversed(self.history) if "dev_loss" in h), {})
+        return {
+            "model": "parlswarm nano (LlamaForCausalLM)",
+            "parameters": parameter_count(lm.model),
+            "config": self.config.model_dump(mode="json"),
+            "data": data.stats,
+            "git_commit": git_commit(),
+            "steps": len(self.history) and int(self.history[-1]["step"]),
+            "final_train_loss": self.history[-1]["loss"] if self.history else None,
+            "dev": last_eval,
+        }
+
+
+__all__ = [
+    "Conversation",
+    "DataConfig",
+    "NotingExpert",
+    "RecordingModel",
+    "SFTConfig",
+    "SFTRun",
+    "TrainConfig",
+    "masked_loss",
+    "page_notes",
+    "record_traces",
+]
