@@ -1,0 +1,360 @@
+"""The PARL training loop: GRPO on the orchestrator, sub-agents frozen, budgets in critical steps.
+
+One step, top to bottom:
+
+1. draw ``tasks_per_step`` training tasks, each in a random training world seed;
+2. roll out ``group_size`` episodes of each through the runtime (orchestrator sampling at
+   ``temperature``, frozen sub-agents decoding greedily and cached);
+3. reward each episode (:mod:`parlswarm.parl.rewards`, at training progress e = step/steps)
+   and normalise rewards within each group into advantages;
+4. update the orchestrator with the clipped GRPO loss over the tokens it generated;
+5. log every reward term and episode statistic (JSONL and TensorBoard), checkpoint.
+
+Resuming reloads the latest checkpoint (weights, optimiser, step, random state) and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import shutil
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from parlswarm.models.base import Model
+from parlswarm.models.cached import CachedModel
+from parlswarm.models.local import BUILTIN_DIR, LocalModel, Sampling
+from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
+from parlswarm.parl.rewards import RewardConfig, reward
+from parlswarm.parl.rollout import Episode, TaskCase, rollout_groups
+from parlswarm.tools import Toolset
+from parlswarm.types import Budgets
+
+log = logging.getLogger(__name__)
+
+
+class ParlConfig(BaseModel):
+    """Everything a PARL run depends on (``configs/parl-*.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: str = Field("builtin", description="warm start: 'builtin' or a save_pretrained folder")
+    subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert', or a folder")
+    world_seeds: list[int] = Field(default_factory=lambda: [11, 12, 13, 14], min_length=1)
+    split: Literal["train", "dev", "test"] = "train"
+    min_rows: int = Field(3, ge=1)
+    max_rows: int | None = 12
+    task_ids: list[str] | None = Field(None, description="train on these tasks only (instance ids of the split)")
+    steps: int = Field(40, ge=1)
+    tasks_per_step: int = Field(2, ge=1)
+    group_size: int = Field(4, ge=2)
+    lr: float = Field(1e-5, gt=0)
+    clip: float = Field(0.2, gt=0)
+    kl_coef: float = Field(0.0, ge=0)
+    ppo_epochs: int = Field(1, ge=1)
+    minibatch: int = Field(8, ge=1)
+    max_grad_norm: float = 1.0
+    temperature: float = Field(1.0, gt=0)
+    max_new_tokens: int = Field(256, ge=1)
+    budgets: Budgets = Field(
+        default_factory=lambda: Budgets(max_critical_steps=24, max_orchestrator_steps=24, max_subagent_steps=16, max_tool_calls=400)
+    )
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    seed: int = 0
+    checkpoint_every: int = Field(10, ge=1)
+    out_dir: str = "runs/parl"
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> ParlConfig:
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise FileNotFoundError(f"PARL config not found: {path}") from None
+        except yaml.YAMLError as exc:
+            raise ValueError(f"PARL config {path} is not valid YAML: {exc}") from None
+        data.update(overrides or {})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ValueError(f"PARL config {path}: {problems}") from None
+
+
+# --- setup ---------------------------------------------------------------------------------
+
+
+def _policy_path(spec: str) -> Path:
+    path = BUILTIN_DIR if spec == "builtin" else Path(spec).expanduser()
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"PARL warm start not found: {path} has no config.json")
+    return path
+
+
+def load_policy(path: Path, config: ParlConfig) -> LocalModel:
+    sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
+    return LocalModel.from_pretrained(path, name="orchestrator (PARL)", sampling=sampling)
+
+
+def load_subagent(config: ParlConfig, warm_start: Path) -> tuple[Model, torch.nn.Module | None]:
+    """The frozen sub-agent model, and its torch module when it is the warm start (the KL reference)."""
+    if config.subagent == "expert":
+        from parlswarm.world.expert import ExpertModel
+
+        return ExpertModel(), None
+    path = warm_start if config.subagent == "same" else _policy_path(config.subagent)
+    frozen = LocalModel.from_pretrained(
+        path, name=f"frozen sub-agent ({path.name})", sampling=Sampling(temperature=0.0, max_new_tokens=config.max_new_tokens)
+    )
+    for p in frozen.model.parameters():
+        p.requires_grad_(False)
+    cached = CachedModel(frozen, namespace=str(path.resolve()))
+    return cached, frozen.model if path == warm_start else None
+
+
+def load_task_pool(config: ParlConfig) -> tuple[dict[int, list[TaskCase]], dict[int, Toolset]]:
+    """Tasks of the split within the row range, per training world seed, and each world's tools."""
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import make_tasks
+    from parlswarm.world.tools import world_tools
+    from parlswarm.world.world import World
+
+    real = Factbook.load()
+    pool: dict[int, list[TaskCase]] = {}
+    tools: dict[int, Toolset] = {}
+    for seed in config.world_seeds:
+        world = World.load(seed, base=real)
+        tools[seed] = world_tools(world)
+        cases = [TaskCase.from_world(t, seed) for t in make_tasks(config.split, world.factbook, real, seed)]
+        pool[seed] = [
+            c
+            for c in cases
+            if c.rows >= config.min_rows
+            and (config.max_rows is None or c.rows <= config.max_rows)
+            and (config.task_ids is None or c.task.instance_id in config.task_ids)
+        ]
+        if not pool[seed]:
+            raise ValueError(f"no {config.split} tasks with {config.min_rows}–{config.max_rows} rows in world seed {seed}")
+    return pool, tools
+
+
+# --- one update ----------------------------------------------------------------------------
+
+
+def update(
+    policy: torch.nn.Module,
+    reference: torch.nn.Module | None,
+    optimizer: torch.optim.Optimizer,
+    samples: Sequence[Sample],
+    pad_id: int,
+    config: ParlConfig,
+) -> dict[str, float]:
+    """``ppo_epochs`` passes of the clipped GRPO loss over ``samples``; returns mean loss parts."""
+    # Log-probabilities under the policy that sampled (this step's weights, before any update).
+    with torch.no_grad():
+        for i in range(0, len(samples), config.minibatch):
+            chunk = samples[i : i + config.minibatch]
+            ids, attention, _ = batch_tensors(chunk, pad_id)
+            logp = token_logprobs(policy, ids, attention)
+            for s, row in zip(chunk, logp):
+                start = len(s.prompt_ids) - 1
+                s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
+    parts: dict[str, list[float]] = {"loss": [], "policy": [], "kl": [], "clip_fraction": [], "ratio": [], "grad_norm": []}
+    order = list(range(len(samples)))
+    rng = random.Random(config.seed)
+    for _ in range(config.ppo_epochs):
+        rng.shuffle(order)
+        for i in range(0, len(order), config.minibatch):
+            chunk = [samples[j] for j in order[i : i + config.minibatch]]
+            ids, attention, mask = batch_tensors(chunk, pad_id)
+            old = pad_old_logprobs(chunk, ids.shape[1])
+            advantages = torch.tensor([s.advantage for s in chunk], dtype=torch.float32)
+            ref = None
+            if reference is not None and config.kl_coef > 0:
+                with torch.no_grad():
+                    ref = token_logprobs(reference, ids, attention)
+            logp = token_logprobs(policy, ids, attention)
+            out = grpo_loss(logp, old, advantages, mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
+            optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            optimizer.step()
+            parts["loss"].append(out.loss.item())
+            parts["policy"].append(out.policy)
+            parts["kl"].append(out.kl)
+            parts["clip_fraction"].append(out.clip_fraction)
+            parts["ratio"].append(out.ratio_mean)
+            parts["grad_norm"].append(float(norm))
+    return {k: statistics.fmean(v) if v else 0.0 for k, v in parts.items()}
+
+
+def episode_record(ep: Episode, config: ParlConfig, progress: float) -> dict[str, Any]:
+    r = reward(ep.stats, config.reward, progress)
+    return {
+        "task": ep.case.task.instance_id,
+        "world_seed": ep.case.world_seed,
+        "rows": ep.case.rows,
+        **r.model_dump(),
+        **ep.stats.model_dump(),
+        "parallel_share": ep.stats.parallel_share,
+        "error": ep.error,
+    }
+
+
+def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    keys = ("total", "r_parallel", "r_finish", "r_perf", "lambda1", "lambda2", "lambda_aux", "item_f1",
+            "subagents_created", "subagents_assigned", "subagents_finished", "parallel_share", "critical_steps",
+            "total_steps", "orchestrator_steps", "tool_calls")
+    out = {f"episode/{k}": statistics.fmean(float(r[k]) for r in records) for k in keys}
+    out["episode/success"] = statistics.fmean(float(r["success"]) for r in records)
+    out["episode/answered"] = statistics.fmean(float(r["answered"]) for r in records)
+    out["episode/errors"] = float(sum(1 for r in records if r["error"]))
+    return out
+
+
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def save_checkpoint(out: Path, step: int, policy: LocalModel, optimizer: torch.optim.Optimizer, rng: random.Random) -> Path:
+    folder = out / "checkpoints" / f"step-{step:05d}"
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    policy.model.save_pretrained(tmp)
+    policy.tokenizer.save_pretrained(tmp)
+    settings = out / "warm_start" / "parlswarm.json"
+    if settings.is_file():
+        shutil.copy(settings, tmp / "parlswarm.json")
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.rename(folder)  # a checkpoint is complete or absent, never half-written
+    (out / "checkpoints" / "latest").write_text(folder.name + "\n", encoding="utf-8")
+    return folder
+
+
+def latest_checkpoint(out: Path) -> Path | None:
+    marker = out / "checkpoints" / "latest"
+    if not marker.is_file():
+        return None
+    folder = out / "checkpoints" / marker.read_text(encoding="utf-8").strip()
+    return folder if (folder / "trainer_state.pt").is_file() else None
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+
+class ScalarLog:
+    """JSONL always; TensorBoard event files too when ``tensorboard`` is installed."""
+
+    def __init__(self, out: Path) -> None:
+        self.jsonl = (out / "metrics.jsonl").open("a", encoding="utf-8")
+        self.episodes = (out / "episodes.jsonl").open("a", encoding="utf-8")
+        self.tb: Any = None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"))
+        except ImportError:
+            log.info("tensorboard not installed: scalars go to metrics.jsonl only")
+
+    def write(self, step: int, scalars: dict[str, float], episodes: Sequence[dict[str, Any]]) -> None:
+        self.jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
+        self.jsonl.flush()
+        for e in episodes:
+            self.episodes.write(json.dumps({"step": step, **e}) + "\n")
+        self.episodes.flush()
+        if self.tb is not None:
+            for k, v in scalars.items():
+                self.tb.add_scalar(k, v, step)
+            self.tb.flush()
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.episodes.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
+    """Run (or resume) PARL training; returns the output folder."""
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    saved = out / "config.yaml"
+    if saved.is_file() and yaml.safe_load(saved.read_text(encoding="utf-8")) != config.model_dump(mode="json"):
+        raise ValueError(f"{out} holds a run with another config; use a new out_dir or the same config to resume")
+    saved.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+
+    warm_start = _policy_path(config.policy)
+    resume = latest_checkpoint(out)
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)
+    policy = load_policy(resume or warm_start, config)
+    if not (out / "warm_start").exists():
+        (out / "warm_start").mkdir()
+        settings = warm_start / "parlswarm.json"
+        if settings.is_file():
+            shutil.copy(settings, out / "warm_start" / "parlswarm.json")
+    subagent_model, frozen_module = load_subagent(config, warm_start)
+    reference = frozen_module if frozen_module is not None else None
+    if reference is None and config.kl_coef > 0:
+        reference = LocalModel.from_pretrained(warm_start).model
+        for p in reference.parameters():
+            p.requires_grad_(False)
+    pool, tools = load_task_pool(config)
+    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=0.0)
+    rng = random.Random(config.seed)
+    start = 0
+    if resume is not None:
+        state = torch.load(resume / "trainer_state.pt", weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        start = int(state["step"])
+        log.info("resuming %s from step %d", out, start)
+    scalars_log = ScalarLog(out)
+    try:
+        for step in range(start, config.steps):
+            t0 = time.perf_counter()
+            progress = step / config.steps
+            cases = []
+            for _ in range(config.tasks_per_step):
+                seed = rng.choice(config.world_seeds)
+                cases.append(rng.choice(pool[seed]))
+            episodes = asyncio.run(
+                rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets)
+            )
+            records = [episode_record(ep, config, progress) for ep in episodes]
+            advantages = group_advantages([r["total"] for r in records], [ep.group for ep in episodes])
+            samples: list[Sample] = []
+            for n, (ep, adv) in enumerate(zip(episodes, advantages)):
+                for s in ep.samples:
+                    s.advantage, s.episode = adv, n
+                    samples.append(s)
+            policy.model.train()
+            losses = update(policy.model, reference, optimizer, samples, policy.pad_id, config) if samples else {}
+            policy.model.eval()
+            scalars = {**step_metrics(records), **{f"loss/{k}": v for k, v in losses.items()},
+                       "train/samples": float(len(samples)), "train/seconds": time.perf_counter() - t0,
+                       "train/progress": progress}
+            if isinstance(subagent_model, CachedModel):
+                scalars["train/subagent_cache_hits"] = float(subagent_model.hits)
+            scalars_log.write(step + 1, scalars, records)
+            if on_step is not None:
+                on_step(step + 1, scalars)
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                save_checkpoint(out, step + 1, policy, optimizer, rng)
+    finally:
+        scalars_log.close()
+        if isinstance(subagent_model, CachedModel):
+            subagent_model.close()
+    return out
