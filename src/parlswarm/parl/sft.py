@@ -165,10 +165,11 @@ class RecordingModel:
 class NotingExpert:
     """The scripted expert, writing down what each page it reads gives for the task.
 
-    Every reply that follows ``open_page`` results gets, as its text, one line per page:
-    the region's places (index pages), or the place's values for the task's columns found on
-    that section page, ``left out`` when the place fails the task's filter or the section's
-    last page lacks a value. The tool calls and the final answer are the expert's own.
+    Every reply that follows ``open_page`` results gets, as its text (before the final
+    answer, when it is one), one line per page: the region's places (index pages), or the
+    place's values for the task's columns found on that section page, ``left out`` when the
+    place fails the task's filter or the section's last page lacks a value. The tool calls
+    and the final answer are the expert's own.
     """
 
     def __init__(self, expert: Any) -> None:
@@ -177,12 +178,12 @@ class NotingExpert:
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         response = await self.expert.complete(messages, tools)
-        if response.message.tool_calls:
-            notes = page_notes(messages)
-            if notes:
-                response = response.model_copy(
-                    update={"message": response.message.model_copy(update={"content": notes})}
-                )
+        notes = page_notes(messages)
+        if notes:
+            # Before a tool call the notes are the turn's text; before the final answer they
+            # precede it, so every value goes page → note → table the same way.
+            text = notes if response.message.tool_calls else f"{notes}\n\n{response.message.content or ''}"
+            response = response.model_copy(update={"message": response.message.model_copy(update={"content": text})})
         return response
 
 

@@ -1,0 +1,167 @@
+"""Supervised warm start: recorded traces, teacher notes, the data mix, training, resume, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("bm25s")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from parlswarm.cli import app  # noqa: E402
+from parlswarm.parl.sft import (  # noqa: E402
+    DataConfig,
+    NotingExpert,
+    RecordingModel,
+    SFTConfig,
+    SFTRun,
+    TrainConfig,
+    draw_samples,
+    evaluate,
+    page_notes,
+    sample_counts,
+)
+from parlswarm.swarm import Swarm  # noqa: E402
+from parlswarm.types import AssistantMessage, ToolMessage  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def world():  # type: ignore[no-untyped-def]
+    from parlswarm.world.world import World
+
+    return World.load(1)
+
+
+@pytest.fixture(scope="module")
+def small_task(world):  # type: ignore[no-untyped-def]
+    from parlswarm.world.tasks import make_tasks
+
+    tasks = make_tasks("dev", world.factbook, world_seed=1)
+    return min(tasks, key=lambda t: (len(t.rows), t.instance_id))
+
+
+def test_recorder_keeps_each_agent_conversation_as_the_runtime_fed_it(world, small_task) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tools import world_tools
+
+    recorder = RecordingModel(ExpertModel("auto", rows_per_agent=2))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="swarm").run(small_task.query))
+    conversations = recorder.conversations()
+    assert len(conversations) == 1 + result.summary.subagents
+    orchestrator = next(msgs for msgs, tools in conversations if any(t.name == "assign_task" for t in tools))
+    assert orchestrator[0].role == "system" and orchestrator[1].content == small_task.query
+    assert orchestrator[-1].role == "assistant" and orchestrator[-1].content == result.answer
+    # Every tool call is answered by a tool message with its id, in the order of the calls.
+    for msgs, _ in conversations:
+        pending = []
+        for m in msgs:
+            if isinstance(m, AssistantMessage):
+                assert not pending
+                pending = [c.id for c in m.tool_calls or []]
+            elif isinstance(m, ToolMessage):
+                assert m.tool_call_id == pending.pop(0)
+
+
+def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tools import world_tools
+
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial")))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(small_task.query))
+    (messages, _), = recorder.conversations()
+    notes = "\n".join(m.content or "" for m in messages if isinstance(m, AssistantMessage))
+    assert "Places: " in notes  # the region index, written down before it is folded away
+    # Every gold row's values appear in the notes, as the table writes them.
+    for row in small_task.rows:
+        line = next(ln for ln in notes.splitlines() if ln.startswith(f"{row[0]} ("))
+        place_notes = " ".join(ln for ln in notes.splitlines() if ln.startswith(f"{row[0]} ("))
+        assert "left out" not in place_notes, line
+        for cell in row[1:]:
+            assert f"= {cell}" in place_notes
+    # The final answer is the expert's own table after the notes of the last page.
+    assert messages[-1].content == result.answer and "| Country |" in result.answer
+    table = result.answer[result.answer.index("Here is the table") :]
+    assert all(f"| {row[0]} |" in table for row in small_task.rows)
+    assert page_notes(messages[:2]) == ""  # no page read yet: no notes
+
+
+def test_data_mix_follows_the_config() -> None:
+    counts = sample_counts(DataConfig(orchestrator_samples=100, orchestrator_parallel_share=0.2, subagent_samples=50))
+    assert counts == {"serial": 80, "parallel": 20, "subagent": 50}
+    shipped = SFTConfig.load(ROOT / "configs" / "sft-nano.yaml")
+    share = shipped.data.orchestrator_parallel_share
+    assert 0 < share < 0.5  # mostly serial with a small parallel share: the warm start PARL needs
+    assert 0 not in shipped.data.world_seeds and shipped.data.dev_world_seed not in shipped.data.world_seeds
+
+
+def _tiny_config(out: Path, steps: int) -> SFTConfig:
+    cfg = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
+    cfg.out_dir = out
+    cfg.tokenizer_pages = 150
+    cfg.data = cfg.data.model_copy(update={"orchestrator_samples": 12, "subagent_samples": 12, "dev_samples": 6})
+    cfg.train = TrainConfig(
+        steps=steps, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2
+    )
+    return cfg
+
+
+def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
+    out = tmp_path / "sft"
+    first = SFTRun(_tiny_config(out, steps=4))
+    first.run()
+    lm, data = first.prepare()  # reloads the checkpoint and the cached samples
+    assert data.train and {s.kind for s in data.train} <= {"serial", "parallel", "subagent"}
+    for s in data.train:
+        assert len(s.ids) == len(s.mask) and any(s.mask) and not all(s.mask)
+    from parlswarm.models.local import LocalModel
+
+    initial = LocalModel.from_pretrained(out / "initial")
+    before = evaluate(initial.model, data.train, lm.pad_id, 4096)["dev_loss"]
+
+    second = SFTRun(_tiny_config(out, steps=10))
+    manifest = second.run()
+    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 11))  # resumed at step 5, no step twice
+    final = LocalModel.from_pretrained(out / "final")
+    after = evaluate(final.model, data.train, lm.pad_id, 4096)["dev_loss"]
+    assert after < before - 0.5, (before, after)
+    assert manifest["steps"] == 10 and manifest["data"]["train_samples"] == len(data.train)
+    assert json.loads((out / "final" / "manifest.json").read_text())["config"]["train"]["steps"] == 10
+    assert (out / "final" / "parlswarm.json").exists()  # the LocalModel settings travel with the weights
+    assert any("dev_loss" in h for h in manifest and second.history)
+
+
+def test_samples_over_the_length_limit_are_left_out_and_counted(tmp_path: Path) -> None:
+    from parlswarm.parl.sft import Conversation
+    from parlswarm.types import SystemMessage, UserMessage
+
+    run = SFTRun(_tiny_config(tmp_path, steps=1))
+    conv = Conversation(
+        "subagent",
+        [SystemMessage(content="s"), UserMessage(content="u " * 50), AssistantMessage(content="answer " * 30)],
+        [],
+        1,
+        "t",
+    )
+    lm = run.build([conv])
+    samples, stats = draw_samples(lm, [conv], {"subagent": 3}, max_tokens=20, rng=random.Random(0))
+    assert samples == [] and stats["too_long"] == 3
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(app, ["train", "sft", "--config", str(tmp_path / "nope.yaml")])
+    assert missing.exit_code != 0 and "SFT config not found" in str(missing.exception or missing.output)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  steps: -3\n")
+    result = runner.invoke(app, ["train", "sft", "--config", str(bad)])
+    assert result.exit_code != 0 and "train.steps" in str(result.exception or result.output)
