@@ -1,0 +1,171 @@
+"""The built-in model's acceptance figures on one world seed, measured through the runtime.
+
+1. **Sub-agent look-ups**: for gold rows of the split's tasks, the sub-task the scripted
+   orchestrator would give one sub-agent for one place ("Fill in a table for exactly these
+   places: - Chad (cd) ..."), run as a sub-agent (the expert's sub-agent system prompt, the
+   world tools); cell accuracy = share of the row's non-key cells the reply gets right
+   (scored with parlswarm.scoring's per-column metrics).
+2. **Single mode**: every task of at most ``--max-rows`` rows, the model alone with the
+   world tools (``Swarm(mode="single")``, the bench's budgets); Item-F1, Row-F1, success.
+
+Runs go concurrently so a LocalModel decodes them in batches; each is an ordinary runtime
+run. ``--model expert`` checks the harness itself (it should score 1.0).
+
+    python benchmarks/nano_eval.py --model builtin --world-seed 1000 [--split test] [--lookups 120] [--max-rows 10] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from parlswarm.agent import Agent
+from parlswarm.bench import BenchConfig, load_bench_tasks
+from parlswarm.models import load_model
+from parlswarm.scoring import score_response
+from parlswarm.scoring.tasks import GoldTable
+from parlswarm.swarm import Swarm
+from parlswarm.types import Budgets
+from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
+from parlswarm.world.factbook import Factbook
+from parlswarm.world.pages import region_doc_id, region_members
+from parlswarm.world.tasks import make_tasks, parse_query, write_tasks
+from parlswarm.world.tools import world_tools
+from parlswarm.world.world import World
+
+
+def cell_accuracy(score: Any, columns: int) -> float:
+    """Share of the non-key cells of a one-row gold table that the reply got right."""
+    if score.matched_rows != 1:
+        return 0.0
+    wrong = len(score.wrong_cells) + len(score.missing_columns)
+    return max(0.0, (columns - wrong) / columns)
+
+
+async def lookups(model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random) -> dict[str, Any]:
+    tools = world_tools(world)
+    jobs = []
+    for bt in bench_tasks:
+        parsed = parse_query(bt.task.query)
+        if parsed is None or parsed.region is None:
+            continue
+        codes = dict(region_members(world.docs[region_doc_id(parsed.region)].text))
+        for row in bt.gold.rows:
+            if row[0] in codes:
+                jobs.append((bt, parsed, row))
+    jobs = rng.sample(jobs, min(n, len(jobs)))
+    gate = asyncio.Semaphore(concurrency)
+    budgets = Budgets(max_orchestrator_steps=30)
+
+    async def one(bt: Any, parsed: Any, row: list[str]) -> dict[str, Any]:
+        name = row[0]
+        codes = dict(region_members(world.docs[region_doc_id(parsed.region)].text))
+        prompt = ExpertModel.subtask(parsed, [(name, codes[name])])
+        agent = Agent(SUBAGENT, model, SUBAGENT_PROMPT, tools=tools, max_steps=budgets.max_orchestrator_steps)
+        async with gate:
+            result = await agent.run(prompt, budgets)
+        gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
+        score = score_response(bt.task, gold, result.content)
+        acc = cell_accuracy(score, len(bt.gold.columns) - 1)
+        return {"task": bt.task.instance_id, "place": name, "cell_accuracy": acc, "steps": result.steps, "stop": result.stop_reason}
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(one(*j) for j in jobs))
+    return {
+        "lookups": len(results),
+        "cell_accuracy": statistics.mean(r["cell_accuracy"] for r in results) if results else None,
+        "all_cells_right": statistics.mean(r["cell_accuracy"] == 1.0 for r in results) if results else None,
+        "mean_steps": statistics.mean(r["steps"] for r in results) if results else None,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "runs": results,
+    }
+
+
+async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurrency: int) -> dict[str, Any]:
+    tools = world_tools(world)
+    config = BenchConfig()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(bt: Any) -> dict[str, Any]:
+        swarm = Swarm(model, tools=tools, mode="single", budgets=config.budgets_for(bt.rows))
+        async with gate:
+            result = await swarm.run(bt.task.query)
+        score = score_response(bt.task, bt.gold, result.answer)
+        return {
+            "task": bt.task.instance_id,
+            "rows": bt.rows,
+            "item_f1": score.item_f1,
+            "row_f1": score.row_f1,
+            "success": score.success or 0.0,
+            "steps": result.summary.steps,
+            "stop": result.result.stop_reason,
+            "error": score.error,
+        }
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(one(bt) for bt in bench_tasks))
+    mean = lambda k: statistics.mean(r[k] for r in results) if results else None  # noqa: E731
+    return {
+        "tasks": len(results),
+        "item_f1": mean("item_f1"),
+        "row_f1": mean("row_f1"),
+        "success": mean("success"),
+        "mean_steps": mean("steps"),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "runs": results,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="builtin")
+    parser.add_argument("--world-seed", type=int, default=1000)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--lookups", type=int, default=120, help="sub-agent look-ups to run (0: none)")
+    parser.add_argument("--max-rows", type=int, default=10, help="single mode: tasks of at most this many rows (-1: skip)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    real = Factbook.load()
+    world = World.load(args.world_seed, base=real)
+    tasks = make_tasks(args.split, world.factbook, real=real, world_seed=args.world_seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        tasks_file, gold_dir = write_tasks(tasks, tmp)
+        every, errors, _ = load_bench_tasks(tasks_file, gold_dir, world_seed=args.world_seed)
+        small, _, _ = load_bench_tasks(tasks_file, gold_dir, world_seed=args.world_seed, max_rows=max(args.max_rows, 0))
+    if errors:
+        raise SystemExit(f"bad tasks: {errors[0]}")
+    report: dict[str, Any] = {"model": model.name, "world_seed": args.world_seed, "split": args.split}
+    if args.lookups:
+        report["subagent_lookups"] = asyncio.run(lookups(model, world, every, args.lookups, args.concurrency, random.Random(args.seed)))
+        lk = report["subagent_lookups"]
+        print(
+            f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
+            f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
+            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s"
+        )
+    if args.max_rows >= 0:
+        report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency))
+        sm = report["single_mode"]
+        print(
+            f"{model.name} · world seed {args.world_seed} · {args.split}: single mode on {sm['tasks']} tasks of ≤ {args.max_rows} rows: "
+            f"Item-F1 {sm['item_f1']:.3f}, Row-F1 {sm['row_f1']:.3f}, success {sm['success']:.3f}, "
+            f"{sm['mean_steps']:.1f} steps, {sm['seconds']}s"
+        )
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
