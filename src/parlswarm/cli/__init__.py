@@ -33,6 +33,7 @@ from parlswarm.cli import world as _world  # noqa: E402,F401
 from parlswarm.cli import bench as _bench  # noqa: E402,F401
 from parlswarm.cli import ui as _ui  # noqa: E402,F401
 from parlswarm.cli import train as _train  # noqa: E402,F401
+from parlswarm.cli import parl as _parl  # noqa: E402,F401
 
 
 def main() -> None:

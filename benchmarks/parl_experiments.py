@@ -1,0 +1,209 @@
+"""PARL experiments: reward conditions × seeds from one warm start, evaluated and plotted.
+
+Conditions (all from the same serial-leaning warm start, same budgets, same tasks):
+
+- A  ``perf-only``       r = r_perf
+- B  ``annealed``        r = λ1(e)·r_parallel + λ2(e)·r_finish + r_perf, λ1, λ2 annealed to 0
+- C  ``never-annealed``  as B, but λ1 stays at its start value
+- control ``fixed-width``  APR's forced-width control, evaluated only: a scripted orchestrator
+  that always splits the rows across exactly ``--width`` sub-agents (no learned decisions)
+
+Each run is resumable (its folder holds checkpoints); the driver skips finished runs. After
+training it evaluates the warm start, every run's final checkpoint and the control on the
+test split of a world seed never used in training, greedily, and writes ``results.json``,
+``results.md`` and PNG plots (mean and spread over seeds against training step).
+
+    python benchmarks/parl_experiments.py --config configs/parl-nano.yaml --seeds 0,1,2 --out runs/parl-exp
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+from parlswarm.parl.rewards import RewardConfig, Schedule
+from parlswarm.parl.train import ParlConfig, _policy_path, latest_checkpoint, load_subagent, train
+
+CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
+PLOTTED = {
+    "episode/item_f1": "Item-F1",
+    "episode/success": "success",
+    "episode/subagents_assigned": "sub-agents per episode",
+    "episode/parallel_share": "share of parallel steps",
+    "episode/critical_steps": "critical steps",
+    "episode/total": "reward",
+}
+
+
+def condition_reward(base: RewardConfig, condition: str) -> RewardConfig:
+    if condition == "A":
+        zero = Schedule(kind="constant", start=0.0)
+        return base.model_copy(update={"lambda1": zero, "lambda2": zero})
+    if condition == "C":
+        return base.model_copy(update={"lambda1": Schedule(kind="constant", start=base.lambda1.start)})
+    return base
+
+
+def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out: Path, steps: int | None) -> dict[str, list[Path]]:
+    runs: dict[str, list[Path]] = {}
+    for condition in conditions:
+        for seed in seeds:
+            folder = out / f"{condition}-{CONDITIONS[condition]}" / f"seed{seed}"
+            update: dict[str, Any] = {"reward": condition_reward(base.reward, condition), "seed": seed, "out_dir": str(folder)}
+            if steps is not None:
+                update["steps"] = steps
+            cfg = base.model_copy(update=update)
+            done = latest_checkpoint(folder)
+            if done is not None and done.name == f"step-{cfg.steps:05d}":
+                print(f"{folder}: finished earlier", flush=True)
+            else:
+                print(f"{folder}: training {cfg.steps} steps", flush=True)
+                train(cfg, on_step=lambda step, s, f=folder: print(
+                    f"  {f.parent.name}/{f.name} step {step}: reward {s['episode/total']:.3f} "
+                    f"F1 {s['episode/item_f1']:.3f} sub-agents {s['episode/subagents_assigned']:.2f} "
+                    f"critical {s['episode/critical_steps']:.1f} ({s['train/seconds']:.0f}s)", flush=True))
+            runs.setdefault(condition, []).append(folder)
+    return runs
+
+
+def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int) -> list[dict[str, Any]]:
+    from parlswarm.parl.evaluate import evaluate, greedy_policy
+    from parlswarm.parl.rollout import TaskCase
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import make_tasks
+    from parlswarm.world.tools import world_tools
+    from parlswarm.world.world import World
+
+    real = Factbook.load()
+    world = World.load(eval_seed, base=real)
+    tools = world_tools(world)
+    cases = [TaskCase.from_world(t, eval_seed) for t in make_tasks("test", world.factbook, real, eval_seed)]
+    cases = [c for c in cases if base.min_rows <= c.rows and (base.max_rows is None or c.rows <= base.max_rows)][:max_tasks]
+    warm = _policy_path(base.policy)
+    subagent, _ = load_subagent(base, warm)
+    rows: list[dict[str, Any]] = []
+
+    def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:
+        summary, _ = evaluate(label, orchestrator, subagent, tools, cases, base.budgets)
+        row = {"condition": condition, "seed": seed, **summary.model_dump()}
+        rows.append(row)
+        print(f"eval {label}: F1 {summary.item_f1:.3f} success {summary.success:.2f} critical {summary.critical_steps:.1f} "
+              f"sub-agents {summary.subagents:.1f}", flush=True)
+
+    record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens))
+    record(f"fixed width {width} (scripted orchestrator)", "control", None, ExpertModel(rows_per_agent=1, max_agents=width))
+    for condition, folders in runs.items():
+        for folder in folders:
+            final = latest_checkpoint(folder)
+            if final is None:
+                continue
+            seed = int(folder.name.removeprefix("seed"))
+            record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens))
+    for row in rows:
+        row.update(eval_world_seed=eval_seed, tasks=len(cases))
+    return rows
+
+
+def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
+    """condition → metric → one list of values per seed, indexed by step."""
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    for condition, folders in runs.items():
+        for folder in folders:
+            lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if (folder / "metrics.jsonl").exists() else []
+            metrics = [json.loads(line) for line in lines]
+            for key in PLOTTED:
+                out.setdefault(condition, {}).setdefault(key, []).append([m[key] for m in metrics])
+    return out
+
+
+def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int = 3) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
+    for ax, (key, title) in zip(axes.flat, PLOTTED.items()):
+        for condition, metrics in sorted(data.items()):
+            series = [s for s in metrics.get(key, []) if s]
+            if not series:
+                continue
+            n = min(len(s) for s in series)
+
+            def smoothed(s: list[float]) -> list[float]:
+                return [statistics.fmean(s[max(0, i - smooth + 1) : i + 1]) for i in range(n)]
+
+            runs = [smoothed(s) for s in series]
+            steps = list(range(1, n + 1))
+            mean = [statistics.fmean(r[i] for r in runs) for i in range(n)]
+            ax.plot(steps, mean, label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seeds)")
+            ax.fill_between(steps, [min(r[i] for r in runs) for i in range(n)], [max(r[i] for r in runs) for i in range(n)], alpha=0.2)
+        ax.set_title(title)
+        ax.set_xlabel("training step")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"PARL training curves (mean over seeds, band = min–max, moving average of {smooth} steps)")
+    fig.tight_layout()
+    path = out / "parl-curves.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    paths.append(path)
+    return paths
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    lines = ["| orchestrator | sub-agents run | tasks | Item-F1 | success | critical steps | total steps | sub-agents/episode | parallel share | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {r['subagent']} | {r['tasks']} | {r['item_f1']:.3f} | {r['success']:.2f} | "
+                     f"{r['critical_steps']:.1f} | {r['total_steps']:.1f} | {r['subagents']:.2f} | {r['parallel_share']:.2f} | {r['errors']} |")
+    by_condition: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["seed"] is not None:
+            by_condition.setdefault(r["condition"], []).append(r)
+    if by_condition:
+        lines += ["", "Mean ± spread over seeds:", "",
+                  "| condition | seeds | Item-F1 | success | critical steps | sub-agents/episode |", "|---|---|---|---|---|---|"]
+        for condition, rs in sorted(by_condition.items()):
+            def ms(key: str) -> str:
+                values = [r[key] for r in rs]
+                return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+            lines.append(f"| {condition} {CONDITIONS[condition]} | {len(rs)} | {ms('item_f1')} | {ms('success')} | "
+                         f"{ms('critical_steps')} | {ms('subagents')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="configs/parl-nano.yaml")
+    parser.add_argument("--conditions", default="A,B,C")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    parser.add_argument("--out", default="runs/parl-exp")
+    parser.add_argument("--eval-world-seed", type=int, default=77)
+    parser.add_argument("--eval-tasks", type=int, default=12)
+    parser.add_argument("--width", type=int, default=4, help="sub-agents of the fixed-width control")
+    parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
+    args = parser.parse_args()
+    base = ParlConfig.from_yaml(args.config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.skip_train:
+        runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
+    else:
+        runs = run_training(base, conditions, seeds, out, args.steps)
+    plot(curves(runs), out)
+    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width)
+    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    (out / "results.md").write_text(markdown(rows), encoding="utf-8")
+    print(markdown(rows))
+
+
+if __name__ == "__main__":
+    main()

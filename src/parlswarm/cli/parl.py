@@ -1,0 +1,46 @@
+"""``parlswarm train parl``: PARL training of the orchestrator (joins the ``train`` group)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from parlswarm.cli.common import console, console_err, user_errors
+from parlswarm.cli.train import train_app
+
+
+@train_app.command("parl")
+def parl(
+    config: Annotated[Path, typer.Option("--config", "-c", help="A PARL config (configs/parl-nano.yaml).")],
+    out_dir: Annotated[str | None, typer.Option(help="Run folder; the config's out_dir by default.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed (one run per seed).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
+) -> None:
+    """GRPO on the orchestrator with frozen sub-agents; resumes from OUT_DIR's latest checkpoint."""
+    overrides: dict[str, Any] = {k: v for k, v in {"out_dir": out_dir, "seed": seed, "steps": steps}.items() if v is not None}
+    with user_errors():
+        from tqdm import tqdm
+
+        from parlswarm.parl.train import ParlConfig, latest_checkpoint, train
+
+        cfg = ParlConfig.from_yaml(config, overrides)
+        done = latest_checkpoint(Path(cfg.out_dir))
+        console_err.print(
+            f"[dim]{'resuming' if done else 'starting'} PARL in {cfg.out_dir}: {cfg.steps} steps × "
+            f"{cfg.tasks_per_step} tasks × {cfg.group_size} episodes, reward form '{cfg.reward.form}'[/dim]",
+            highlight=False,
+        )
+        bar = tqdm(total=cfg.steps, desc="parl", unit="step", dynamic_ncols=True)
+
+        def on_step(step: int, scalars: dict[str, float]) -> None:
+            bar.n = step
+            bar.set_postfix(reward=f"{scalars['episode/total']:.3f}", f1=f"{scalars['episode/item_f1']:.2f}",
+                            subagents=f"{scalars['episode/subagents_assigned']:.1f}",
+                            crit=f"{scalars['episode/critical_steps']:.1f}")
+            bar.refresh()
+
+        out = train(cfg, on_step=on_step)
+        bar.close()
+    console.print(f"PARL run: {out} (metrics.jsonl, episodes.jsonl, checkpoints/)", highlight=False)
