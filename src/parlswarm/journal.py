@@ -190,12 +190,18 @@ class Journal:
         """A journal for a new run (``run_id`` generated when not given)."""
         refresh_secrets()
         run_id = check_run_id(run_id or new_run_id())
-        directory = runs_dir(runs) / run_id
+        folder = runs_dir(runs)
+        directory = folder / run_id
         try:
-            directory.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise JournalError(f"cannot create the run folder {directory}: {folder} is not a folder") from None
+        except OSError as exc:
+            raise JournalError(f"cannot create the run folder {directory}: {exc.strerror}") from None
+        try:
             directory.mkdir()
         except FileExistsError:
-            raise JournalError(f"a run {run_id!r} already exists in {directory.parent}") from None
+            raise JournalError(f"a run {run_id!r} already exists in {folder}") from None
         except OSError as exc:
             raise JournalError(f"cannot create the run folder {directory}: {exc.strerror}") from None
         lock_fd = _try_lock(directory / LOCK_FILE, create=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
+from pydantic import ValidationError
 from rich.console import Console
 
 from parlswarm.models.base import ModelError, ModelSpecError
@@ -25,8 +26,23 @@ def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into :class:`UserError`."""
     try:
         yield
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc)) from None
     except (ModelSpecError, ModelError, FileNotFoundError, ValueError) as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(" ".join(str(exc).split())) from None  # one line, whatever the library wrote
+    except OSError as exc:  # a path that cannot be written or read: name it
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise UserError(f"{where}{exc.strerror or exc}") from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A pydantic error as one line: what was invalid, where, and why."""
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(value)"
+        value = f" (got {err['input']!r})" if not isinstance(err.get("input"), (dict, list)) else ""
+        problems.append(f"{where}: {err['msg']}{value}")
+    return f"invalid {exc.title}: " + "; ".join(problems)
 
 
 def guarded(fn: Callable[[], T]) -> T:
