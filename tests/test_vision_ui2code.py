@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from parlswarm.cli import app
 from parlswarm.models.scripted import ScriptedModel
-from parlswarm.trace.events import AgentFinished, AgentStarted
 from parlswarm.types import ImagePart, Message, ModelResponse, ToolSpec, UserMessage
 from parlswarm.vision.browser import Browser, shared_browser
 from parlswarm.vision.images import ImageRegistry, to_pil

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from rich.table import Column, Table
 
 from parlswarm.cli import app
 from parlswarm.cli.common import UserError, console, console_err, user_errors
@@ -147,20 +148,24 @@ def bench_ui(
                 on_row=lambda r: console_err.print(f"[dim]{r.page}: {r.message}[/dim]", highlight=False),
             )
         )
-    table = Table("page", "rounds", "round 1", "best", "D2C overall", "block", "text", "position", "color", "ssim", "seconds",
-                  title=f"bench-ui · {model}")
+    table = Table(Column("page", no_wrap=True), "rounds", "D2C round 1", "D2C kept", "block", "text", "position", "color",
+                  "ssim", "visual 1", "visual kept", "sub-agents", "seconds", title=f"bench-ui · {model}")
     for r in rows:
         d = r.dom
         cells = [f"{v:.3f}" for v in (d.overall, d.block_match, d.text or 0.0, d.position, d.color, d.ssim)] if d else ["—"] * 6
-        table.add_row(r.page, str(r.rounds), _f(r.first_round), _f(r.best_visual), *cells, f"{r.seconds:.1f}")
+        table.add_row(r.page, str(r.rounds), _f(r.first_dom.overall if r.first_dom else None), *cells, _f(r.first_round),
+                      _f(r.best_visual), str(r.subagents), f"{r.seconds:.1f}")
     scored = [r.dom.overall for r in rows if r.dom is not None]
-    if scored:
-        table.add_row("mean", "", _f(_mean([r.first_round for r in rows])), _f(_mean([r.best_visual for r in rows])),
-                      f"{statistics.mean(scored):.3f}", *[""] * 6)
-    console.print(table)
+    if rows:
+        table.add_row("mean", f"{statistics.mean(r.rounds for r in rows):.2f}",
+                      _f(_mean([r.first_dom.overall if r.first_dom else None for r in rows])), _f(_mean(scored)),
+                      *[""] * 5, _f(_mean([r.first_round for r in rows])), _f(_mean([r.best_visual for r in rows])),
+                      f"{statistics.mean(r.subagents for r in rows):.1f}", f"{sum(r.seconds for r in rows):.0f} total")
+    _wide(table, 150)
     out.mkdir(parents=True, exist_ok=True)
     payload = {"model": model, "pages": [r.model_dump(mode="json") for r in rows],
-               "mean_dom_overall": statistics.mean(scored) if scored else None}
+               "mean_dom_overall": _mean(scored),
+               "mean_first_dom_overall": _mean([r.first_dom.overall if r.first_dom else None for r in rows])}
     (out / "bench-ui.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
     console.print(f"wrote {out / 'bench-ui.json'}", highlight=False)
 
@@ -183,21 +188,26 @@ def _metric_check(bench, root: Path, chosen: list, out: Path) -> None:  # type: 
 
     rows = asyncio.run(bench.metric_check(root, chosen, on_row=lambda r: console_err.print(f"[dim]{r.page}[/dim]")))
     names = ["self", *LEVELS, "blank"]
-    table = Table("page", *names, "ordered", title="metric check: overall score of each reference against …")
+    table = Table(Column("page", no_wrap=True), *names, "ordered", title="metric check: overall score of each reference against …")
     for r in rows:
         table.add_row(r.page, *[f"{r.scores[n]:.3f}" for n in names], "✓" if r.ordered else "✗")
     table.add_row("mean", *[f"{statistics.mean(r.scores[n] for r in rows):.3f}" for n in names],
                   f"{sum(r.ordered for r in rows)}/{len(rows)}")
-    console.print(table)
+    _wide(table, 100)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metric-check.json").write_text(json.dumps([r.model_dump() for r in rows], indent=1) + "\n", encoding="utf-8")
     console.print(f"wrote {out / 'metric-check.json'}", highlight=False)
+
+
+def _wide(table: Table, width: int) -> None:
+    """Print a table at least ``width`` columns wide, even when stdout is a pipe (80 columns by default)."""
+    Console(width=max(console.width, width), soft_wrap=True).print(table)
 
 
 def _f(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
-def _mean(values: list[float | None]) -> float | None:
+def _mean(values: list[float | None] | list[float]) -> float | None:
     present = [v for v in values if v is not None]
     return statistics.mean(present) if present else None

@@ -38,7 +38,8 @@ class BenchRow(BaseModel):
     rounds: int
     first_round: float | None  # visual score of round 1
     best_visual: float | None
-    dom: Scores | None
+    dom: Scores | None  # the kept page, Design2Code metrics + SSIM against the reference HTML
+    first_dom: Scores | None  # round 1, the same way
     subagents: int
     seconds: float
     message: str
@@ -98,6 +99,7 @@ async def run_bench(
             first_round=result.rounds[0].overall if result.rounds else None,
             best_visual=result.best.overall if result.best else None,
             dom=result.final_dom,
+            first_dom=result.first_dom,
             subagents=int(result.summary.get("subagents", 0)),
             seconds=round(time.monotonic() - t0, 2),
             message=result.message,

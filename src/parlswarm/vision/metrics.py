@@ -415,13 +415,22 @@ def diff_image(reference: ImageSource, candidate: ImageSource) -> Image.Image:
 
 def side_by_side(left: ImageSource, right: ImageSource, labels: tuple[str, str] = ("reference", "rendered")) -> Image.Image:
     """Two screenshots next to each other on one canvas, each under a label."""
-    a, b = to_pil(left), to_pil(right)
+    return strip([left, right], list(labels))
+
+
+def strip(images: Sequence[ImageSource], labels: Sequence[str], column_width: int | None = None) -> Image.Image:
+    """Screenshots in a row on one canvas, each under its label; scaled to ``column_width`` if given."""
+    pictures = [to_pil(i) for i in images]
+    if column_width is not None:
+        pictures = [p.resize((column_width, max(1, round(p.height * column_width / p.width))), Image.Resampling.LANCZOS) for p in pictures]
     gap, head = 16, 28
-    width = a.width + b.width + 3 * gap
-    height = max(a.height, b.height) + head + 2 * gap
+    width = sum(p.width for p in pictures) + gap * (len(pictures) + 1)
+    height = max(p.height for p in pictures) + head + 2 * gap
     canvas = Image.new("RGB", (width, height), (236, 238, 242))
     draw = ImageDraw.Draw(canvas)
-    for img, x, label in ((a, gap, labels[0]), (b, 2 * gap + a.width, labels[1])):
-        canvas.paste(ImageOps.expand(img, border=1, fill=(160, 164, 172)), (x - 1, gap + head - 1))
+    x = gap
+    for picture, label in zip(pictures, labels):
+        canvas.paste(ImageOps.expand(picture, border=1, fill=(160, 164, 172)), (x - 1, gap + head - 1))
         draw.text((x, gap + 6), label, fill=(40, 44, 52))
+        x += picture.width + gap
     return canvas

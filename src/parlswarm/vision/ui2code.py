@@ -50,6 +50,7 @@ from parlswarm.vision.metrics import (
     score_pages,
     side_by_side,
     ssim,
+    strip,
 )
 from parlswarm.vision.tools import compare_images, crop_image, render_html
 
@@ -357,15 +358,14 @@ def round_report(ws: Workspace, done: Round) -> list[ContentPart]:
 class UI2CodeResult(BaseModel):
     """What a ui2code run produced and where it wrote it."""
 
-    model_config = {"arbitrary_types_allowed": True}
-
     out_dir: Path
     ok: bool
     message: str
     rounds: list[RoundRecord]
     best_round: int | None
     stop_reason: str | None
-    final_dom: Scores | None = None
+    final_dom: Scores | None = None  # the kept page against the reference HTML, when it was given
+    first_dom: Scores | None = None  # round 1 against the reference HTML, to show what refinement gained
     files: dict[str, str] = Field(default_factory=dict)
     answer: str = ""
     summary: dict[str, Any] = Field(default_factory=dict)
@@ -477,21 +477,36 @@ async def _write_outputs(
             log.warning("could not write report.html", exc_info=True)
     best = ws.best
     final_dom: Scores | None = None
+    first_dom: Scores | None = None
     if best is not None:
         (out / "index.html").write_text(best.html, encoding="utf-8")
         best.image.save(out / "screenshot.png", optimize=True)
         label = f"rendered: {model_name}, round {best.record.round}, score {best.record.overall:.3f}"
         side_by_side(ws.reference.image, best.image, ("reference", label)).save(out / "side-by-side.png", optimize=True)
         diff_image(ws.reference.image, best.image).save(out / "diff.png", optimize=True)
+        shown = ws.rounds if len(ws.rounds) <= 4 else [ws.rounds[0], *ws.rounds[-3:]]
+        progress = strip(
+            [ws.reference.image, *(r.image for r in shown)],
+            ["reference", *(f"round {r.record.round} · {r.record.overall:.3f}" for r in shown)],
+            column_width=min(ws.width, 400),
+        )
+        progress.save(out / "progress.png", optimize=True)
         rounds_dir = out / "rounds"
         rounds_dir.mkdir(exist_ok=True)
         for r in ws.rounds:
             r.image.save(rounds_dir / f"round-{r.record.round}.png", optimize=True)
-        files.update(page="index.html", screenshot="screenshot.png", side_by_side="side-by-side.png", diff="diff.png", rounds="rounds/")
+        files.update(
+            page="index.html", screenshot="screenshot.png", side_by_side="side-by-side.png", diff="diff.png",
+            progress="progress.png", rounds="rounds/",
+        )
         if reference_html is not None:
             reference_dom = await render_page(reference_html, ws.width, min(ws.height, 1024))
-            candidate = await render_page(best.html, ws.width, min(ws.height, 1024))
-            final_dom = score_pages(Page(ws.reference.image, reference_dom.blocks, reference_html, "dom"), candidate)
+            reference_page = Page(ws.reference.image, reference_dom.blocks, reference_html, "dom")
+            final_dom = score_pages(reference_page, await render_page(best.html, ws.width, min(ws.height, 1024)))
+            first = ws.rounds[0]
+            first_dom = final_dom if first is best else score_pages(
+                reference_page, await render_page(first.html, ws.width, min(ws.height, 1024))
+            )
     ok = best is not None
     message = (
         f"best round {best.record.round} of {len(ws.rounds)}: overall {best.record.overall:.3f}"
@@ -506,6 +521,7 @@ async def _write_outputs(
         best_round=best.record.round if best is not None else None,
         stop_reason=ws.stop_reason,
         final_dom=final_dom,
+        first_dom=first_dom,
         files=files,
         answer=result.answer,
         summary={**result.summary.model_dump(), "wall_seconds": round(seconds, 3), "model": model_name},
