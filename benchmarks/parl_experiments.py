@@ -190,6 +190,9 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
     args = parser.parse_args()
     base = ParlConfig.from_yaml(args.config)
+    import torch
+
+    torch.set_num_threads(base.torch_threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
