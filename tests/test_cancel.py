@@ -40,6 +40,8 @@ def test_ctrl_c_ends_the_run_cleanly_and_it_resumes(tmp_path: Path) -> None:
             [sys.executable, "-m", "parlswarm", "run", "look up every item", "--model", f"faults-{n}x{k}",
              "--base-url", url, "--tools", TOOLS, "--runs-dir", str(runs), "--quiet"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # A test run in the background has SIGINT ignored, and children inherit that: undo it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
