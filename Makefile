@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,world,vision,otel,local
 
-.PHONY: demo test install chromium clean bench-fanout
+.PHONY: demo test install chromium clean bench-fanout bench-faults
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ test: $(STAMP) chromium
 
 bench-fanout: $(STAMP)
 	$(PY) benchmarks/fanout.py
+
+bench-faults: $(STAMP)
+	$(PY) benchmarks/faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist src/*.egg-info
