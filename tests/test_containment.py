@@ -79,6 +79,19 @@ def test_events_are_redacted_in_place(fake_key: str) -> None:
     assert fake_key not in event.model_dump_json()
 
 
+def test_listeners_of_a_run_see_scrubbed_events(tmp_path: Path, fake_key: str) -> None:
+    from parlswarm.journal import Journal, RunConfig
+
+    journal = Journal.create(RunConfig(task="t", model="m"), tmp_path)
+    trace, _ = journal.start()
+    seen: list[str] = []
+    trace.subscribe(lambda e: seen.append(e.model_dump_json()))  # e.g. the live view or an exporter
+    trace.emit(ToolFinished(agent_id="a", step=0, call_id="c", tool="t", ok=True, seconds=0.1, result=f"{fake_key}!"))
+    journal.close("finished")
+    assert len(seen) == 1 and fake_key not in seen[0] and "***!" in seen[0]
+    assert fake_key.encode() not in journal.path.read_bytes()
+
+
 def test_log_records_are_redacted(fake_key: str) -> None:
     logger = logging.getLogger("parlswarm.test.redaction")
     records: list[str] = []
@@ -330,7 +343,7 @@ async def test_run_python_time_limit() -> None:
     t0 = time.perf_counter()
     with pytest.raises(ToolError, match="past its 1s limit"):
         await run_python_code("print('started', flush=True)\nwhile True:\n    pass", PythonLimits(seconds=1))
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 15  # 1 s, plus interpreter start-up on a busy machine
 
 
 async def test_run_python_memory_limit() -> None:

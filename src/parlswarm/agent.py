@@ -27,7 +27,7 @@ from parlswarm.trace.events import (
     ToolFinished,
     ToolStarted,
 )
-from parlswarm.security import redact_content, redact_event
+from parlswarm.security import install_redaction, redact_content
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import (
     AgentResult,
@@ -89,7 +89,7 @@ class RunContext:
         run_id = run_id or uuid.uuid4().hex[:12]
         trace = trace or Trace(run_id)
         trace.run_id = run_id
-        trace.subscribe(redact_event)  # secrets never reach what traces are written to
+        install_redaction(trace)  # secrets never reach what traces are written to
         return cls(run_id=run_id, trace=trace, ledger=Ledger(budgets, prices))
 
     @property

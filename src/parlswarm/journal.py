@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from parlswarm.budget import Ledger
-from parlswarm.security import redact, refresh_secrets
+from parlswarm.security import install_redaction, redact, refresh_secrets
 from parlswarm.tools import ToolOutcome
 from parlswarm.trace.events import (
     EVENT_ADAPTER,
@@ -344,6 +344,7 @@ class Journal:
         """
         replay = Replay(self, resume=resume)
         trace: Trace = ResumedTrace(self.run_id, replay.history) if resume else Trace(self.run_id)
+        install_redaction(trace)  # before any listener that writes or exports events
         trace.subscribe(self.write_event)
         return trace, replay
 
@@ -364,12 +365,6 @@ class Journal:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             os.close(self._lock_fd)
             self._lock_fd = None
-
-    def __enter__(self) -> Journal:
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.close("failed" if exc_type is not None else None)
 
 
 def _history(events: Iterable[Event]) -> list[Event]:

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from typing import Any
 
 from pydantic import BaseModel
@@ -175,6 +176,19 @@ def redact_event(event: BaseModel) -> None:
     redact_model(event)
 
 
+_REDACTING: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def install_redaction(trace: Any) -> None:
+    """Make ``trace`` scrub each event as it is emitted (once per trace, however often asked).
+
+    Listeners subscribed before it see events unscrubbed: install it first.
+    """
+    if trace not in _REDACTING:
+        _REDACTING.add(trace)
+        trace.subscribe(redact_event)
+
+
 class RedactingFilter(logging.Filter):
     """A logging filter that masks secrets in messages and tracebacks."""
 
@@ -217,6 +231,7 @@ __all__ = [
     "Redactor",
     "clean_environment",
     "install_log_redaction",
+    "install_redaction",
     "redact",
     "redact_content",
     "redact_data",

@@ -21,7 +21,7 @@ from parlswarm.journal import Journal, Replay, RunConfig, list_runs, run_info, r
 from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
 from parlswarm.pricing import Prices
-from parlswarm.security import redact
+from parlswarm.security import install_redaction, redact
 from parlswarm.swarm import RunResult, Swarm
 from parlswarm.toolsets import load_toolsets
 from parlswarm.trace.metrics import summarize
@@ -34,7 +34,9 @@ RUNS_DIR_HELP = "Folder of run journals (default: $PARLSWARM_RUNS, else ./runs).
 def open_journal(config: RunConfig, folder: Path | None, enabled: bool) -> tuple[Trace, Replay | None, Journal | None]:
     """The trace (and replay and journal, when journaling) of a new run."""
     if not enabled:
-        return Trace(), None, None
+        trace = Trace()
+        install_redaction(trace)  # before the live view and exporters subscribe
+        return trace, None, None
     journal = Journal.create(config, folder)
     trace, replay = journal.start()
     return trace, replay, journal
