@@ -297,3 +297,23 @@ async def test_a_failed_run_resumes_past_its_failure(tmp_path: Path) -> None:
     assert run_info(journal.run_id, tmp_path).status == "finished"
     finished = [e for e in resumed.trace.events if isinstance(e, AgentFinished) and e.agent_id == "orchestrator"]
     assert [e.stop_reason for e in finished] == ["answer"]  # the failure is not part of the resumed trace
+
+
+@pytest.mark.parametrize("cancel_at", [30, 55])
+async def test_budgets_carry_over_a_resume(tmp_path: Path, cancel_at: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    contexts = []
+    new_run = Swarm.new_run
+
+    def capture(self: Swarm, *args: Any, **kwargs: Any) -> Any:
+        contexts.append(new_run(self, *args, **kwargs))
+        return contexts[-1]
+
+    monkeypatch.setattr(Swarm, "new_run", capture)
+    await make_swarm(Counted()).run("look up every item")
+    reference = contexts[-1].ledger
+    journal, result = await journaled_run(make_swarm(Counted()), tmp_path, cancel_at=cancel_at)
+    assert result is None
+    await resume(make_swarm(Counted()), journal.run_id, tmp_path)
+    resumed = contexts[-1].ledger
+    assert (resumed.tool_calls, resumed.subagents, resumed.usage) == (
+        reference.tool_calls, reference.subagents, reference.usage)

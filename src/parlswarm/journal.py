@@ -32,6 +32,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -429,6 +430,14 @@ class ResumedTrace(Trace):
         return super().emit(event)
 
 
+@dataclass
+class _Spent:
+    tool_calls: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float = 0.0
+    retries: int = 0
+
+
 class Replay:
     """Records a run's calls into its journal and, when resuming, answers them from it.
 
@@ -449,9 +458,19 @@ class Replay:
             e.agent_id: e for e in self.history if isinstance(e, AgentFinished) and e.stop_reason != "cancelled"
         }
         self._children: dict[str, list[str]] = defaultdict(list)
+        # What each agent spent, for charging skipped sub-agents to the ledger.
+        self._spent: dict[str, _Spent] = defaultdict(_Spent)
         for e in self.history:
             if isinstance(e, AgentStarted) and e.parent_id is not None:
                 self._children[e.parent_id].append(e.agent_id)
+            elif isinstance(e, ToolStarted):
+                self._spent[e.agent_id].tool_calls += 1
+            elif isinstance(e, ModelCalled):
+                spent = self._spent[e.agent_id]
+                spent.usage = spent.usage + e.usage
+                spent.cost += e.cost or 0.0
+            elif isinstance(e, ModelRetried):
+                self._spent[e.agent_id].retries += 1
         self.stats: Counter[str] = Counter()
 
     def attach(self, run: RunContext) -> None:
@@ -511,22 +530,15 @@ class Replay:
         finished = self._finished.get(agent_id)
         if finished is None:
             return None
-        subtree = set(self._subtree(agent_id))
+        subtree = self._subtree(agent_id)
         ledger.subagents += len(subtree) - 1  # the agent itself was counted by its launch
-        usage = Usage()
-        for e in self.history:
-            agent = getattr(e, "agent_id", None)
-            if agent not in subtree:
-                continue
-            if isinstance(e, ToolStarted):
-                ledger.tool_calls += 1
-            elif isinstance(e, ModelCalled):
-                usage = usage + e.usage
-                if e.cost is not None:
-                    ledger.cost += e.cost
-            elif isinstance(e, ModelRetried):
-                ledger.retries += 1
-        ledger.usage = ledger.usage + usage
+        for agent in subtree:
+            spent = self._spent.get(agent)
+            if spent is not None:
+                ledger.tool_calls += spent.tool_calls
+                ledger.usage = ledger.usage + spent.usage
+                ledger.cost += spent.cost
+                ledger.retries += spent.retries
         self.stats["skipped_subagents"] += 1
         started = self._index.agents.get(agent_id)
         return AgentResult(
