@@ -18,6 +18,7 @@ from parlswarm.budget import Ledger
 from parlswarm.models.base import Model, ModelError
 from parlswarm.models.resilient import CALL_SCOPE, CallScope
 from parlswarm.pricing import Prices
+from parlswarm.security import install_redaction, redact_content
 from parlswarm.tools import Tool, ToolContext, Toolset
 from parlswarm.trace.events import (
     AgentFinished,
@@ -27,7 +28,6 @@ from parlswarm.trace.events import (
     ToolFinished,
     ToolStarted,
 )
-from parlswarm.security import install_redaction, redact_content
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import (
     AgentResult,
@@ -276,9 +276,12 @@ async def run_agent(
                 if replayed is not None:  # answered before the run was interrupted: not asked again
                     response = replayed
                 else:
-                    CALL_SCOPE.set(CallScope(run.trace, run.ledger, agent_id, step))  # for retries
-                    left = run.ledger.seconds_left()
-                    response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
+                    scope = CALL_SCOPE.set(CallScope(run.trace, run.ledger, agent_id, step))  # for retries
+                    try:
+                        left = run.ledger.seconds_left()
+                        response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
+                    finally:
+                        CALL_SCOPE.reset(scope)
                     if run.replay is not None:
                         run.replay.record_model(agent_id, step, response)
             except TimeoutError:
