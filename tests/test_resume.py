@@ -121,4 +121,4 @@ def test_runs_killed_at_random_points_resume_to_the_same_answer(tmp_path: Path) 
     finished_counts = sorted(len(o.finished_before) for o in outcomes)
     assert finished_counts[0] == 0 and finished_counts[-1] >= 4, finished_counts
     assert sum(0 < c for c in finished_counts) >= RUNS // 3, finished_counts
-    assert sum(o.sessions == 2 for o in outcomes) >= RUNS - 2  # (a kill may land after the run ended)
+    assert sum(o.sessions == 2 for o in outcomes) >= RUNS * 3 // 4  # (a kill may land after the run ended)
