@@ -50,14 +50,33 @@ def known_forms() -> list[str]:
     return base + [_HELP[p] for p in sorted(_HELP)]
 
 
-def _load_plugins() -> None:
-    # Backends with heavy or optional dependencies register themselves on import.
+# Backends with heavy or optional dependencies register themselves when their module is
+# imported; only the module a --model value names is imported (torch costs seconds).
+_PLUGINS: dict[str, str] = {
+    "expert": "parlswarm.world.expert",
+    "builtin": "parlswarm.models.local",
+    "hf": "parlswarm.models.local",
+    "hf-gguf": "parlswarm.models.local",
+    "scripted-ui2code": "parlswarm.vision.scripted",
+}
+
+
+def _load_plugin(prefix: str) -> None:
     import importlib
 
-    for module in ("parlswarm.world.expert", "parlswarm.models.local"):
+    module = _PLUGINS.get(prefix)
+    if module is not None and prefix not in _FACTORIES:
         try:
             importlib.import_module(module)
-        except ImportError:
+        except ImportError as exc:
+            raise ModelSpecError(f"model '{prefix}' needs an optional dependency that is missing: {exc}") from None
+
+
+def _load_all_plugins() -> None:
+    for prefix in _PLUGINS:
+        try:
+            _load_plugin(prefix)
+        except ModelSpecError:
             pass
 
 
@@ -82,9 +101,10 @@ def load_model(spec: str, options: ModelOptions | None = None) -> Model:
         return ResilientModel(OpenAICompatModel(model=arg or spec, preset=MOONSHOT, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
     if prefix == "openai" and arg:
         return ResilientModel(OpenAICompatModel(model=arg, preset=OPENAI, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
-    _load_plugins()
+    _load_plugin(prefix)
     if prefix in _FACTORIES:
         return _FACTORIES[prefix](arg, options)
     if options.base_url:
         return ResilientModel(OpenAICompatModel(model=spec, preset=SELF_HOSTED, base_url=options.base_url, **common), policy)  # type: ignore[arg-type]
+    _load_all_plugins()
     raise ModelSpecError(f"unknown model '{spec}'; known forms: {'; '.join(known_forms())}")
