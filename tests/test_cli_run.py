@@ -56,7 +56,7 @@ def test_missing_key_names_the_variable() -> None:
 
 
 def test_unreachable_endpoint_is_one_clear_line() -> None:
-    proc = parlswarm("run", "x", "--model", "m", "--base-url", "http://127.0.0.1:9/v1")
+    proc = parlswarm("run", "x", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--retries", "0")
     assert proc.returncode != 0
     assert "cannot reach endpoint http://127.0.0.1:9/v1" in proc.stderr
     assert "Traceback" not in proc.stderr
