@@ -188,8 +188,10 @@ def main() -> None:
     parser.add_argument("--eval-tasks", type=int, default=12)
     parser.add_argument("--width", type=int, default=4, help="sub-agents of the fixed-width control")
     parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
+    parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
+    parser.add_argument("--policy", default=None, help="override the config's warm start")
     args = parser.parse_args()
-    base = ParlConfig.from_yaml(args.config)
+    base = ParlConfig.from_yaml(args.config, {"policy": args.policy} if args.policy else None)
     import torch
 
     torch.set_num_threads(base.torch_threads)
@@ -202,6 +204,8 @@ def main() -> None:
     else:
         runs = run_training(base, conditions, seeds, out, args.steps)
     plot(curves(runs), out)
+    if args.skip_eval:
+        return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(rows), encoding="utf-8")
