@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from parlswarm.config import load_yaml_model
 from parlswarm.models.base import Model
 from parlswarm.scoring import (
     GoldTable,
@@ -90,17 +90,7 @@ class BenchConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"bench config not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"bench config {path} is not valid YAML: {exc}") from None
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise ValueError(f"bench config {path}: {exc}") from None
+        return load_yaml_model(cls, path, "bench config")
 
 
 # --- emulated latency ----------------------------------------------------------------------

@@ -28,7 +28,9 @@ from typing import Any, Literal
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from parlswarm.config import load_yaml_model
 
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
@@ -81,19 +83,7 @@ class ParlConfig(BaseModel):
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> ParlConfig:
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"PARL config not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"PARL config {path} is not valid YAML: {exc}") from None
-        data.update(overrides or {})
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ValueError(f"PARL config {path}: {problems}") from None
+        return load_yaml_model(cls, path, "PARL config", overrides)
 
 
 # --- setup ---------------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Config files of every kind fail with one line naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parlswarm.bench import BenchConfig
+from parlswarm.parl.train import ParlConfig
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def test_shipped_configs_load() -> None:
+    assert ParlConfig.from_yaml(CONFIGS / "parl-nano.yaml").budgets.max_critical_steps == 12
+    assert BenchConfig.from_yaml(CONFIGS / "bench-parl.yaml").budgets_for(6).max_critical_steps == 12
+    assert BenchConfig.from_yaml(CONFIGS / "bench-report.yaml").budgets_for(50).max_subagent_steps == 100
+
+
+def test_bad_config_files_are_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="PARL config not found: .*nope.yaml"):
+        ParlConfig.from_yaml(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: -3\ngroup_size: one\nreward: {form: poem}\n")
+    with pytest.raises(ValueError) as info:
+        ParlConfig.from_yaml(bad)
+    message = str(info.value)
+    assert message.startswith(f"PARL config {bad}: ")
+    assert "steps: Input should be greater than or equal to 1" in message
+    assert "group_size: Input should be a valid integer" in message
+    assert "reward.form: Input should be 'report' or 'blog'" in message
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="must be a mapping of settings, not list"):
+        BenchConfig.from_yaml(tmp_path / "list.yaml")
+    (tmp_path / "broken.yaml").write_text("tiers: [\n")
+    with pytest.raises(ValueError, match="bench config .*broken.yaml is not valid YAML"):
+        BenchConfig.from_yaml(tmp_path / "broken.yaml")
