@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,6 +31,9 @@ def sft(
     """Supervised warm start on expert traces; resumes from OUT_DIR/checkpoint when present."""
     with user_errors():
         from parlswarm.parl.sft import SFTConfig, SFTRun
+
+        # Recording traces and building the tokenizer take minutes: say how it goes.
+        logging.getLogger("parlswarm.parl.sft").setLevel(logging.INFO)
 
         cfg = SFTConfig.load(config)
         if out_dir is not None:

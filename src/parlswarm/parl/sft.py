@@ -570,7 +570,9 @@ class SFTRun:
             self.conversations([cfg.data.dev_world_seed], cfg.data.dev_split) if cfg.data.dev_samples else []
         )
         trace_seconds = time.perf_counter() - t0
+        log.info("building the model (and training its tokenizer)")
         lm = self.build(conversations)
+        log.info("%s: %.2f M parameters; encoding samples", lm.name, parameter_count(lm.model) / 1e6)
         rng = random.Random(cfg.train.seed)
         train, stats = draw_samples(lm, conversations, sample_counts(cfg.data), cfg.data.max_tokens, rng)
         dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, cfg.data.orchestrator_samples + cfg.data.subagent_samples))
@@ -591,6 +593,7 @@ class SFTRun:
             {"train": [s.__dict__ for s in train], "dev": [s.__dict__ for s in dev], "stats": stats}, data_file
         )
         self._checkpoint_initial(lm)
+        log.info("%d training samples (%d tokens), %d dev samples", len(train), stats["train_tokens"], len(dev))
         return lm, Dataset(train, dev, stats)
 
     def _checkpoint_initial(self, lm: LocalModel) -> None:
@@ -619,6 +622,9 @@ class SFTRun:
             rng.setstate(state["rng"])
             step = state["step"]
             self.history = state["history"]
+            # Steps logged after the checkpoint will be trained again: the log restarts from it.
+            with (self.out / "log.jsonl").open("w", encoding="utf-8") as f:
+                f.writelines(json.dumps(h) + "\n" for h in self.history)
             log.info("resuming at step %d", step)
         stream = batches(data.train, cfg.train.batch_tokens, rng)  # after a resume: from the saved random state
         bar = self.progress(cfg.train.steps, step) if self.progress else None
