@@ -8,16 +8,14 @@ from typing import Annotated
 import typer
 
 from parlswarm.cli import app
-from parlswarm.cli.common import UserError, console, console_err, user_errors
-from parlswarm.cli.runs import RUNS_DIR_HELP, execute, open_journal
+from parlswarm.cli.common import UserError, console_err, user_errors
+from parlswarm.cli.runs import RUNS_DIR_HELP, execute, open_journal, print_outcome, save_outputs
 from parlswarm.journal import RunConfig
 from parlswarm.live import LiveProgress
 from parlswarm.models import ModelOptions, load_model
 from parlswarm.pricing import Prices
-from parlswarm.security import redact
 from parlswarm.swarm import Swarm
 from parlswarm.toolsets import load_toolsets
-from parlswarm.trace.report import write_report
 from parlswarm.types import Budgets
 
 
@@ -89,18 +87,8 @@ def run(
         finally:
             if provider is not None:
                 provider.shutdown()  # sends the last batch of spans
-        if trace is not None:
-            result.trace.save_jsonl(trace)
-        if report is not None:
-            write_report(result.trace.events, report, price_table)
-    if result.result.stop_reason == "error":
-        console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
-        if run_journal is not None:
-            console_err.print(f"resume with: parlswarm resume {run_journal.run_id}", highlight=False)
-        raise typer.Exit(1)
-    console.print(redact(result.answer), highlight=False, markup=False)
-    status = "" if result.complete else " · INCOMPLETE"
-    console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
+        save_outputs(result, trace, report, price_table)
+    print_outcome(result, run_journal, runs_dir)
     if report is not None:
         console_err.print(f"[dim]report: {report}[/dim]", highlight=False)
     if run_journal is not None:

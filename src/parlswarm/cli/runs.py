@@ -47,6 +47,26 @@ def _resume_hint(journal: Journal, folder: Path | None) -> str:
     return f"parlswarm resume {journal.run_id}{where}"
 
 
+def save_outputs(result: RunResult, trace: Path | None, report: Path | None, prices: Prices | None) -> None:
+    """Write the run's trace and HTML report where asked."""
+    if trace is not None:
+        result.trace.save_jsonl(trace)
+    if report is not None:
+        write_report(result.trace.events, report, prices)
+
+
+def print_outcome(result: RunResult, journal: Journal | None, folder: Path | None) -> None:
+    """The answer on stdout and the summary line on stderr; a failed run exits 1 with how to resume."""
+    if result.result.stop_reason == "error":
+        console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
+        if journal is not None:
+            console_err.print(f"resume with: {_resume_hint(journal, folder)}", highlight=False)
+        raise typer.Exit(1)
+    console.print(redact(result.answer), highlight=False, markup=False)
+    status = "" if result.complete else " · INCOMPLETE"
+    console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
+
+
 def execute(
     swarm: Swarm,
     task: str,
@@ -167,17 +187,8 @@ def resume(
                           highlight=False)
         with progress:
             result = execute(swarm, config.task, recorder, replay, journal, runs_dir_)
-        if trace is not None:
-            result.trace.save_jsonl(trace)
-        if report is not None:
-            write_report(result.trace.events, report, price_table)
-    if result.result.stop_reason == "error":
-        console_err.print(f"[red]error:[/red] {result.result.error}", highlight=False)
-        console_err.print(f"resume with: {_resume_hint(journal, runs_dir_)}", highlight=False)
-        raise typer.Exit(1)
-    console.print(redact(result.answer), highlight=False, markup=False)
-    status = "" if result.complete else " · INCOMPLETE"
-    console_err.print(f"[dim]{result.summary.line()}{status}[/dim]", highlight=False)
+        save_outputs(result, trace, report, price_table)
+    print_outcome(result, journal, runs_dir_)
     console_err.print(f"[dim]resumed: {json.dumps(dict(replay.stats), sort_keys=True)}[/dim]", highlight=False)
 
 
