@@ -49,7 +49,9 @@ def cell_accuracy(score: Any, columns: int) -> float:
     return max(0.0, (columns - wrong) / columns)
 
 
-async def lookups(model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random) -> dict[str, Any]:
+async def lookups(
+    model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int
+) -> dict[str, Any]:
     tools = world_tools(world)
     jobs = []
     for bt in bench_tasks:
@@ -62,7 +64,7 @@ async def lookups(model: Any, world: World, bench_tasks: list[Any], n: int, conc
                 jobs.append((bt, parsed, row))
     jobs = rng.sample(jobs, min(n, len(jobs)))
     gate = asyncio.Semaphore(concurrency)
-    budgets = Budgets(max_orchestrator_steps=30)
+    budgets = Budgets(max_orchestrator_steps=max_steps)
 
     async def one(bt: Any, parsed: Any, row: list[str]) -> dict[str, Any]:
         name = row[0]
@@ -88,13 +90,16 @@ async def lookups(model: Any, world: World, bench_tasks: list[Any], n: int, conc
     }
 
 
-async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurrency: int) -> dict[str, Any]:
+async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None) -> dict[str, Any]:
     tools = world_tools(world)
     config = BenchConfig()
     gate = asyncio.Semaphore(concurrency)
 
     async def one(bt: Any) -> dict[str, Any]:
-        swarm = Swarm(model, tools=tools, mode="single", budgets=config.budgets_for(bt.rows))
+        budgets = config.budgets_for(bt.rows)
+        if max_steps is not None:
+            budgets = budgets.model_copy(update={"max_orchestrator_steps": max_steps})
+        swarm = Swarm(model, tools=tools, mode="single", budgets=budgets)
         async with gate:
             result = await swarm.run(bt.task.query)
         score = score_response(bt.task, bt.gold, result.answer)
@@ -132,22 +137,32 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=10, help="single mode: tasks of at most this many rows (-1: skip)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lookup-steps", type=int, default=12, help="step budget of a look-up sub-agent (the expert needs 3-6)")
+    parser.add_argument("--single-steps", type=int, default=None, help="step budget in single mode (default: the bench's tiers)")
+    parser.add_argument("--limit", type=int, default=None, help="single mode: only the first N tasks")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="cap each reply of a local model")
     parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
     args = parser.parse_args()
 
     model = load_model(args.model)
+    if args.max_new_tokens is not None and hasattr(model, "sampling"):
+        model.sampling = model.sampling.model_copy(update={"max_new_tokens": args.max_new_tokens})  # type: ignore[attr-defined]
     real = Factbook.load()
     world = World.load(args.world_seed, base=real)
     tasks = make_tasks(args.split, world.factbook, real=real, world_seed=args.world_seed)
     with tempfile.TemporaryDirectory() as tmp:
         tasks_file, gold_dir = write_tasks(tasks, tmp)
         every, errors, _ = load_bench_tasks(tasks_file, gold_dir, world_seed=args.world_seed)
-        small, _, _ = load_bench_tasks(tasks_file, gold_dir, world_seed=args.world_seed, max_rows=max(args.max_rows, 0))
+        small, _, _ = load_bench_tasks(
+            tasks_file, gold_dir, world_seed=args.world_seed, max_rows=max(args.max_rows, 0), limit=args.limit
+        )
     if errors:
         raise SystemExit(f"bad tasks: {errors[0]}")
     report: dict[str, Any] = {"model": model.name, "world_seed": args.world_seed, "split": args.split}
     if args.lookups:
-        report["subagent_lookups"] = asyncio.run(lookups(model, world, every, args.lookups, args.concurrency, random.Random(args.seed)))
+        report["subagent_lookups"] = asyncio.run(
+            lookups(model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps)
+        )
         lk = report["subagent_lookups"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
@@ -155,7 +170,7 @@ def main() -> None:
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s"
         )
     if args.max_rows >= 0:
-        report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency))
+        report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency, args.single_steps))
         sm = report["single_mode"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: single mode on {sm['tasks']} tasks of ≤ {args.max_rows} rows: "

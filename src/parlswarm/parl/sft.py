@@ -559,8 +559,10 @@ class SFTRun:
         self.out.mkdir(parents=True, exist_ok=True)
         data_file = self.out / "data.pt"
         resume = self.out / "checkpoint"
-        if data_file.exists() and (resume / "config.json").exists():
-            lm = LocalModel.from_pretrained(resume, name="nano")
+        start = resume if (resume / "config.json").exists() else self.out / "initial"
+        if data_file.exists() and (start / "config.json").exists():
+            # Samples and the model they were encoded for (a checkpoint, or the model before step 1).
+            lm = LocalModel.from_pretrained(start, name="nano")
             lm.settings = cfg.settings
             blob = torch.load(data_file, weights_only=False)
             return lm, Dataset([Sample(**s) for s in blob["train"]], [Sample(**s) for s in blob["dev"]], blob["stats"])
@@ -628,7 +630,7 @@ class SFTRun:
             log.info("resuming at step %d", step)
         stream = batches(data.train, cfg.train.batch_tokens, rng)  # after a resume: from the saved random state
         bar = self.progress(cfg.train.steps, step) if self.progress else None
-        log_file = (self.out / "log.jsonl").open("a", encoding="utf-8")
+        log_file = (self.out / "log.jsonl").open("a" if step else "w", encoding="utf-8")
         pad = lm.pad_id
         t0 = time.perf_counter()
         try:
