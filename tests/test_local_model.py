@@ -260,3 +260,30 @@ def test_gguf_smollm2_runs_the_same_runtime() -> None:
     result = asyncio.run(Agent("solo", lm, tools=[capital]).run("What is the capital of France?"))
     assert result.steps >= 1 and result.stop_reason in ("answer", "max_steps")
     assert result.usage.completion_tokens > 0
+
+
+def test_builtin_model_is_committed_and_runs_a_lookup() -> None:
+    """The shipped nano weights load by name and read a page through the runtime."""
+    from parlswarm.models.local import BUILTIN_DIR
+
+    manifest = json.loads((BUILTIN_DIR / "manifest.json").read_text())
+    assert manifest["git_commit"] and manifest["config"]["data"]["world_seeds"]
+    size = sum(p.stat().st_size for p in BUILTIN_DIR.iterdir())
+    assert size < 30 * 2**20
+    lm = load_model("builtin")
+    assert isinstance(lm, LocalModel) and lm.name == "builtin"
+    assert lm.settings.tool_format == "compact" and lm.settings.keep_tool_results == 1
+
+    @tool
+    def open_page(doc_id: str, page: int = 1) -> str:
+        """Read a document of the World Factbook by its doc_id, one page at a time.
+
+        Args:
+            doc_id: A doc id, e.g. "fr/government".
+            page: Which page to read, from 1.
+        """
+        return "error: no such document"
+
+    lm.sampling = Sampling(max_new_tokens=48)
+    result = asyncio.run(Agent("reader", lm, "You read pages.", tools=[open_page], max_steps=1).run("Capital of Chad (cd)?"))
+    assert result.steps == 1 and result.usage.completion_tokens > 0
