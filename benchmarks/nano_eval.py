@@ -159,6 +159,11 @@ def main() -> None:
     if errors:
         raise SystemExit(f"bad tasks: {errors[0]}")
     report: dict[str, Any] = {"model": model.name, "world_seed": args.world_seed, "split": args.split}
+
+    def save() -> None:  # after each part, so a long second part loses nothing
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.lookups:
         report["subagent_lookups"] = asyncio.run(
             lookups(model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps)
@@ -169,6 +174,7 @@ def main() -> None:
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s"
         )
+        save()
     if args.max_rows >= 0:
         report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency, args.single_steps))
         sm = report["single_mode"]
@@ -177,9 +183,7 @@ def main() -> None:
             f"Item-F1 {sm['item_f1']:.3f}, Row-F1 {sm['row_f1']:.3f}, success {sm['success']:.3f}, "
             f"{sm['mean_steps']:.1f} steps, {sm['seconds']}s"
         )
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        save()
 
 
 if __name__ == "__main__":
