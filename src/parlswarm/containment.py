@@ -396,9 +396,11 @@ async def run_python_code(code: str, limits: PythonLimits) -> str:
         text = output.decode("utf-8", errors="replace")
         if len(text) > limits.output_chars:
             text = text[: limits.output_chars] + "\n[output truncated]"
-        if timed_out:
-            raise ToolError(f"the code ran past its {limits.seconds:g}s limit and was stopped; output so far:\n{text}")
         status = proc.returncode
+        # The CPU-time limit (SIGXCPU) and the wall-clock limit are the same limit to the caller;
+        # which one fires first depends on how busy the machine is.
+        if timed_out or status == -signal.SIGXCPU:
+            raise ToolError(f"the code ran past its {limits.seconds:g}s limit and was stopped; output so far:\n{text}")
         if flooded:
             return f"stopped after {limits.output_chars} characters of output\n{text}"
         if status is not None and status < 0:
