@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling
+from parlswarm.config import load_yaml_model
+from parlswarm.models.local import LocalModel, LocalSettings
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
-from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
+from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
 
 log = logging.getLogger(__name__)
 
@@ -103,18 +103,7 @@ class SFTConfig(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> SFTConfig:
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise FileNotFoundError(f"SFT config not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from None
-        try:
-            config = cls.model_validate(raw)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"{path}: {where}: {first['msg']}") from None
+        config = load_yaml_model(cls, path, "SFT config")
         base = path.parent
         if not config.architecture.is_absolute() and not config.architecture.exists():
             candidate = (base / config.architecture).resolve()
