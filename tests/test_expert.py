@@ -8,6 +8,7 @@ import pytest
 
 from parlswarm import Budgets, Swarm
 from parlswarm.models import ModelSpecError, load_model
+from parlswarm.models.registry import split_model_list
 from parlswarm.scoring import WideSearchTask, load_gold, score_response
 from parlswarm.trace.events import AgentStarted, ModelCalled, ToolStarted
 from parlswarm.world.expert import NAME, ExpertModel
@@ -99,11 +100,34 @@ async def test_other_tasks_get_a_plain_refusal(tmp_path_factory: pytest.TempPath
     assert result.summary.tool_calls == 0 and result.answer.startswith("scripted expert: I only solve World Factbook table tasks")
 
 
+async def test_find_reader_reads_each_place_in_one_turn_of_find_calls(tmp_path_factory: pytest.TempPathFactory) -> None:
+    task = next(t for t in tasks("test", 1, tmp_path_factory) if t.spec.filter is not None and 4 <= len(t.rows) <= 15)
+    tools = world_tools(world(1, tmp_path_factory))
+    finder = load_model("expert:serial,find")
+    assert isinstance(finder, ExpertModel) and finder.reader == "find" and finder.name == "scripted expert (serial, find)"
+    serial = await Swarm(finder, tools=tools, mode="single", budgets=BIG).run(task.query)
+    swarm = await Swarm(ExpertModel(reader="find"), tools=tools, mode="swarm", budgets=BIG).run(task.query)
+    assert score(task, serial.answer, tmp_path_factory) == score(task, swarm.answer, tmp_path_factory) == 1.0
+    used = {e.tool for e in serial.trace.events if isinstance(e, ToolStarted)}
+    assert used == {"search", "open_page", "find"}  # open_page only for the region's index page
+    places = len(world(1, tmp_path_factory).factbook.regions[task.spec.region].members)
+    assert serial.summary.steps == 2 + places + 1  # search, index, one turn per place, answer
+    sub_tools = [e.tool for e in swarm.trace.events if isinstance(e, ToolStarted) and e.agent_id != "orchestrator"]
+    assert set(sub_tools) == {"find"}
+    # Without the find tool on offer the find reader opens pages as before.
+    plain = world_tools(world(1, tmp_path_factory)).subset(["search", "open_page"])
+    fallback = await Swarm(finder, tools=plain, mode="single", budgets=BIG).run(task.query)
+    assert score(task, fallback.answer, tmp_path_factory) == 1.0
+
+
 async def test_model_forms(tmp_path_factory: pytest.TempPathFactory) -> None:
     auto, serial, wide = load_model("expert"), load_model("expert:serial"), load_model("expert:rows=5,agents=3")
     assert isinstance(auto, ExpertModel) and auto.name == "scripted expert"
     assert isinstance(serial, ExpertModel) and serial.name == "scripted expert (serial)"
     assert isinstance(wide, ExpertModel) and (wide.rows_per_agent, wide.max_agents) == (5, 3)
+    assert split_model_list("expert:rows=5,agents=3,builtin,expert:serial,find") == [
+        "expert:rows=5,agents=3", "builtin", "expert:serial,find"
+    ]
     with pytest.raises(ModelSpecError, match="unknown option 'fast' of model 'expert'"):
         load_model("expert:fast")
     task = pick(tasks("test", 0, tmp_path_factory), 12, 20)

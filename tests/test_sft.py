@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -71,11 +72,12 @@ def test_recorder_keeps_each_agent_conversation_as_the_runtime_fed_it(world, sma
                 assert m.tool_call_id == pending.pop(0)
 
 
-def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("reader", ["pages", "find"])
+def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task, reader) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tools import world_tools
 
-    recorder = RecordingModel(NotingExpert(ExpertModel("serial")))
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader=reader)))
     result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(small_task.query))
     (messages, _), = recorder.conversations()
     notes = "\n".join(m.content or "" for m in messages if isinstance(m, AssistantMessage))
@@ -87,6 +89,9 @@ def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task) 
         assert "left out" not in place_notes, line
         for cell in row[1:]:
             assert f"= {cell}" in place_notes
+    if reader == "find":  # one note line per place, written in the turn after its find calls
+        places = len(world.factbook.regions[small_task.spec.region].members)
+        assert sum(1 for ln in notes.splitlines() if re.match(r"^.+ \([a-z]{2}\): ", ln)) == places
     # The final answer is the expert's own table after the notes of the last page.
     assert messages[-1].content == result.answer and "| Country |" in result.answer
     table = result.answer[result.answer.index("Here is the table") :]

@@ -15,7 +15,7 @@ from parlswarm.types import Message, content_text
 from parlswarm.world.factbook import REGION_NAMES
 from parlswarm.world.fields import get_field
 from parlswarm.world.index import SearchIndex
-from parlswarm.world.pages import parse_page, read_entry
+from parlswarm.world.pages import FIND_ENTRIES, parse_find, parse_page, read_entry
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
 from world_support import cache_dir, world
@@ -61,7 +61,7 @@ def test_counterfactual_pages_are_what_the_index_serves(tmp_path_factory: pytest
 
 async def test_tools_search_and_read_on_through_pages(real: World) -> None:
     tools = world_tools(real)
-    assert tools.names() == ["search", "open_page"]
+    assert tools.names() == ["search", "open_page", "find"]
     search, open_page = tools.get("search"), tools.get("open_page")
     assert search is not None and open_page is not None
     out = await search.invoke({"query": "Europe countries and territories", "k": 2})
@@ -89,6 +89,33 @@ async def test_tools_search_and_read_on_through_pages(real: World) -> None:
     assert content_text((await search.invoke({"query": "  "})).content) == "error: query must not be empty"
 
 
+async def test_find_returns_the_entries_that_mention_the_words_from_every_page(real: World) -> None:
+    find = world_tools(real).get("find")
+    assert find is not None
+    # Capital sits on fr/government's first page, independence on the third: find
+    # reads the whole document.
+    assert real.page_count("fr/government") >= 2
+    for words, field_id in (("Capital", "capital"), ("Independence", "independence")):
+        out = await find.invoke({"doc_id": "fr/government", "text": words})
+        view = parse_find(content_text(out.content))
+        assert out.ok and view is not None and view.doc_id == "fr/government" and view.title == "France — Government"
+        field = get_field(field_id)
+        assert field.parse(read_entry(view.body, field.path)) == real.value("fr", field)
+    # The exact heading first, at most FIND_ENTRIES entries, and the count says how many matched.
+    many = content_text((await find.invoke({"doc_id": "fr/people-and-society", "text": "population"})).content)
+    view = parse_find(many)
+    assert view is not None and view.body.startswith("## Population\n")
+    assert view.body.count("\n## ") == FIND_ENTRIES - 1 and f"first {FIND_ENTRIES} shown" in many.split("\n", 1)[0]
+    # A title with parentheses still reads back; nothing found is a result, not an error.
+    none = content_text((await find.invoke({"doc_id": "cf/geography", "text": "volcano zzz"})).content)
+    assert none == '[find "volcano zzz" in cf/geography (Congo (Brazzaville) — Geography) · no entries]'
+    assert parse_find(none) is not None and parse_find(none).body == ""  # type: ignore[union-attr]
+    bad = await find.invoke({"doc_id": "zz/nowhere", "text": "Capital"})
+    assert not bad.ok and "no document with doc_id 'zz/nowhere'" in content_text(bad.content)
+    empty = await find.invoke({"doc_id": "fr/government", "text": "  "})
+    assert not empty.ok and "text must be a few words" in content_text(empty.content)
+
+
 async def test_world_tools_run_inside_the_runtime(real: World) -> None:
     def script(messages: Sequence[Message]):
         turn = sum(1 for m in messages if m.role == "assistant")
@@ -108,7 +135,7 @@ async def test_world_tools_run_inside_the_runtime(real: World) -> None:
 def test_world_is_a_named_tool_set(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     world(0, tmp_path_factory)  # the cache holds the index already
     monkeypatch.setenv("PARLSWARM_CACHE", str(cache_dir(tmp_path_factory)))
-    assert load_toolsets("world").names() == ["search", "open_page"]
+    assert load_toolsets("world").names() == ["search", "open_page", "find"]
     monkeypatch.setenv("PARLSWARM_WORLD_SEED", "many")
     with pytest.raises(ValueError, match="PARLSWARM_WORLD_SEED must be a whole number, not 'many'"):
         load_toolsets("world")

@@ -86,6 +86,7 @@ def bench(
     """Run every task in each mode with each model; score, measure and write the reports."""
     from parlswarm.bench import MODES, BenchConfig, BenchResult, LatencyModel, finish, load_bench_tasks, run_bench, write_reports
     from parlswarm.models import ModelOptions, load_model
+    from parlswarm.models.registry import split_model_list
     from parlswarm.world.tools import world_tools
     from parlswarm.world.world import World
 
@@ -100,7 +101,7 @@ def bench(
             raise ValueError(f"--mode takes single and/or swarm, not {', '.join(bad) or 'nothing'}")
         bench_config = BenchConfig.from_yaml(config) if config else BenchConfig()
         options = ModelOptions(base_url=base_url)
-        models = [load_model(m, options) for m in model.split(",") if m.strip()]
+        models = [load_model(m, options) for m in split_model_list(model)]
         if not models:
             raise ValueError("--model names no model")
         sub = load_model(subagent_model, options) if subagent_model else None

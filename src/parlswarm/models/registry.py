@@ -80,6 +80,28 @@ def _load_all_plugins() -> None:
             pass
 
 
+_BUILTIN_PREFIXES = ("kimi-k2.5", "moonshot", "openai", "scripted")
+
+
+def split_model_list(specs: str) -> list[str]:
+    """Split a comma-separated list of models, keeping a model's own comma-separated options.
+
+    ``expert:rows=2,agents=4,builtin`` is two models: a piece continues the model before it
+    when that one has options (``PREFIX:...``) and the piece does not start a known model.
+    """
+    out: list[str] = []
+    for piece in (p.strip() for p in specs.split(",")):
+        if not piece:
+            continue
+        head = piece.partition(":")[0]
+        starts_model = head in _BUILTIN_PREFIXES or head in _PLUGINS or head in _FACTORIES or ":" in piece
+        if out and ":" in out[-1] and not starts_model:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return out
+
+
 def load_model(spec: str, options: ModelOptions | None = None) -> Model:
     """Resolve ``spec``; raises ModelSpecError with the known forms when it names nothing."""
     options = options or ModelOptions()

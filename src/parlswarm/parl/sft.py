@@ -65,6 +65,7 @@ class DataConfig(BaseModel):
     dev_samples: int = Field(64, ge=0)
     max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
     notes: bool = True  # teacher notes (see NotingExpert)
+    reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
 
 
 class TrainConfig(BaseModel):
@@ -197,6 +198,7 @@ def page_notes(messages: Sequence[Message]) -> str:
                 bodies.setdefault(view.doc_id, {})[view.page] = view.body
     wanted = ([task.filter_field] if task.filter_field is not None else []) + list(task.columns)
     lines = []
+    lines.extend(_find_notes(task, wanted, messages[last + 1 :]))
     for m in messages[last + 1 :]:
         view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
         if view is None:
@@ -226,6 +228,38 @@ def page_notes(messages: Sequence[Message]) -> str:
         if parts or left_out:
             lines.append(f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])]))
     return "\n".join(lines)
+
+
+def _find_notes(task: Any, wanted: Sequence[Any], results: Sequence[Message]) -> list[str]:
+    """One note per place for the ``find`` results of one turn (the ``find`` reader's notes)."""
+    from parlswarm.world.pages import parse_find, read_entry
+
+    found: dict[str, tuple[str, dict[str, str]]] = {}  # code -> (name, doc_id -> entries found)
+    for m in results:
+        view = parse_find(content_text(m.content)) if isinstance(m, ToolMessage) else None
+        if view is None:
+            continue
+        code, _, _ = view.doc_id.partition("/")
+        name = view.title.split(" — ")[0]
+        docs = found.setdefault(code, (name, {}))[1]
+        docs[view.doc_id] = (docs.get(view.doc_id, "") + "\n" + view.body).strip("\n")
+    lines = []
+    for code, (name, docs) in found.items():
+        parts = []
+        left_out = False
+        for f in wanted:
+            doc_id = f"{code}/{_slug_of(f.section)}"
+            if doc_id not in docs:
+                continue
+            value = f.parse(read_entry(docs[doc_id], f.path))
+            if value is None:
+                left_out = True
+                continue
+            parts.append(f"{f.label} = {f.cell(value)}")
+            if task.filter is not None and f is task.filter_field and (not isinstance(value, float) or not task.filter.keeps(value)):
+                left_out = True
+        lines.append(f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])]))
+    return lines
 
 
 def _slug_of(section: str) -> str:
@@ -259,8 +293,8 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
         runs: list[tuple[str, RecordingModel]] = []
-        serial = wrap(ExpertModel("serial"))
-        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent))
+        serial = wrap(ExpertModel("serial", reader=data.reader))
+        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader))
         if small:
             asyncio.run(_run_task(Swarm(serial, tools=tools, mode="single", budgets=budgets), task.query))
             runs.append(("single", serial))

@@ -16,6 +16,11 @@ Two styles, picked from the tools on offer:
   the places with ``assign_task``; they work serially and return a table each, which it
   merges.
 
+Two ways to read a place (``reader``): ``pages`` opens each section page it needs, one
+``open_page`` per turn; ``find`` (``expert:find``, when the ``find`` tool is on offer) asks
+for every entry it needs of one place in a single turn of ``find`` calls, the short
+trajectories the built-in model is taught on.
+
 It is the upper-bound baseline of the bench and a teacher for warm-start traces; it is
 labelled "scripted expert" wherever it appears.
 """
@@ -34,14 +39,15 @@ from parlswarm.models.scripted import reply_to_message
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolMessage, ToolSpec, Usage, content_text
 from parlswarm.world.factbook import REGION_NAMES
 from parlswarm.world.fields import Field, Value
-from parlswarm.world.pages import parse_page, read_entry, region_members, section_doc_id
+from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members, section_doc_id
 from parlswarm.world.tasks import ParsedTask, filter_clause, format_instructions, parse_query
 
 Style = Literal["auto", "serial"]
+Reader = Literal["pages", "find"]
 NAME = "scripted expert"
 SUBAGENT = "factbook-reader"
 SUBAGENT_PROMPT = (
-    "You read pages of the World Factbook with search and open_page and fill in tables exactly as "
+    "You read the World Factbook with its tools (search, open_page, find) and fill in tables exactly as "
     "asked. Reply with the table only."
 )
 MAX_SEARCHES = 3
@@ -108,6 +114,18 @@ def _readings(calls: Sequence[Call]) -> dict[str, DocReading]:
     return docs
 
 
+def _found(calls: Sequence[Call]) -> dict[tuple[str, str], str]:
+    """The entries each answered ``find`` call returned, by (doc_id, words); "" when it failed."""
+    out: dict[tuple[str, str], str] = {}
+    for call in calls:
+        if call.name != "find" or call.result is None:
+            continue
+        key = (str(call.args.get("doc_id", "")).strip(), " ".join(str(call.args.get("text", "")).split()).lower())
+        view = parse_find(call.result)
+        out[key] = view.body if view is not None else ""
+    return out
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
@@ -134,13 +152,15 @@ def _tool(tool_name: str, **arguments: Any) -> dict[str, Any]:
 class ExpertModel:
     """The scripted expert policy as a Model."""
 
-    def __init__(self, style: Style = "auto", rows_per_agent: int = 2, max_agents: int = 32) -> None:
+    def __init__(self, style: Style = "auto", rows_per_agent: int = 2, max_agents: int = 32, reader: Reader = "pages") -> None:
         if rows_per_agent < 1 or max_agents < 1:
             raise ValueError("rows_per_agent and max_agents must be at least 1")
         self.style = style
         self.rows_per_agent = rows_per_agent
         self.max_agents = max_agents
-        self.name = NAME if style == "auto" else f"{NAME} (serial)"
+        self.reader = reader
+        traits = [t for t in ("serial" if style == "serial" else "", "find" if reader == "find" else "") if t]
+        self.name = NAME + (f" ({', '.join(traits)})" if traits else "")
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         reply = self.decide(messages, [t.name for t in tools])
@@ -181,8 +201,8 @@ class ExpertModel:
             and len(places) > self.rows_per_agent
         )
         if orchestrate:
-            return self._orchestrate(task, places, calls)
-        return self._work(task, places, calls)
+            return self._orchestrate(task, places, calls, tool_names)
+        return self._work(task, places, calls, finds="find" in tool_names)
 
     def _find_places(self, task: ParsedTask, calls: Sequence[Call]) -> list[tuple[str, str]] | str | dict[str, Any]:
         """The region's places from its index page, or the call that gets closer to them."""
@@ -211,12 +231,15 @@ class ExpertModel:
         queries = [f"{region_name} countries and territories", f"{region_name} region index", region_name]
         return _tool("search", query=queries[len(searches)], k=5)
 
-    def _work(self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call]) -> str | dict[str, Any]:
-        """Read the places' pages one at a time; answer when every place is settled."""
+    def _work(
+        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool = False
+    ) -> str | dict[str, Any]:
+        """Read the places one at a time; answer when every place is settled."""
         readings = _readings(calls)
+        found = _found(calls) if finds and self.reader == "find" else None
         rows: list[list[str]] = []
         for name, code in places:
-            outcome = self._read_place(task, code, readings)
+            outcome = self._read_place(task, code, readings) if found is None else self._find_place(task, code, found)
             if isinstance(outcome, dict):
                 return outcome
             if outcome is not None:
@@ -252,12 +275,42 @@ class ExpertModel:
                     return None
         return [values[f.id] for f in task.columns]
 
-    def _orchestrate(self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call]) -> str | dict[str, Any]:
+    def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> list[Value] | None | dict[str, Any]:
+        """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn."""
+        first = task.filter_field
+        wanted: list[Field] = ([first] if first is not None else []) + list(task.columns)
+        keys: list[tuple[str, str]] = []
+        for f in wanted:
+            key = (section_doc_id(code, f.section), f.path[1])
+            if key not in keys:
+                keys.append(key)
+        missing = [k for k in keys if (k[0], k[1].lower()) not in found]
+        if missing:
+            return {
+                "content": None,
+                "tool_calls": [{"name": "find", "arguments": {"doc_id": d, "text": t}} for d, t in missing],
+            }
+        values: dict[str, Value] = {}
+        for f in wanted:
+            value = f.parse(read_entry(found[(section_doc_id(code, f.section), f.path[1].lower())], f.path))
+            if value is None:
+                return None  # the Factbook gives no value: the place is left out
+            values[f.id] = value
+        if task.filter is not None:
+            v = values[task.filter.field]
+            if not isinstance(v, float) or not task.filter.keeps(v):
+                return None
+        return [values[f.id] for f in task.columns]
+
+    def _orchestrate(
+        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], tool_names: Sequence[str]
+    ) -> str | dict[str, Any]:
         created = [c for c in calls if c.name == "create_subagent"]
         if not created:
-            return _tool("create_subagent", name=SUBAGENT, system_prompt=SUBAGENT_PROMPT, tools=["search", "open_page"])
+            reading = ["search", "open_page", "find"] if self.reader == "find" and "find" in tool_names else ["search", "open_page"]
+            return _tool("create_subagent", name=SUBAGENT, system_prompt=SUBAGENT_PROMPT, tools=reading)
         if created[-1].result is not None and created[-1].result.startswith("error"):
-            return self._work(task, places, calls)  # no sub-agents to be had: do it alone
+            return self._work(task, places, calls, finds="find" in tool_names)  # no sub-agents to be had: do it alone
         assigned = [c for c in calls if c.name == "assign_task"]
         if not assigned:
             k = min(self.max_agents, math.ceil(len(places) / self.rows_per_agent))
@@ -298,13 +351,14 @@ class ExpertModel:
     def _final(self, task: ParsedTask, calls: Sequence[Call], note: str) -> str:
         """The answer from whatever is complete so far (after a budget refusal)."""
         readings = _readings(calls)
+        entries = _found(calls) if self.reader == "find" else None
         places = task.places
         if places is None:
             found = self._find_places(task, calls)
             places = found if isinstance(found, list) else []
         rows = []
         for name, code in places:
-            outcome = self._read_place(task, code, readings)
+            outcome = self._read_place(task, code, readings) if entries is None else self._find_place(task, code, entries)
             if isinstance(outcome, list):
                 rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
         for call in calls:
@@ -315,18 +369,22 @@ class ExpertModel:
 
 def _factory(arg: str, options: ModelOptions) -> ExpertModel:
     style: Style = "auto"
+    reader: Reader = "pages"
     kwargs: dict[str, int] = {}
     for part in (p.strip() for p in arg.split(",") if p.strip()):
         key, _, value = part.partition("=")
         if key == "serial" and not value:
             style = "serial"
+        elif key == "find" and not value:
+            reader = "find"
         elif key in ("rows", "agents") and value.isdigit() and int(value) >= 1:
             kwargs["rows_per_agent" if key == "rows" else "max_agents"] = int(value)
         else:
             raise ModelSpecError(
-                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:rows=N, expert:agents=N"
+                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:find, expert:rows=N, expert:agents=N"
+                " (comma-separated)"
             )
-    return ExpertModel(style, **kwargs)
+    return ExpertModel(style, reader=reader, **kwargs)
 
 
-register("expert", _factory, "expert[:serial|rows=N|agents=N] (scripted expert for the offline world)")
+register("expert", _factory, "expert[:serial|find|rows=N|agents=N] (scripted expert for the offline world)")

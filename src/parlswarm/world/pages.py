@@ -181,6 +181,63 @@ def parse_page(text: str) -> PageView | None:
     return PageView(m.group("doc"), int(m.group("page")), int(m.group("pages")), m.group("body"))
 
 
+# --- find: the entries of a document that mention some text -------------------------------
+
+FIND_ENTRIES = 3  # at most this many entries per find
+FIND_ENTRY_CHARS = 1500  # an entry longer than this is cut at a line
+_FIND = re.compile(r'^\[find "(?P<text>[^"\n]*)" in (?P<doc>\S+) \((?P<title>[^\n]*)\) · (?P<count>\d+|no) entr(?:y|ies)[^\n]*\]\n?(?P<body>.*)$', re.S)
+
+
+def entries(text: str) -> list[str]:
+    """The ``## Heading`` blocks of a section page's text, each with its lines."""
+    blocks: list[list[str]] = []
+    for line in text.split("\n"):
+        if line.startswith("## "):
+            blocks.append([line])
+        elif blocks:
+            blocks[-1].append(line)
+    return ["\n".join(b).rstrip("\n") for b in blocks]
+
+
+def find_entries(doc: Doc, text: str) -> str:
+    """What ``find`` returns: the entries of ``doc`` that mention ``text`` (case-insensitive).
+
+    Entries whose heading mentions it come first, then those whose lines do; at most
+    :data:`FIND_ENTRIES`, each cut to about :data:`FIND_ENTRY_CHARS` characters. The
+    whole document is searched, not one page.
+    """
+    shown_text = " ".join(text.split())
+    needle = shown_text.lower()
+    blocks = entries(doc.text)
+    by_heading = [b for b in blocks if needle in b.split("\n", 1)[0].lower()]
+    by_heading.sort(key=lambda b: b.split("\n", 1)[0][3:].lower() != needle)  # the exact heading first
+    by_line = [b for b in blocks if b not in by_heading and needle in b.lower()]
+    found = (by_heading + by_line)[:FIND_ENTRIES]
+    total = len(by_heading) + len(by_line)
+    shown = [paginate(b, FIND_ENTRY_CHARS)[0] + ("\n…" if len(b) > FIND_ENTRY_CHARS else "") for b in found]
+    count = "no entries" if not total else f"{total} entr{'y' if total == 1 else 'ies'}"
+    if total > len(found):
+        count += f", first {len(found)} shown"
+    head = f'[find "{shown_text}" in {doc.doc_id} ({doc.title}) · {count}]'
+    return "\n".join([head, *shown])
+
+
+@dataclass(frozen=True)
+class FindView:
+    text: str
+    doc_id: str
+    title: str
+    body: str  # the entries found, one after another (empty when none)
+
+
+def parse_find(result: str) -> FindView | None:
+    """The parts of a ``find`` result, or None when it is something else (an error)."""
+    m = _FIND.match(result)
+    if m is None:
+        return None
+    return FindView(m.group("text"), m.group("doc"), m.group("title"), m.group("body"))
+
+
 def _indent(line: str) -> int:
     return (len(line) - len(line.lstrip(" "))) // 2
 

@@ -1,7 +1,10 @@
-"""The world's tools: ``search`` and ``open_page``, built with the project's ``@tool``.
+"""The world's tools: ``search``, ``open_page`` and ``find``, built with the project's ``@tool``.
 
 Every call is one tool call of one step; ``open_page`` serves long documents a page at a
-time, so reading a long section costs more steps than reading a short one.
+time, so reading a long section costs more steps than reading a short one. ``find`` is the
+browser's find-in-page (as in the ``search``/``open``/``find`` browsing tools of OpenAI's
+gpt-oss): the entries of one document that mention some words, so an agent that knows what
+it wants reads a few lines instead of whole pages.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ MAX_K = 20
 
 
 def world_tools(world: World) -> Toolset:
-    """``search`` and ``open_page`` over ``world``'s documents."""
+    """``search``, ``open_page`` and ``find`` over ``world``'s documents."""
 
     @tool
     async def search(query: str, k: int = 5) -> list[dict[str, str]]:
@@ -52,7 +55,25 @@ def world_tools(world: World) -> Toolset:
         except (KeyError, IndexError) as exc:
             raise ToolError(str(exc.args[0])) from None
 
-    return Toolset([search, open_page])
+    @tool
+    async def find(doc_id: str, text: str) -> str:
+        """Find the entries of a document that mention some words (like find-in-page).
+
+        Searches every page of the document; entries whose heading mentions the words come
+        first (at most 3 entries).
+
+        Args:
+            doc_id: A doc id from search results or an index page, e.g. "fr/people-and-society".
+            text: Words to look for, e.g. "Population" or "Capital".
+        """
+        try:
+            return world.find(doc_id, text)
+        except KeyError as exc:
+            raise ToolError(str(exc.args[0])) from None
+        except ValueError as exc:
+            raise ToolError(str(exc)) from None
+
+    return Toolset([search, open_page, find])
 
 
 def default_toolset() -> Toolset:

@@ -17,7 +17,7 @@ from parlswarm.world.counterfactual import counterfactual
 from parlswarm.world.factbook import FACTBOOK_VERSION, Factbook, clean_text
 from parlswarm.world.fields import Field, Value
 from parlswarm.world.index import SearchIndex
-from parlswarm.world.pages import PAGE_CHARS, Doc, build_docs, frame_page
+from parlswarm.world.pages import PAGE_CHARS, Doc, build_docs, find_entries, frame_page
 
 # Bump when pages, fields or counterfactual rules change: cached indexes are then rebuilt.
 CORPUS_VERSION = "1"
@@ -57,7 +57,7 @@ def _snippet(doc: Doc, words: set[str]) -> str:
 
 
 class World:
-    """The documents of one world seed and the two things an agent can do with them."""
+    """The documents of one world seed and what an agent can do with them: search, open, find."""
 
     def __init__(self, seed: int, factbook: Factbook, docs: dict[str, Doc], index: SearchIndex, page_chars: int = PAGE_CHARS) -> None:
         self.seed = seed
@@ -98,6 +98,15 @@ class World:
         if not 1 <= page <= pages:
             raise IndexError(f"page {page} is out of range: '{doc.doc_id}' has {pages} page{'s' if pages > 1 else ''}")
         return frame_page(doc, page, self.page_chars)
+
+    def find(self, doc_id: str, text: str) -> str:
+        """The entries of a document that mention ``text`` (see :func:`~parlswarm.world.pages.find_entries`)."""
+        doc = self.docs.get(doc_id.strip())
+        if doc is None:
+            raise KeyError(f"no document with doc_id '{doc_id}'; doc ids come from search results or index pages")
+        if not text.strip() or '"' in text:
+            raise ValueError("text must be a few words without double quotes, e.g. \"Population\"")
+        return find_entries(doc, text)
 
     def value(self, code: str, field: Field) -> Value | None:
         """The value of ``field`` for a place, as a careful reader of its page takes it."""
