@@ -121,8 +121,8 @@ def test_ledger_refuses_sub_agents_once_tokens_or_cost_are_spent() -> None:
     ledger = Ledger(Budgets(max_tokens=100), None)
     assert ledger.take_subagent() is None
     ledger.add_usage(Usage(prompt_tokens=90, completion_tokens=10), "m")
-    refusal = ledger.take_subagent()
-    assert refusal is not None and "token budget (100) used up" in refusal
+    refused = ledger.take_subagent()
+    assert refused is not None and refused[0] == "max_tokens" and "token budget (100) used up" in refused[1]
     assert ledger.subagents == 1
     priced = Ledger(Budgets(max_cost=0.01), Prices.parse("m=10000/10000"))
     assert priced.add_usage(Usage(prompt_tokens=1, completion_tokens=0), "m") == pytest.approx(0.01)

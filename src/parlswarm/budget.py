@@ -43,17 +43,18 @@ class Ledger:
         self.tool_calls += 1
         return None
 
-    def take_subagent(self) -> str | None:
-        """Count one sub-agent launch; or return why it is refused."""
+    def take_subagent(self) -> tuple[str, str] | None:
+        """Count one sub-agent launch; or return (the budget that refuses it, why)."""
         limit = self.budgets.max_subagents
         if self.subagents >= limit:
-            return (
+            return "max_subagents", (
                 f"refused: the run's sub-agent budget ({limit}) is used up; "
                 "no more sub-agents can be started, work with the results you have"
             )
         spent = self.model_call_refusal()
         if spent is not None:  # a sub-agent that cannot make a single model call is no use
-            return f"refused: the run's {spent[1]}; no more sub-agents can be started, work with the results you have"
+            budget, reason = spent
+            return budget, f"refused: the run's {reason}; no more sub-agents can be started, work with the results you have"
         self.subagents += 1
         return None
 

@@ -82,9 +82,10 @@ async def _launch(
     member of a spawn_swarm): with the step it makes the agent id the same in every replay of
     the run, which is what lets a resumed run recognise the sub-agents that had finished.
     """
-    refusal = run.ledger.take_subagent()
-    if refusal is not None:
-        run.trace.emit(BudgetEvent(agent_id=rt.agent_id, budget="max_subagents", action="refused", detail=refusal))
+    refused = run.ledger.take_subagent()
+    if refused is not None:
+        budget, refusal = refused
+        run.trace.emit(BudgetEvent(agent_id=rt.agent_id, budget=budget, action="refused", detail=refusal))
         return f"error: {refusal}"
     local_id = f"{definition.name}-{step}-{key}" if key is not None else f"{definition.name}-{uuid.uuid4().hex[:6]}"
     agent_id = local_id if rt.depth == 0 else f"{rt.agent_id}/{local_id}"
