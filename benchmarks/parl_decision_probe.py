@@ -3,7 +3,7 @@
 For each task, the scripted expert (swarm style) is run through the runtime up to the turn
 where it creates its sub-agent: the orchestrator has found the region's places and must
 now choose between reading pages itself (the serial expert's next action, an ``open_page``
-call) and delegating (the ``create_subagent`` call). The probe scores both continuations
+call, or ``find`` calls with ``--reader find``) and delegating (the ``create_subagent`` call). The probe scores both continuations
 under the policy with teacher forcing and prints, per policy, the mean log-probability of
 each and the parallel share ``P(par) / (P(par) + P(ser))``.
 
@@ -35,8 +35,8 @@ from parlswarm.world.expert import ExpertModel
 class DecisionCatcher:
     """The swarm expert as orchestrator, remembering the context of its create_subagent turn."""
 
-    def __init__(self) -> None:
-        self.expert = ExpertModel()
+    def __init__(self, reader: str = "pages") -> None:
+        self.expert = ExpertModel(reader=reader)  # type: ignore[arg-type]
         self.name = "scripted expert (probe)"
         self.decision: tuple[list[Message], list[ToolSpec], AssistantMessage] | None = None
 
@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=12)
     parser.add_argument("--min-rows", type=int, default=5)
     parser.add_argument("--max-rows", type=int, default=8)
+    parser.add_argument("--reader", choices=["pages", "find"], default="pages", help="the expert's reader (serial action: open_page or find)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from parlswarm.world.factbook import Factbook
@@ -94,18 +95,18 @@ def main() -> None:
     cases = [c for c in cases if args.min_rows <= c.rows <= args.max_rows][: args.tasks]
     decisions = []
     for case in cases:
-        catcher = DecisionCatcher()
-        asyncio.run(Swarm(catcher, subagent_model=ExpertModel(), tools=tools, budgets=Budgets(max_critical_steps=None)).run(case.task.query))
+        catcher = DecisionCatcher(args.reader)
+        asyncio.run(Swarm(catcher, subagent_model=ExpertModel(reader=args.reader), tools=tools, budgets=Budgets(max_critical_steps=None)).run(case.task.query))
         if catcher.decision is None:
             continue
         context, specs, parallel = catcher.decision
-        serial_reply = ExpertModel(style="serial").decide(context, [t.name for t in specs])
+        serial_reply = ExpertModel(style="serial", reader=args.reader).decide(context, [t.name for t in specs])
         from parlswarm.models.scripted import reply_to_message
 
         serial = reply_to_message(serial_reply, sum(1 for m in context if m.role == "assistant"))
         decisions.append((context, specs, parallel, serial))
     print(f"{len(decisions)} decision points (world seed {args.world_seed}, train tasks of {args.min_rows}-{args.max_rows} rows)")
-    print(f"{'policy':40}{'log P(par)':>11}{'log P(ser)':>11}{'share':>8}{'log P(create)':>15}{'log P(open)':>13}{'share':>8}")
+    print(f"{'policy':40}{'log P(par)':>11}{'log P(ser)':>11}{'share':>8}{'log P(create)':>15}{'log P(serial)':>13}{'share':>8}")
     for path in args.policy:
         policy = LocalModel.from_pretrained(path, sampling=Sampling(temperature=1.0))
         rows = []

@@ -18,6 +18,22 @@ def test_shipped_configs_load() -> None:
     assert BenchConfig.from_yaml(CONFIGS / "bench-report.yaml").budgets_for(50).max_subagent_steps == 100
 
 
+def test_every_shipped_config_loads() -> None:
+    parl = sorted(CONFIGS.glob("parl-*.yaml"))
+    bench = sorted(CONFIGS.glob("bench-*.yaml"))
+    assert len(parl) >= 2 and len(bench) >= 2
+    for path in parl:
+        ParlConfig.from_yaml(path)
+    for path in bench:
+        BenchConfig.from_yaml(path)
+    assert ParlConfig.from_yaml(CONFIGS / "parl-nano-find.yaml").subagent == "expert:find"
+    pytest.importorskip("torch")
+    from parlswarm.parl.sft import SFTConfig
+
+    sft = {p.name: SFTConfig.load(p) for p in sorted(CONFIGS.glob("sft-*.yaml"))}
+    assert sft["sft-nano-find.yaml"].data.reader == "find" and sft["sft-nano-find.yaml"].train.copy_task.weight > 0
+
+
 def test_bad_config_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="PARL config not found: .*nope.yaml"):
         ParlConfig.from_yaml(tmp_path / "nope.yaml")

@@ -18,12 +18,14 @@ from typer.testing import CliRunner  # noqa: E402
 
 from parlswarm.cli import app  # noqa: E402
 from parlswarm.parl.sft import (  # noqa: E402
+    CopyTaskConfig,
     DataConfig,
     NotingExpert,
     RecordingModel,
     SFTConfig,
     SFTRun,
     TrainConfig,
+    copy_batch,
     draw_samples,
     evaluate,
     page_notes,
@@ -114,7 +116,8 @@ def _tiny_config(out: Path, steps: int) -> SFTConfig:
     cfg.tokenizer_pages = 150
     cfg.data = cfg.data.model_copy(update={"orchestrator_samples": 12, "subagent_samples": 12, "dev_samples": 6})
     cfg.train = TrainConfig(
-        steps=steps, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2
+        steps=steps, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2,
+        copy_task=CopyTaskConfig(weight=0.5, batch=4, length=12),
     )
     return cfg
 
@@ -134,8 +137,9 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
 
     second = SFTRun(_tiny_config(out, steps=10))
     manifest = second.run()
-    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
-    assert steps == list(range(1, 11))  # resumed at step 5, no step twice
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 11))  # resumed at step 5, no step twice
+    assert all(0 <= r["copy_acc"] <= 1 and r["copy_loss"] > 0 for r in records)  # the auxiliary task ran every step
     final = LocalModel.from_pretrained(out / "final")
     after = evaluate(final.model, data.train, lm.pad_id, 4096)["dev_loss"]
     assert after < before - 0.5, (before, after)
@@ -143,6 +147,27 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     assert json.loads((out / "final" / "manifest.json").read_text())["config"]["train"]["steps"] == 10
     assert (out / "final" / "parlswarm.json").exists()  # the LocalModel settings travel with the weights
     assert any("dev_loss" in h for h in manifest and second.history)
+
+
+def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
+    repeat = CopyTaskConfig(weight=1.0, kind="repeat", batch=3, length=5)
+    ids, target = copy_batch(repeat, (8, 100), step=7, seed=2)
+    assert ids.shape == target.shape == (3, 10) and bool((ids[:, :5] == ids[:, 5:]).all())
+    assert int(ids.min()) >= 8 and int(ids.max()) < 100 and target[0].tolist() == [False] * 6 + [True] * 4
+    assert bool((copy_batch(repeat, (8, 100), step=7, seed=2)[0] == ids).all())  # a resumed run draws the same
+    assert not bool((copy_batch(repeat, (8, 100), step=8, seed=2)[0] == ids).all())
+    recall = CopyTaskConfig(weight=1.0, kind="recall", batch=2, pairs=4, key_pool=5)
+    ids, target = copy_batch(recall, (8, 100), step=1, seed=0, marks=(1, 2))
+    assert ids.shape == target.shape == (2, 4 * 6 * 2)
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        lines = [row[i : i + 6] for i in range(0, len(row), 6)]
+        assert all(line[2] == 1 and line[5] == 2 for line in lines)
+        facts = {tuple(line[:2]): line[3:5] for line in lines[:4]}
+        assert len(facts) == 4  # distinct keys
+        for n, line in enumerate(lines[4:], start=4):  # every query asks a key and is completed with its value
+            assert facts[tuple(line[:2])] == line[3:5]
+            assert mask[n * 6 : n * 6 + 6] == [False, False, False, True, True, False]
+        assert not any(mask[:24])
 
 
 def test_samples_over_the_length_limit_are_left_out_and_counted(tmp_path: Path) -> None:

@@ -68,6 +68,33 @@ class DataConfig(BaseModel):
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
 
 
+class CopyTaskConfig(BaseModel):
+    """An auxiliary copying task mixed into every step (off at weight 0).
+
+    A model trained from the agent turns alone did not learn to copy — the place code from
+    its task into a doc id, a value from a tool result into its notes: those tokens are a
+    small share of its targets. Two synthetic tasks train the mechanism directly:
+
+    * ``repeat``: ``length`` random ordinary tokens followed by the same tokens again; loss on
+      the repeat. Learnt in a few hundred steps, but it only needs one-token matches.
+    * ``recall`` (multi-query associative recall): ``pairs`` lines ``KEY = VALUE`` whose keys
+      are two tokens from a small pool (so one token never tells them apart), then the keys
+      again in a random order, each to be completed with its value; loss on the values. This
+      is what the agent turns need: ``Yemen (`` → ``ym``, a field's label → its value.
+      Mixed into the agent turns from the start it was not learnt in 300 steps; after
+      ``repeat`` has formed the one-token copying mechanism it can build on it (``both``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(0.0, ge=0.0)  # its loss is added with this weight; 0 turns it off
+    kind: Literal["repeat", "recall", "both"] = "both"  # both: repeat on even steps, recall on odd ones
+    batch: int = Field(16, ge=1)
+    length: int = Field(40, ge=2)  # repeat: tokens copied
+    pairs: int = Field(16, ge=2)  # recall: key-value lines per sequence
+    key_pool: int = Field(24, ge=4)  # recall: distinct tokens keys are made of
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +110,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = None  # torch threads; torch's default when None
     max_minutes: float | None = None  # stop (and save) after this long even before ``steps``
+    copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
 
 
 class SFTConfig(BaseModel):
@@ -437,6 +465,63 @@ def masked_loss(model: Any, ids: torch.Tensor, attention: torch.Tensor, target: 
     return loss, {"loss": loss.item(), "token_acc": correct.mean().item(), "turn_exact": exact, "tokens": float(labels.numel())}
 
 
+def copy_batch(
+    cfg: CopyTaskConfig, vocab: tuple[int, int], step: int, seed: int, marks: tuple[int, int] = (0, 1)
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids and the mask of trained positions (True where the token is a target).
+
+    Drawn from (seed, step), so a resumed run draws the same; ``marks`` are the token ids
+    written between a key and its value and after a value (" =" and a newline for the nano
+    tokenizer).
+    """
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    low, high = vocab
+    if cfg.kind == "repeat" or (cfg.kind == "both" and step % 2 == 0):
+        first = torch.randint(low, high, (cfg.batch, cfg.length), generator=generator)
+        ids = torch.cat([first, first], dim=1)
+        target = torch.zeros_like(ids, dtype=torch.bool)
+        target[:, cfg.length + 1 :] = True  # the repeat's first token cannot be known
+        return ids, target
+    rows, targets = [], []
+    for _ in range(cfg.batch):
+        pool = low + torch.randperm(high - low, generator=generator)[: cfg.key_pool]
+        keys: list[tuple[int, int]] = []
+        while len(keys) < cfg.pairs:
+            a, b = (int(pool[i]) for i in torch.randint(0, cfg.key_pool, (2,), generator=generator))
+            if (a, b) not in keys:
+                keys.append((a, b))
+        values = torch.randint(low, high, (cfg.pairs, 2), generator=generator).tolist()
+        ids: list[int] = []
+        target: list[bool] = []
+        for (a, b), v in zip(keys, values):
+            ids += [a, b, marks[0], *v, marks[1]]
+            target += [False] * 6
+        for i in torch.randperm(cfg.pairs, generator=generator).tolist():
+            ids += [*keys[i], marks[0], *values[i], marks[1]]
+            target += [False, False, False, True, True, False]
+        rows.append(ids)
+        targets.append(target)
+    return torch.tensor(rows), torch.tensor(targets)
+
+
+def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy on the target positions of a copy batch; its accuracy."""
+    hidden = model.get_decoder()(input_ids=ids).last_hidden_state
+    predict = target[:, 1:]
+    logits = model.get_output_embeddings()(hidden[:, :-1][predict])
+    labels = ids[:, 1:][predict]
+    loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    with torch.no_grad():
+        acc = (logits.argmax(-1) == labels).float().mean().item()
+    return loss, {"copy_loss": loss.item(), "copy_acc": acc}
+
+
+def ordinary_tokens(tokenizer: Any) -> tuple[int, int]:
+    """The id range [low, high) of non-special tokens (special tokens come first in the nano vocabulary)."""
+    special = [i for i in tokenizer.all_special_ids if i is not None]
+    return (max(special) + 1 if special else 0), len(tokenizer)
+
+
 def evaluate(model: Any, samples: Sequence[Sample], pad_id: int, batch_tokens: int) -> dict[str, float]:
     if not samples:
         return {}
@@ -655,6 +740,8 @@ class SFTRun:
         bar = self.progress(cfg.train.steps, step) if self.progress else None
         log_file = (self.out / "log.jsonl").open("a" if step else "w", encoding="utf-8")
         pad = lm.pad_id
+        vocab = ordinary_tokens(lm.tokenizer)
+        marks = (lm.tokenizer.encode(" =", add_special_tokens=False)[-1], lm.tokenizer.encode("\n", add_special_tokens=False)[-1])
         t0 = time.perf_counter()
         try:
             while step < cfg.train.steps:
@@ -666,6 +753,10 @@ class SFTRun:
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(step, cfg.train)
                 loss, metrics = masked_loss(model, *collate(group, pad))
+                if cfg.train.copy_task.weight > 0:
+                    aux, aux_metrics = copy_loss(model, *copy_batch(cfg.train.copy_task, vocab, step, cfg.train.seed, marks))
+                    loss = loss + cfg.train.copy_task.weight * aux
+                    metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
@@ -708,12 +799,14 @@ class SFTRun:
 
 __all__ = [
     "Conversation",
+    "CopyTaskConfig",
     "DataConfig",
     "NotingExpert",
     "RecordingModel",
     "SFTConfig",
     "SFTRun",
     "TrainConfig",
+    "copy_loss",
     "masked_loss",
     "page_notes",
     "record_traces",

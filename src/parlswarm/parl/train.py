@@ -50,7 +50,7 @@ class ParlConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     policy: str = Field("builtin", description="warm start: 'builtin' or a save_pretrained folder")
-    subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert', or a folder")
+    subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert[:OPTIONS]', or a folder")
     world_seeds: list[int] = Field(default_factory=lambda: [11, 12, 13, 14], min_length=1)
     split: Literal["train", "dev", "test"] = "train"
     min_rows: int = Field(3, ge=1)
@@ -103,10 +103,10 @@ def load_policy(path: Path, config: ParlConfig) -> LocalModel:
 
 def load_subagent(config: ParlConfig, warm_start: Path) -> tuple[Model, torch.nn.Module | None]:
     """The frozen sub-agent model, and its torch module when it is the warm start (the KL reference)."""
-    if config.subagent == "expert":
-        from parlswarm.world.expert import ExpertModel
+    if config.subagent == "expert" or config.subagent.startswith("expert:"):
+        from parlswarm.models import load_model
 
-        return ExpertModel(), None
+        return load_model(config.subagent), None  # the scripted expert, e.g. expert:find
     path = warm_start if config.subagent == "same" else _policy_path(config.subagent)
     frozen = LocalModel.from_pretrained(
         path, name=f"frozen sub-agent ({path.name})", sampling=Sampling(temperature=0.0, max_new_tokens=config.max_new_tokens)
