@@ -150,10 +150,16 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
 
 
 def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
-    repeat = CopyTaskConfig(weight=1.0, kind="repeat", batch=3, length=5)
+    repeat = CopyTaskConfig(weight=1.0, kind="repeat", batch=64, length=5)
     ids, target = copy_batch(repeat, (8, 100), step=7, seed=2)
-    assert ids.shape == target.shape == (3, 10) and bool((ids[:, :5] == ids[:, 5:]).all())
-    assert int(ids.min()) >= 8 and int(ids.max()) < 100 and target[0].tolist() == [False] * 6 + [True] * 4
+    assert ids.shape == target.shape == (64, 15) and int(ids.min()) >= 8 and int(ids.max()) < 100
+    distances = set()
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        second = mask.index(True) - 1  # the repeat starts one before its first target
+        assert sum(mask) == 4 and mask[second + 1 : second + 5] == [True] * 4
+        first = next(i for i in range(second) if row[i : i + 5] == row[second : second + 5])
+        distances.add(second - first)
+    assert len(distances) > 3 and min(distances) >= 5  # the copies are not always the same distance apart
     assert bool((copy_batch(repeat, (8, 100), step=7, seed=2)[0] == ids).all())  # a resumed run draws the same
     assert not bool((copy_batch(repeat, (8, 100), step=8, seed=2)[0] == ids).all())
     recall = CopyTaskConfig(weight=1.0, kind="recall", batch=2, pairs=4, key_pool=5)

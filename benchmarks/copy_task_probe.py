@@ -1,0 +1,62 @@
+"""How fast does a model learn the SFT copying tasks on their own (no agent turns mixed in)?
+
+Trains a copy of the model on ``parlswarm.parl.sft`` copying batches only (``repeat``,
+``recall`` or ``both``) and prints the task's token accuracy every ``--every`` steps, so
+one can tell a task the architecture cannot learn from one the mixed SFT run did not
+give enough steps. Nothing is saved.
+
+    python benchmarks/copy_task_probe.py --model runs/sft-nano-find/final --kind recall --steps 400
+    python benchmarks/copy_task_probe.py --model scratch --kind repeat --steps 300   # a fresh nano-small model
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from parlswarm.models.local import LocalModel
+from parlswarm.models.nano import NanoConfig, build_model
+from parlswarm.parl.sft import CopyTaskConfig, copy_batch, copy_loss, ordinary_tokens
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="src/parlswarm/weights/nano", help="a save_pretrained folder, or 'scratch'")
+    parser.add_argument("--kind", choices=["repeat", "recall", "both"], default="recall")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--pairs", type=int, default=16)
+    parser.add_argument("--key-pool", type=int, default=24)
+    parser.add_argument("--every", type=int, default=25)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    base = LocalModel.from_pretrained(ROOT / "src/parlswarm/weights/nano" if args.model == "scratch" else args.model)
+    model = build_model(NanoConfig.load(ROOT / "configs/nano-small.json"), base.tokenizer, seed=0) if args.model == "scratch" else base.model
+    model.train()
+    cfg = CopyTaskConfig(weight=1.0, kind=args.kind, batch=args.batch, pairs=args.pairs, key_pool=args.key_pool)
+    vocab = ordinary_tokens(base.tokenizer)
+    marks = (base.tokenizer.encode(" =", add_special_tokens=False)[-1], base.tokenizer.encode("\n", add_special_tokens=False)[-1])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
+    t0 = time.perf_counter()
+    accs: list[float] = []
+    for step in range(args.steps):
+        loss, metrics = copy_loss(model, *copy_batch(cfg, vocab, step, seed=0, marks=marks))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        accs.append(metrics["copy_acc"])
+        if (step + 1) % args.every == 0:
+            recent = sum(accs[-args.every :]) / args.every
+            print(f"step {step + 1}: {args.kind} accuracy {recent:.3f} (loss {metrics['copy_loss']:.3f}, {time.perf_counter() - t0:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
