@@ -45,17 +45,20 @@ def main() -> None:
     marks = (base.tokenizer.encode(" =", add_special_tokens=False)[-1], base.tokenizer.encode("\n", add_special_tokens=False)[-1])
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
-    accs: list[float] = []
+    accs: dict[str, list[float]] = {"repeat": [], "recall": []}
     for step in range(args.steps):
         loss, metrics = copy_loss(model, *copy_batch(cfg, vocab, step, seed=0, marks=marks))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        accs.append(metrics["copy_acc"])
+        kind = args.kind if args.kind != "both" else ("repeat" if step % 2 == 0 else "recall")
+        accs[kind].append(metrics["copy_acc"])
         if (step + 1) % args.every == 0:
-            recent = sum(accs[-args.every :]) / args.every
-            print(f"step {step + 1}: {args.kind} accuracy {recent:.3f} (loss {metrics['copy_loss']:.3f}, {time.perf_counter() - t0:.0f}s)", flush=True)
+            shown = ", ".join(
+                f"{k} accuracy {sum(v[-args.every:]) / len(v[-args.every:]):.3f}" for k, v in accs.items() if v
+            )
+            print(f"step {step + 1}: {shown} ({time.perf_counter() - t0:.0f}s)", flush=True)
 
 
 if __name__ == "__main__":
