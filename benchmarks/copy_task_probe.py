@@ -19,7 +19,7 @@ import torch
 
 from parlswarm.models.local import LocalModel
 from parlswarm.models.nano import NanoConfig, build_model
-from parlswarm.parl.sft import CopyTaskConfig, copy_batch, copy_loss, ordinary_tokens
+from parlswarm.parl.sft import CopyTaskConfig, copy_batch, copy_loss, copy_marks, ordinary_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +42,7 @@ def main() -> None:
     model.train()
     cfg = CopyTaskConfig(weight=1.0, kind=args.kind, batch=args.batch, pairs=args.pairs, key_pool=args.key_pool)
     vocab = ordinary_tokens(base.tokenizer)
-    marks = (base.tokenizer.encode(" =", add_special_tokens=False)[-1], base.tokenizer.encode("\n", add_special_tokens=False)[-1])
+    marks = copy_marks(base.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     accs: dict[str, list[float]] = {"repeat": [], "recall": []}

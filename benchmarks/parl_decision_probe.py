@@ -2,9 +2,9 @@
 
 For each task, the scripted expert (swarm style) is run through the runtime up to the turn
 where it creates its sub-agent: the orchestrator has found the region's places and must
-now choose between reading pages itself (the serial expert's next action, an ``open_page``
-call, or ``find`` calls with ``--reader find``) and delegating (the ``create_subagent`` call). The probe scores both continuations
-under the policy with teacher forcing and prints, per policy, the mean log-probability of
+now choose between reading pages itself (the serial expert's next action: an ``open_page``
+call, or ``find`` calls with ``--reader find``) and delegating (the ``create_subagent``
+call). The probe scores both continuations under the policy with teacher forcing and prints, per policy, the mean log-probability of
 each and the parallel share ``P(par) / (P(par) + P(ser))``.
 
 PARL's instantiation reward can only act on instantiations the policy samples: a share near
@@ -29,14 +29,15 @@ from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
 from parlswarm.parl.rollout import TaskCase
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
-from parlswarm.world.expert import ExpertModel
+from parlswarm.models.scripted import reply_to_message
+from parlswarm.world.expert import ExpertModel, Reader
 
 
 class DecisionCatcher:
     """The swarm expert as orchestrator, remembering the context of its create_subagent turn."""
 
-    def __init__(self, reader: str = "pages") -> None:
-        self.expert = ExpertModel(reader=reader)  # type: ignore[arg-type]
+    def __init__(self, reader: Reader = "pages") -> None:
+        self.expert = ExpertModel(reader=reader)
         self.name = "scripted expert (probe)"
         self.decision: tuple[list[Message], list[ToolSpec], AssistantMessage] | None = None
 
@@ -101,8 +102,6 @@ def main() -> None:
             continue
         context, specs, parallel = catcher.decision
         serial_reply = ExpertModel(style="serial", reader=args.reader).decide(context, [t.name for t in specs])
-        from parlswarm.models.scripted import reply_to_message
-
         serial = reply_to_message(serial_reply, sum(1 for m in context if m.role == "assistant"))
         decisions.append((context, specs, parallel, serial))
     print(f"{len(decisions)} decision points (world seed {args.world_seed}, train tasks of {args.min_rows}-{args.max_rows} rows)")

@@ -226,9 +226,8 @@ def page_notes(messages: Sequence[Message]) -> str:
             view = parse_page(content_text(m.content))
             if view is not None:
                 bodies.setdefault(view.doc_id, {})[view.page] = view.body
-    wanted = ([task.filter_field] if task.filter_field is not None else []) + list(task.columns)
-    lines = []
-    lines.extend(_find_notes(task, wanted, messages[last + 1 :]))
+    wanted = task.fields_to_read
+    lines = _find_notes(task, messages[last + 1 :])
     for m in messages[last + 1 :]:
         view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
         if view is None:
@@ -249,18 +248,21 @@ def page_notes(messages: Sequence[Message]) -> str:
             value = f.parse(read_entry(view.body, f.path))
             assert value is not None
             parts.append(f"{f.label} = {f.cell(value)}")
-            if task.filter is not None and f is task.filter_field and (not isinstance(value, float) or not task.filter.keeps(value)):
-                left_out = True
+            left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
         if view.page == view.pages:
             text = "\n".join(bodies.get(view.doc_id, {}).get(p, "") for p in sorted(bodies.get(view.doc_id, {})))
             if any(f.parse(read_entry(text, f.path)) is None for f in section_fields):
                 left_out = True
         if parts or left_out:
-            lines.append(f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])]))
+            lines.append(_note(name, code, parts, left_out))
     return "\n".join(lines)
 
 
-def _find_notes(task: Any, wanted: Sequence[Any], results: Sequence[Message]) -> list[str]:
+def _note(name: str, code: str, parts: Sequence[str], left_out: bool) -> str:
+    return f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])])
+
+
+def _find_notes(task: Any, results: Sequence[Message]) -> list[str]:
     """One note per place for the ``find`` results of one turn (the ``find`` reader's notes)."""
     from parlswarm.world.pages import parse_find, read_entry
 
@@ -277,7 +279,7 @@ def _find_notes(task: Any, wanted: Sequence[Any], results: Sequence[Message]) ->
     for code, (name, docs) in found.items():
         parts = []
         left_out = False
-        for f in wanted:
+        for f in task.fields_to_read:
             doc_id = f"{code}/{_slug_of(f.section)}"
             if doc_id not in docs:
                 continue
@@ -286,9 +288,8 @@ def _find_notes(task: Any, wanted: Sequence[Any], results: Sequence[Message]) ->
                 left_out = True
                 continue
             parts.append(f"{f.label} = {f.cell(value)}")
-            if task.filter is not None and f is task.filter_field and (not isinstance(value, float) or not task.filter.keeps(value)):
-                left_out = True
-        lines.append(f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])]))
+            left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
+        lines.append(_note(name, code, parts, left_out))
     return lines
 
 
@@ -526,6 +527,11 @@ def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torc
     return loss, {"copy_loss": loss.item(), "copy_acc": acc}
 
 
+def copy_marks(tokenizer: Any) -> tuple[int, int]:
+    """The ids written after a recall key and after its value: " =" and a newline."""
+    return tokenizer.encode(" =", add_special_tokens=False)[-1], tokenizer.encode("\n", add_special_tokens=False)[-1]
+
+
 def ordinary_tokens(tokenizer: Any) -> tuple[int, int]:
     """The id range [low, high) of non-special tokens (special tokens come first in the nano vocabulary)."""
     special = [i for i in tokenizer.all_special_ids if i is not None]
@@ -751,7 +757,7 @@ class SFTRun:
         log_file = (self.out / "log.jsonl").open("a" if step else "w", encoding="utf-8")
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
-        marks = (lm.tokenizer.encode(" =", add_special_tokens=False)[-1], lm.tokenizer.encode("\n", add_special_tokens=False)[-1])
+        marks = copy_marks(lm.tokenizer)
         t0 = time.perf_counter()
         try:
             while step < cfg.train.steps:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -38,12 +38,13 @@ from parlswarm.models.registry import ModelOptions, register
 from parlswarm.models.scripted import reply_to_message
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolMessage, ToolSpec, Usage, content_text
 from parlswarm.world.factbook import REGION_NAMES
-from parlswarm.world.fields import Field, Value
+from parlswarm.world.fields import Value
 from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members, section_doc_id
 from parlswarm.world.tasks import ParsedTask, filter_clause, format_instructions, parse_query
 
 Style = Literal["auto", "serial"]
 Reader = Literal["pages", "find"]
+PlaceOutcome = list[Value] | None | dict[str, Any]  # a place's values; None: left out; or the next tool call
 NAME = "scripted expert"
 SUBAGENT = "factbook-reader"
 SUBAGENT_PROMPT = (
@@ -186,8 +187,9 @@ class ExpertModel:
                 "with the world tools (search, open_page) on offer."
             )
         calls = _history(messages)
+        finds = "find" in tool_names
         if calls and calls[-1].result is not None and calls[-1].result.startswith("error: refused"):
-            return self._final(task, calls, note=" (incomplete: a budget ran out)")
+            return self._final(task, calls, finds, note=" (incomplete: a budget ran out)")
         places = task.places
         if places is None:
             found = self._find_places(task, calls)
@@ -201,8 +203,8 @@ class ExpertModel:
             and len(places) > self.rows_per_agent
         )
         if orchestrate:
-            return self._orchestrate(task, places, calls, tool_names)
-        return self._work(task, places, calls, finds="find" in tool_names)
+            return self._orchestrate(task, places, calls, finds)
+        return self._work(task, places, calls, finds)
 
     def _find_places(self, task: ParsedTask, calls: Sequence[Call]) -> list[tuple[str, str]] | str | dict[str, Any]:
         """The region's places from its index page, or the call that gets closer to them."""
@@ -235,23 +237,27 @@ class ExpertModel:
         self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool = False
     ) -> str | dict[str, Any]:
         """Read the places one at a time; answer when every place is settled."""
-        readings = _readings(calls)
-        found = _found(calls) if finds and self.reader == "find" else None
+        read = self._place_reader(calls, finds)
         rows: list[list[str]] = []
         for name, code in places:
-            outcome = self._read_place(task, code, readings) if found is None else self._find_place(task, code, found)
+            outcome = read(task, code)
             if isinstance(outcome, dict):
                 return outcome
             if outcome is not None:
                 rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
         return _answer(task.header, rows)
 
-    def _read_place(
-        self, task: ParsedTask, code: str, readings: dict[str, DocReading]
-    ) -> list[Value] | None | dict[str, Any]:
+    def _place_reader(self, calls: Sequence[Call], finds: bool) -> Callable[[ParsedTask, str], PlaceOutcome]:
+        """How this expert settles a place, given what the conversation has read so far."""
+        if finds and self.reader == "find":
+            found = _found(calls)
+            return lambda task, code: self._find_place(task, code, found)
+        readings = _readings(calls)
+        return lambda task, code: self._read_place(task, code, readings)
+
+    def _read_place(self, task: ParsedTask, code: str, readings: dict[str, DocReading]) -> PlaceOutcome:
         """A place's column values; None when it is left out; or the next page to open."""
-        first = task.filter_field
-        wanted: list[Field] = ([first] if first is not None else []) + list(task.columns)
+        wanted = task.fields_to_read
         sections: list[str] = []
         for f in wanted:
             if f.section not in sections:
@@ -269,16 +275,13 @@ class ExpertModel:
                         return _tool("open_page", doc_id=doc_id, page=page)
                     return None  # not on any page: the place is left out
                 values[f.id] = value
-            if task.filter is not None and task.filter.field in values:
-                v = values[task.filter.field]
-                if not isinstance(v, float) or not task.filter.keeps(v):
-                    return None
+            if task.filter is not None and task.filter.field in values and not task.passes_filter(values[task.filter.field]):
+                return None
         return [values[f.id] for f in task.columns]
 
-    def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> list[Value] | None | dict[str, Any]:
+    def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> PlaceOutcome:
         """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn."""
-        first = task.filter_field
-        wanted: list[Field] = ([first] if first is not None else []) + list(task.columns)
+        wanted = task.fields_to_read
         keys: list[tuple[str, str]] = []
         for f in wanted:
             key = (section_doc_id(code, f.section), f.path[1])
@@ -296,21 +299,19 @@ class ExpertModel:
             if value is None:
                 return None  # the Factbook gives no value: the place is left out
             values[f.id] = value
-        if task.filter is not None:
-            v = values[task.filter.field]
-            if not isinstance(v, float) or not task.filter.keeps(v):
-                return None
+        if task.filter is not None and not task.passes_filter(values[task.filter.field]):
+            return None
         return [values[f.id] for f in task.columns]
 
     def _orchestrate(
-        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], tool_names: Sequence[str]
+        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool
     ) -> str | dict[str, Any]:
         created = [c for c in calls if c.name == "create_subagent"]
         if not created:
-            reading = ["search", "open_page", "find"] if self.reader == "find" and "find" in tool_names else ["search", "open_page"]
+            reading = ["search", "open_page", "find"] if self.reader == "find" and finds else ["search", "open_page"]
             return _tool("create_subagent", name=SUBAGENT, system_prompt=SUBAGENT_PROMPT, tools=reading)
         if created[-1].result is not None and created[-1].result.startswith("error"):
-            return self._work(task, places, calls, finds="find" in tool_names)  # no sub-agents to be had: do it alone
+            return self._work(task, places, calls, finds)  # no sub-agents to be had: do it alone
         assigned = [c for c in calls if c.name == "assign_task"]
         if not assigned:
             k = min(self.max_agents, math.ceil(len(places) / self.rows_per_agent))
@@ -348,17 +349,16 @@ class ExpertModel:
             f"{keep}{format_instructions(task.header)}"
         )
 
-    def _final(self, task: ParsedTask, calls: Sequence[Call], note: str) -> str:
+    def _final(self, task: ParsedTask, calls: Sequence[Call], finds: bool, note: str) -> str:
         """The answer from whatever is complete so far (after a budget refusal)."""
-        readings = _readings(calls)
-        entries = _found(calls) if self.reader == "find" else None
+        read = self._place_reader(calls, finds)
         places = task.places
         if places is None:
             found = self._find_places(task, calls)
             places = found if isinstance(found, list) else []
         rows = []
         for name, code in places:
-            outcome = self._read_place(task, code, readings) if entries is None else self._find_place(task, code, entries)
+            outcome = read(task, code)
             if isinstance(outcome, list):
                 rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
         for call in calls:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -341,6 +341,16 @@ class ParsedTask(BaseModel):
     @property
     def filter_field(self) -> WorldField | None:
         return get_field(self.filter.field) if self.filter is not None else None
+
+    @property
+    def fields_to_read(self) -> list[WorldField]:
+        """Every field a reader needs for a place: the filter's first, then the columns."""
+        first = self.filter_field
+        return ([first] if first is not None else []) + list(self.columns)
+
+    def passes_filter(self, value: Any) -> bool:
+        """Whether a place whose filter field reads ``value`` is kept (always, without a filter)."""
+        return self.filter is None or (isinstance(value, float) and self.filter.keeps(value))
 
 
 def parse_query(text: str) -> ParsedTask | None:

@@ -89,11 +89,15 @@ class World:
     def page_count(self, doc_id: str) -> int:
         return len(self.docs[doc_id].pages(self.page_chars))
 
-    def open_page(self, doc_id: str, page: int = 1) -> str:
-        """Page ``page`` of a document with its frame; KeyError / IndexError name the problem."""
+    def _doc(self, doc_id: str) -> Doc:
         doc = self.docs.get(doc_id.strip())
         if doc is None:
             raise KeyError(f"no document with doc_id '{doc_id}'; doc ids come from search results or index pages")
+        return doc
+
+    def open_page(self, doc_id: str, page: int = 1) -> str:
+        """Page ``page`` of a document with its frame; KeyError / IndexError name the problem."""
+        doc = self._doc(doc_id)
         pages = self.page_count(doc.doc_id)
         if not 1 <= page <= pages:
             raise IndexError(f"page {page} is out of range: '{doc.doc_id}' has {pages} page{'s' if pages > 1 else ''}")
@@ -101,9 +105,7 @@ class World:
 
     def find(self, doc_id: str, text: str) -> str:
         """The entries of a document that mention ``text`` (see :func:`~parlswarm.world.pages.find_entries`)."""
-        doc = self.docs.get(doc_id.strip())
-        if doc is None:
-            raise KeyError(f"no document with doc_id '{doc_id}'; doc ids come from search results or index pages")
+        doc = self._doc(doc_id)
         if not text.strip() or '"' in text:
             raise ValueError("text must be a few words without double quotes, e.g. \"Population\"")
         return find_entries(doc, text)
