@@ -149,6 +149,47 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     assert any("dev_loss" in h for h in manifest and second.history)
 
 
+def test_copy_stage_runs_first_resumes_and_ends_when_copying_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import parlswarm.parl.sft as sft
+
+    out = tmp_path / "sft"
+    real = sft.copy_loss
+    calls = {"n": 0, "fail_at": 6, "acc": None}
+
+    def flaky(model, ids, target):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == calls["fail_at"]:
+            raise RuntimeError("interrupted")
+        loss, metrics = real(model, ids, target)
+        if calls["acc"] is not None:
+            metrics["copy_acc"] = calls["acc"]
+        return loss, metrics
+
+    monkeypatch.setattr(sft, "copy_loss", flaky)
+
+    def config(steps: int) -> SFTConfig:
+        cfg = _tiny_config(out, steps=steps)
+        cfg.train.copy_task = CopyTaskConfig(weight=0.5, batch=4, length=12, pretrain_steps=7, pretrain_until=None)
+        return cfg
+
+    with pytest.raises(RuntimeError, match="interrupted"):  # dies in stage 0, after its checkpoint at copy step 4
+        SFTRun(config(steps=3)).run()
+    calls["fail_at"] = -1
+    manifest = SFTRun(config(steps=3)).run()
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r.get("copy_step") for r in records] == [1, 2, 3, 4, 5, 6, 7, None, None, None]  # stage 0 first, resumed at 5
+    assert [r["step"] for r in records[7:]] == [1, 2, 3] and all("copy_acc" in r for r in records)
+    assert [r["copy_kind"] for r in records[:3]] == ["repeat", "recall", "repeat"]
+    assert manifest["steps"] == 3 and manifest["copy_stage"]["steps"] == 7 and not manifest["copy_stage"]["formed"]
+
+    # With copying "formed" (accuracy 1.0), stage 0 ends once both kinds fill their window.
+    calls["acc"] = 1.0
+    cfg = _tiny_config(tmp_path / "formed", steps=1)
+    cfg.train.copy_task = CopyTaskConfig(weight=0.0, batch=4, pretrain_steps=50, pretrain_until=0.9, pretrain_window=2)
+    manifest = SFTRun(cfg).run()
+    assert manifest["copy_stage"] == {"steps": 4, "formed": True, "accuracy": {"repeat": 1.0, "recall": 1.0}}
+
+
 def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
     repeat = CopyTaskConfig(weight=1.0, kind="repeat", batch=64, length=5)
     ids, target = copy_batch(repeat, (8, 100), step=7, seed=2)

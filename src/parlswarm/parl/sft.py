@@ -95,6 +95,21 @@ class CopyTaskConfig(BaseModel):
     length: int = Field(40, ge=2)  # repeat: tokens copied
     pairs: int = Field(16, ge=2)  # recall: key-value lines per sequence
     key_pool: int = Field(24, ge=4)  # recall: distinct tokens keys are made of
+    # Stage 0: copy-task-only steps before the first agent turn. A fresh nano model forms
+    # content-based copying in a sudden phase change (~2,000 steps of ``repeat``, ~3,500 of
+    # ``both``; docs/local-model.md); mixed into agent turns it did not. The stage ends at
+    # ``pretrain_steps`` or earlier, once every kind's accuracy over the last
+    # ``pretrain_window`` steps reaches ``pretrain_until``.
+    pretrain_steps: int = Field(0, ge=0)
+    pretrain_until: float | None = Field(0.95, gt=0.0, le=1.0)
+    pretrain_window: int = Field(50, ge=1)
+    pretrain_lr: float = Field(1e-3, gt=0)
+
+    def kind_at(self, step: int) -> Literal["repeat", "recall"]:
+        """The task drawn at ``step``: ``both`` alternates, repeat on even steps."""
+        if self.kind == "both":
+            return "repeat" if step % 2 == 0 else "recall"
+        return self.kind
 
 
 class TrainConfig(BaseModel):
@@ -479,7 +494,7 @@ def copy_batch(
     """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     low, high = vocab
-    if cfg.kind == "repeat" or (cfg.kind == "both" and step % 2 == 0):
+    if cfg.kind_at(step) == "repeat":
         # Random filler before the string and between its two copies (``length`` filler tokens
         # in all), so the distance between the copies varies: with a fixed distance a model
         # learns "copy from ``length`` tokens back", not copying by content.
@@ -585,6 +600,8 @@ def git_commit() -> str | None:
         return None
 
 
+COPY_STAGE_STEPS = 10_000_000  # stage 0 draws copy batches from here on (even: keeps ``both``'s parity)
+
 ProgressFactory = Callable[[int, int], Any]  # (total, initial) -> a tqdm-like object
 
 
@@ -596,6 +613,9 @@ class SFTRun:
         self.out = Path(config.out_dir)
         self.progress = progress
         self.history: list[dict[str, float]] = []
+        # Stage 0's progress (train.copy_task.pretrain_*): steps done, whether it is over,
+        # whether copying formed, and (while it runs) its optimiser and recent accuracies.
+        self.copy_state: dict[str, Any] = {"steps": 0, "done": False, "formed": False}
 
     # -- data -----------------------------------------------------------------------------
 
@@ -666,6 +686,7 @@ class SFTRun:
                 "torch_rng": torch.get_rng_state(),
                 "rng": rng.getstate(),
                 "history": self.history,
+                "copy": self.copy_state,
             },
             tmp / "trainer_state.pt",
         )
@@ -748,22 +769,32 @@ class SFTRun:
             rng.setstate(state["rng"])
             step = state["step"]
             self.history = state["history"]
+            self.copy_state = state.get("copy", self.copy_state)
             # Steps logged after the checkpoint will be trained again: the log restarts from it.
             with (self.out / "log.jsonl").open("w", encoding="utf-8") as f:
                 f.writelines(json.dumps(h) + "\n" for h in self.history)
             log.info("resuming at step %d", step)
         stream = batches(data.train, cfg.train.batch_tokens, rng)  # after a resume: from the saved random state
         bar = self.progress(cfg.train.steps, step) if self.progress else None
-        log_file = (self.out / "log.jsonl").open("a" if step else "w", encoding="utf-8")
+        log_file = (self.out / "log.jsonl").open("a" if self.history else "w", encoding="utf-8")
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
         marks = copy_marks(lm.tokenizer)
         t0 = time.perf_counter()
+
+        def out_of_time() -> bool:
+            over = cfg.train.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.train.max_minutes
+            if over:
+                log.warning("stopping: train.max_minutes (%g) reached", cfg.train.max_minutes)
+                self._checkpoint(lm, optimizer, step, rng)
+            return over
+
         try:
-            while step < cfg.train.steps:
-                if cfg.train.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.train.max_minutes:
-                    log.warning("stopping at step %d: train.max_minutes (%g) reached", step, cfg.train.max_minutes)
-                    self._checkpoint(lm, optimizer, step, rng)
+            if cfg.train.copy_task.pretrain_steps and not self.copy_state["done"]:
+                self._copy_stage(lm, log_file, out_of_time, lambda: self._checkpoint(lm, optimizer, step, rng))
+            stage0_left = cfg.train.copy_task.pretrain_steps and not self.copy_state["done"]  # only when time ran out
+            while step < cfg.train.steps and not stage0_left:
+                if out_of_time():
                     break
                 group = next(stream)
                 for g in optimizer.param_groups:
@@ -799,16 +830,80 @@ class SFTRun:
         self.save(lm, self.out / "final", manifest)
         return manifest
 
+    def _copy_stage(
+        self, lm: LocalModel, log_file: Any, out_of_time: Callable[[], bool], checkpoint: Callable[[], None]
+    ) -> None:
+        """Stage 0: copy-task-only steps until copying forms or ``pretrain_steps`` run out.
+
+        Its own optimiser and learning rate (the SFT stage starts fresh after it); batches are
+        drawn from their own range of steps, so stage 0 and the mixed-in task never repeat
+        each other. Leaves ``copy_state["done"]`` False only when time ran out.
+        """
+        train = self.config.train
+        task = train.copy_task
+        state = self.copy_state
+        model = lm.model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=task.pretrain_lr, weight_decay=train.weight_decay)
+        if state.get("optimizer"):
+            optimizer.load_state_dict(state["optimizer"])
+        recent: dict[str, list[float]] = state.setdefault("recent", {})
+        kinds = {"repeat", "recall"} if task.kind == "both" else {task.kind}
+        vocab, marks = ordinary_tokens(lm.tokenizer), copy_marks(lm.tokenizer)
+        t0 = time.perf_counter()
+        while state["steps"] < task.pretrain_steps:
+            if out_of_time():
+                return
+            i = state["steps"]
+            drawn = COPY_STAGE_STEPS + i
+            lr = task.pretrain_lr * min(1.0, (i + 1) / max(1, train.warmup))
+            for g in optimizer.param_groups:
+                g["lr"] = lr
+            loss, metrics = copy_loss(model, *copy_batch(task, vocab, drawn, train.seed, marks))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
+            optimizer.step()
+            state["steps"] = i + 1
+            kind = task.kind_at(drawn)
+            recent[kind] = (recent.get(kind, []) + [metrics["copy_acc"]])[-task.pretrain_window :]
+            record: dict[str, Any] = {"copy_step": i + 1, "lr": lr, "copy_kind": kind, **metrics}
+            record["seconds"] = round(time.perf_counter() - t0, 1)
+            self.history.append(record)
+            log_file.write(json.dumps(record) + "\n")
+            means = {k: sum(v) / len(v) for k, v in recent.items()}
+            if (i + 1) % 50 == 0:
+                shown = ", ".join(f"{k} {m:.3f}" for k, m in sorted(means.items()))
+                log.info("copy stage %d/%d: accuracy %s (%.0fs)", i + 1, task.pretrain_steps, shown, record["seconds"])
+            state["formed"] = task.pretrain_until is not None and all(
+                len(recent.get(k, [])) == task.pretrain_window and means[k] >= task.pretrain_until for k in kinds
+            )
+            if state["formed"]:
+                log.info("copying formed at copy step %d: ending stage 0", i + 1)
+                break
+            if (i + 1) % train.save_every == 0:
+                state["optimizer"] = optimizer.state_dict()
+                log_file.flush()
+                checkpoint()
+        state["done"] = True
+        state.pop("optimizer", None)
+        log_file.flush()
+        checkpoint()
+
     def manifest(self, lm: LocalModel, data: Dataset) -> dict[str, Any]:
         last_eval = next((h for h in reversed(self.history) if "dev_loss" in h), {})
+        steps = [h for h in self.history if "step" in h]
+        copy = {k: v for k, v in self.copy_state.items() if k in ("steps", "formed")}
+        if self.copy_state.get("recent"):
+            copy["accuracy"] = {k: round(sum(v) / len(v), 4) for k, v in self.copy_state["recent"].items()}
         return {
             "model": "parlswarm nano (LlamaForCausalLM)",
             "parameters": parameter_count(lm.model),
             "config": self.config.model_dump(mode="json"),
             "data": data.stats,
             "git_commit": git_commit(),
-            "steps": len(self.history) and int(self.history[-1]["step"]),
-            "final_train_loss": self.history[-1]["loss"] if self.history else None,
+            "steps": int(steps[-1]["step"]) if steps else 0,
+            "copy_stage": copy,
+            "final_train_loss": steps[-1]["loss"] if steps else None,
             "dev": last_eval,
         }
 
