@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from parlswarm import Budgets, Swarm
-from parlswarm.agent import Agent, RunContext, run_agent
-from parlswarm.models import ModelOptions, ScriptedModel, load_model, tool_reply
+from parlswarm.agent import Agent, RunContext
+from parlswarm.models import ModelOptions, ScriptedModel, load_model
 from parlswarm.models.base import ModelError
 from parlswarm.models.openai_compat import SELF_HOSTED, OpenAICompatModel, retry_after_seconds
 from parlswarm.models.resilient import (

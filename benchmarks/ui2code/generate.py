@@ -173,8 +173,8 @@ def header(rid: str, st: Style, c: Content, links: list[str], cta: str | None, d
 def hero(rid: str, st: Style, c: Content, split: bool) -> tuple[str, str]:
     title = f"{rng_pick(c, VERBS)} your {c.things[0]} {rng_pick(c, ADJ)}"
     lead = f"{c.brand} brings {c.things[1]}, {c.things[2]} and {c.things[3]} into one calm place for {c.domain} teams."
-    buttons = (f"<div class=\"actions\"><a class=\"primary\" href=\"#\">Start free trial</a>"
-               f"<a class=\"secondary\" href=\"#\">Book a demo</a></div>")
+    buttons = ("<div class=\"actions\"><a class=\"primary\" href=\"#\">Start free trial</a>"
+               "<a class=\"secondary\" href=\"#\">Book a demo</a></div>")
     text = f"<div class=\"copy\"><p class=\"kicker\">{esc(c.domain.upper())} FOR TEAMS</p><h1>{esc(title)}</h1><p class=\"lead\">{esc(lead)}</p>{buttons}</div>"
     art = ""
     if split:
@@ -410,7 +410,7 @@ def plans(rid: str, st: Style, c: Content, n: int, highlight: int, yearly: bool)
 
 
 def faq(rid: str, st: Style, c: Content, n: int) -> tuple[str, str]:
-    questions = [f"Can I change plans later?", f"Is there a free trial of {c.brand}?", "Do you offer discounts for non-profits?",
+    questions = ["Can I change plans later?", f"Is there a free trial of {c.brand}?", "Do you offer discounts for non-profits?",
                  f"Where is my {c.domain} data stored?", "How does billing work for new members?", "Can I cancel at any time?"]
     items = "".join(f"<div class=\"qa\"><h4>{esc(q)}</h4><p>{esc(sentence(c.rng, 14))}</p></div>" for q in questions[:n])
     html = f"<section id=\"{rid}\"><h2>Frequently asked questions</h2><div class=\"list\">{items}</div></section>"

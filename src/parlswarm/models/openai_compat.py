@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import openai
 
-from parlswarm.models.base import ModelError, ModelSpecError
+from parlswarm.models.base import ModelSpecError
 from parlswarm.models.resilient import FatalModelError, TransientModelError
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolSpec, Usage
 
