@@ -76,7 +76,14 @@ async def lookups(
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
-        return {"task": bt.task.instance_id, "place": name, "cell_accuracy": acc, "steps": result.steps, "stop": result.stop_reason}
+        return {
+            "task": bt.task.instance_id,
+            "place": name,
+            "cell_accuracy": acc,
+            "steps": result.steps,
+            "stop": result.stop_reason,
+            "reply": result.content,  # what the model answered, to read when the figure is low
+        }
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(*j) for j in jobs))
@@ -175,7 +182,7 @@ def main() -> None:
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s"
         )
         save()
-    if args.max_rows >= 0:
+    if args.max_rows >= 0 and args.limit != 0:
         report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency, args.single_steps))
         sm = report["single_mode"]
         print(

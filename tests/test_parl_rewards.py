@@ -58,6 +58,14 @@ def test_no_subagents_earn_no_auxiliary_reward() -> None:
     assert r.r_parallel == 0.0 and r.r_finish == 0.0 and r.total == pytest.approx(0.6)
 
 
+def test_counting_created_subagents_gives_partial_credit() -> None:
+    created_only = stats(subagents_created=3, subagents_assigned=0, subagents_finished=0)
+    assert reward(created_only, RewardConfig(parallel_cap=6), 0.0).r_parallel == 0.0  # default: only started ones
+    r = reward(created_only, RewardConfig(parallel_cap=6, parallel_counts="created"), 0.0)
+    # r_parallel = 3/6, r_finish = 0 (none assigned), λ1(0) = 0.3: 0.3*0.5 + 0.6 = 0.75
+    assert r.r_parallel == 0.5 and r.r_finish == 0.0 and r.total == pytest.approx(0.75)
+
+
 def test_blog_form_by_hand() -> None:
     cfg = RewardConfig(form="blog", lambda_aux=Schedule(kind="linear", start=0.1, end=0.0), perf="item_f1")
     r = reward(stats(), cfg, progress=0.5)

@@ -68,6 +68,11 @@ class RewardConfig(BaseModel):
     lambda2: Schedule = Field(default_factory=lambda: Schedule(kind="linear", start=0.2, end=0.0, anneal=0.5))
     lambda_aux: Schedule = Field(default_factory=lambda: Schedule(kind="linear", start=0.1, end=0.0))
     parallel_cap: int = Field(10, ge=1)
+    # What r_parallel counts. "assigned" (default): sub-agents actually started. "created":
+    # definitions too (create_subagent calls) — partial credit for the first half of the
+    # move, a departure from the report for warm starts that create but never assign; it
+    # rewards unused definitions, so anneal it away.
+    parallel_counts: Literal["assigned", "created"] = "assigned"
     perf: Literal["item_f1", "success"] = "item_f1"
 
 
@@ -131,7 +136,8 @@ class RewardBreakdown(BaseModel):
 
 def reward(stats: EpisodeStats, config: RewardConfig, progress: float) -> RewardBreakdown:
     """The PARL reward of one episode at training progress ``progress`` ∈ [0, 1]."""
-    r_parallel = min(stats.subagents_assigned, config.parallel_cap) / config.parallel_cap
+    counted = stats.subagents_assigned if config.parallel_counts == "assigned" else stats.subagents_created
+    r_parallel = min(counted, config.parallel_cap) / config.parallel_cap
     r_finish = stats.subagents_finished / stats.subagents_assigned if stats.subagents_assigned else 0.0
     r_perf = stats.item_f1 if config.perf == "item_f1" else float(stats.success)
     l1, l2, aux = config.lambda1(progress), config.lambda2(progress), config.lambda_aux(progress)
