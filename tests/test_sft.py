@@ -181,6 +181,7 @@ def test_copy_stage_runs_first_resumes_and_ends_when_copying_forms(tmp_path: Pat
     assert [r["step"] for r in records[7:]] == [1, 2, 3] and all("copy_acc" in r for r in records)
     assert [r["copy_kind"] for r in records[:3]] == ["repeat", "recall", "repeat"]
     assert manifest["steps"] == 3 and manifest["copy_stage"]["steps"] == 7 and not manifest["copy_stage"]["formed"]
+    assert json.loads((out / "stage0" / "manifest.json").read_text())["steps"] == 7  # stage 0's weights, kept apart
 
     # With copying "formed" (accuracy 1.0), stage 0 ends once both kinds fill their window.
     calls["acc"] = 1.0

@@ -116,6 +116,20 @@ async def test_find_returns_the_entries_that_mention_the_words_from_every_page(r
     assert not empty.ok and "text must be a few words" in content_text(empty.content)
 
 
+async def test_find_with_a_place_code_searches_all_of_the_places_sections(real: World) -> None:
+    find = world_tools(real).get("find")
+    assert find is not None
+    # Fields of three different sections, each found with the place code alone.
+    for words, field_id in (("Capital", "capital"), ("Area", "area"), ("Population", "population")):
+        out = await find.invoke({"doc_id": "fr", "text": words})
+        view = parse_find(content_text(out.content))
+        assert out.ok and view is not None and view.doc_id == "fr" and view.title == "France"
+        field = get_field(field_id)
+        assert field.section != "" and field.parse(read_entry(view.body, field.path)) == real.value("fr", field)
+    bad = await find.invoke({"doc_id": "zz", "text": "Capital"})
+    assert not bad.ok and "no document with doc_id 'zz'" in content_text(bad.content)
+
+
 async def test_world_tools_run_inside_the_runtime(real: World) -> None:
     def script(messages: Sequence[Message]):
         turn = sum(1 for m in messages if m.role == "assistant")

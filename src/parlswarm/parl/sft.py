@@ -295,10 +295,10 @@ def _find_notes(task: Any, results: Sequence[Message]) -> list[str]:
         parts = []
         left_out = False
         for f in task.fields_to_read:
-            doc_id = f"{code}/{_slug_of(f.section)}"
-            if doc_id not in docs:
+            text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))  # a section's find, or the place's
+            if text is None:
                 continue
-            value = f.parse(read_entry(docs[doc_id], f.path))
+            value = f.parse(read_entry(text, f.path))
             if value is None:
                 left_out = True
                 continue
@@ -888,6 +888,8 @@ class SFTRun:
         state.pop("optimizer", None)
         log_file.flush()
         checkpoint()
+        # Kept apart: another SFT stage can start from it (``init``) without repeating stage 0.
+        self.save(lm, self.out / "stage0", {k: v for k, v in state.items() if k != "recent"})
 
     def manifest(self, lm: LocalModel, data: Dataset) -> dict[str, Any]:
         last_eval = next((h for h in reversed(self.history) if "dev_loss" in h), {})

@@ -280,11 +280,15 @@ class ExpertModel:
         return [values[f.id] for f in task.columns]
 
     def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> PlaceOutcome:
-        """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn."""
+        """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn.
+
+        It finds in the whole place (doc id = the place code), so a reader needs to know no
+        field's section.
+        """
         wanted = task.fields_to_read
         keys: list[tuple[str, str]] = []
         for f in wanted:
-            key = (section_doc_id(code, f.section), f.path[1])
+            key = (code, f.path[1])
             if key not in keys:
                 keys.append(key)
         missing = [k for k in keys if (k[0], k[1].lower()) not in found]
@@ -295,7 +299,7 @@ class ExpertModel:
             }
         values: dict[str, Value] = {}
         for f in wanted:
-            value = f.parse(read_entry(found[(section_doc_id(code, f.section), f.path[1].lower())], f.path))
+            value = f.parse(read_entry(found[(code, f.path[1].lower())], f.path))
             if value is None:
                 return None  # the Factbook gives no value: the place is left out
             values[f.id] = value

@@ -60,10 +60,11 @@ def world_tools(world: World) -> Toolset:
         """Find the entries of a document that mention some words (like find-in-page).
 
         Searches every page of the document; entries whose heading mentions the words come
-        first (at most 3 entries).
+        first (at most 3 entries). A place code alone searches all of the place's sections.
 
         Args:
-            doc_id: A doc id from search results or an index page, e.g. "fr/people-and-society".
+            doc_id: A doc id from search results or an index page, e.g. "fr/people-and-society",
+                or a place code, e.g. "fr", for every section of that place.
             text: Words to look for, e.g. "Population" or "Capital".
         """
         try:

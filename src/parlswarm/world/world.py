@@ -65,6 +65,7 @@ class World:
         self.docs = docs
         self.index = index
         self.page_chars = page_chars
+        self._places: dict[str, Doc] | None = None  # built on the first place-wide find
 
     @staticmethod
     def cache_key(seed: int) -> str:
@@ -103,9 +104,24 @@ class World:
             raise IndexError(f"page {page} is out of range: '{doc.doc_id}' has {pages} page{'s' if pages > 1 else ''}")
         return frame_page(doc, page, self.page_chars)
 
+    def place_doc(self, code: str) -> Doc | None:
+        """All section pages of the place ``code`` as one document (doc id ``code``), or None."""
+        if self._places is None:
+            sections: dict[str, list[Doc]] = {}
+            for doc in self.docs.values():
+                if doc.entity is not None:
+                    sections.setdefault(doc.entity, []).append(doc)
+            self._places = {
+                c: Doc(c, ds[0].title.split(" — ")[0], "\n".join(d.text for d in ds), ds[0].region, c)
+                for c, ds in sections.items()
+            }
+        return self._places.get(code.strip())
+
     def find(self, doc_id: str, text: str) -> str:
-        """The entries of a document that mention ``text`` (see :func:`~parlswarm.world.pages.find_entries`)."""
-        doc = self._doc(doc_id)
+        """The entries of a document — or, for a place code, of all the place's sections — that
+        mention ``text`` (see :func:`~parlswarm.world.pages.find_entries`)."""
+        doc = self.place_doc(doc_id) if "/" not in doc_id else None
+        doc = doc or self._doc(doc_id)
         if not text.strip() or '"' in text:
             raise ValueError("text must be a few words without double quotes, e.g. \"Population\"")
         return find_entries(doc, text)
