@@ -616,6 +616,7 @@ class SFTRun:
         # Stage 0's progress (train.copy_task.pretrain_*): steps done, whether it is over,
         # whether copying formed, and (while it runs) its optimiser and recent accuracies.
         self.copy_state: dict[str, Any] = {"steps": 0, "done": False, "formed": False}
+        self.commit = git_commit()  # the code the run starts with (HEAD may move while it trains)
 
     # -- data -----------------------------------------------------------------------------
 
@@ -902,7 +903,7 @@ class SFTRun:
             "parameters": parameter_count(lm.model),
             "config": self.config.model_dump(mode="json"),
             "data": data.stats,
-            "git_commit": git_commit(),
+            "git_commit": self.commit,
             "steps": int(steps[-1]["step"]) if steps else 0,
             "copy_stage": copy,
             "final_train_loss": steps[-1]["loss"] if steps else None,
