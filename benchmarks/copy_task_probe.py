@@ -52,8 +52,7 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        kind = args.kind if args.kind != "both" else ("repeat" if step % 2 == 0 else "recall")
-        accs[kind].append(metrics["copy_acc"])
+        accs[cfg.kind_at(step)].append(metrics["copy_acc"])
         if (step + 1) % args.every == 0:
             shown = ", ".join(
                 f"{k} accuracy {sum(v[-args.every:]) / len(v[-args.every:]):.3f}" for k, v in accs.items() if v
