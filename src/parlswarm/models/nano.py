@@ -36,6 +36,11 @@ class NanoConfig(BaseModel):
     max_position_embeddings: int = Field(2048, ge=64)
     rope_theta: float = 10000.0
     tie_word_embeddings: bool = True
+    # Tokenizer: every whitespace character its own token, so a word has one token sequence
+    # wherever it stands (" Angola" in a list, "(Angola)" in a header, "Angola" opening a note)
+    # and copying it is token for token. Byte-level BPE otherwise learns " Angola" as one token
+    # and "Angola" as three, and a small model must learn that they spell the same thing.
+    separate_spaces: bool = False
 
     @classmethod
     def load(cls, path: str | Path) -> NanoConfig:
@@ -48,15 +53,20 @@ class NanoConfig(BaseModel):
             raise ValueError(f"{path}: invalid nano model config: {exc}") from None
 
 
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048) -> Any:
-    """Train a byte-level BPE tokenizer on ``texts``; returns a ``PreTrainedTokenizerFast``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 2048, separate_spaces: bool = False) -> Any:
+    """Train a byte-level BPE tokenizer on ``texts``; returns a ``PreTrainedTokenizerFast``.
+
+    ``separate_spaces``: split off every whitespace character as its own token (see
+    :attr:`NanoConfig.separate_spaces`).
+    """
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
-    )
+    steps = [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    if separate_spaces:
+        steps.insert(0, pre_tokenizers.Split(Regex(r"\s"), behavior="isolated"))
+    tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,

@@ -662,7 +662,7 @@ class SFTRun:
         arch = NanoConfig.load(cfg.architecture)
         if cfg.vocab_size is not None:
             arch = arch.model_copy(update={"vocab_size": cfg.vocab_size})
-        tokenizer = train_tokenizer(self.tokenizer_corpus(conversations), arch.vocab_size)
+        tokenizer = train_tokenizer(self.tokenizer_corpus(conversations), arch.vocab_size, arch.separate_spaces)
         model = build_model(arch, tokenizer, seed=cfg.train.seed)
         return LocalModel(model, tokenizer, name="nano", settings=cfg.settings)
 
