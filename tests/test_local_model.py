@@ -159,6 +159,23 @@ def test_nano_template_and_assistant_mask(tiny: tuple[object, object]) -> None:
     assert trained == '<tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call><|end|>N\'Djamena<|end|>'
 
 
+def test_separate_spaces_tokenizer_spells_a_word_one_way() -> None:
+    texts = ["- Angola (ao)\n[find \"Coastline\" in ao (Angola)]\nAngola (ao): Coastline (km) = 1795"] * 40
+    attached = train_tokenizer(texts, vocab_size=300)
+    separate = train_tokenizer(texts, vocab_size=300, separate_spaces=True)
+
+    def pieces(tok: object, text: str) -> list[str]:
+        return [tok.decode([i]) for i in tok.encode(text, add_special_tokens=False)]  # type: ignore[attr-defined]
+
+    # The default (GPT-2 style) tokenizer spells " Angola" and "(Angola" differently ...
+    assert pieces(attached, " Angola")[-1] != pieces(attached, "(Angola")[-1]
+    # ... the separate-spaces one the same way wherever the word stands.
+    for context in (" Angola", "(Angola", "\nAngola", "Angola"):
+        assert pieces(separate, context)[-1] == "Angola"
+    for text in texts[:1] + ["  two  spaces\tand a tab\n\nnewlines, é ü 中 · 1,795 km"]:
+        assert separate.decode(separate.encode(text, add_special_tokens=False)) == text
+
+
 def test_json_tool_format_lists_schemas() -> None:
     text = render_tools([capital.spec], "json")
     assert "<tool_call>" in text and '"name": "capital"' in text and '"required": ["country"]' in text
