@@ -50,6 +50,29 @@ Kind = Literal["serial", "parallel", "subagent"]
 # Configuration
 
 
+class OnPolicyConfig(BaseModel):
+    """Relabelled on-policy turns (DAgger; :mod:`parlswarm.parl.relabel`), added to the expert's.
+
+    ``policy`` (a ``save_pretrained`` folder, usually the run's ``init``) runs sub-agent
+    look-ups and single-mode tasks in ``world_seeds`` at its own settings; every state it
+    reaches becomes a training turn with the expert's reply as the target.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Path
+    world_seeds: list[int] = Field(default_factory=lambda: list(range(1, 9)))  # training worlds only
+    lookups: int = Field(24, ge=0)  # one-place sub-agent look-ups per world
+    single_tasks: int = Field(4, ge=0)  # single-mode tasks per world (of at most max_rows rows)
+    max_rows: int | None = 10
+    lookup_steps: int = Field(6, ge=1)
+    single_steps: int = Field(20, ge=1)
+    max_new_tokens: int | None = 320  # caps the policy's turns (a looping turn ends sooner)
+    temperature: float | None = None  # the policy's sampling temperature; its own setting when None
+    samples: int = Field(2000, ge=0)  # relabelled turns drawn into the training set (with replacement if fewer)
+    concurrency: int = Field(32, ge=1)  # runs in flight together (decoded in batches)
+
+
 class DataConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +89,7 @@ class DataConfig(BaseModel):
     max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
     notes: bool = True  # teacher notes (see NotingExpert)
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
+    on_policy: OnPolicyConfig | None = None  # add the policy's own runs, relabelled by the expert
 
 
 class CopyTaskConfig(BaseModel):
@@ -171,9 +195,14 @@ class Conversation:
     tools: list[ToolSpec]
     world_seed: int
     task_id: str
+    last_turn_only: bool = False  # relabelled on-policy data: earlier turns are the model's own, context only
 
     def turns(self) -> int:
         return sum(1 for m in self.messages if m.role == "assistant")
+
+    def trained_turns(self) -> range:
+        n = self.turns()
+        return range(n - 1, n) if self.last_turn_only else range(n)
 
 
 class RecordingModel:
@@ -380,7 +409,7 @@ class Dataset:
 def _turn_refs(conversations: Sequence[Conversation]) -> dict[Kind, list[tuple[int, int]]]:
     refs: dict[Kind, list[tuple[int, int]]] = {"serial": [], "parallel": [], "subagent": []}
     for ci, conv in enumerate(conversations):
-        for ti in range(conv.turns()):
+        for ti in conv.trained_turns():
             refs[conv.kind].append((ci, ti))
     return refs
 
@@ -723,6 +752,10 @@ class SFTRun:
         log.info("%s: %.2f M parameters; encoding samples", lm.name, parameter_count(lm.model) / 1e6)
         rng = random.Random(cfg.train.seed)
         train, stats = draw_samples(lm, conversations, sample_counts(cfg.data), cfg.data.max_tokens, rng)
+        if cfg.data.on_policy is not None:
+            relabelled, on_policy = self.on_policy_samples(lm, cfg.data.on_policy, rng)
+            train += relabelled
+            stats["on_policy"] = on_policy
         dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, cfg.data.orchestrator_samples + cfg.data.subagent_samples))
         dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})
         kinds: dict[str, int] = {}
@@ -743,6 +776,29 @@ class SFTRun:
         self._checkpoint_initial(lm)
         log.info("%d training samples (%d tokens), %d dev samples", len(train), stats["train_tokens"], len(dev))
         return lm, Dataset(train, dev, stats)
+
+    def on_policy_samples(self, lm: LocalModel, cfg: OnPolicyConfig, rng: random.Random) -> tuple[list[Sample], dict[str, Any]]:
+        """``cfg.samples`` relabelled turns of the policy's own runs, drawn in proportion to their kinds."""
+        from parlswarm.parl.relabel import relabelled_conversations
+
+        policy = LocalModel.from_pretrained(cfg.policy)
+        update: dict[str, Any] = {}
+        if cfg.max_new_tokens is not None:
+            update["max_new_tokens"] = cfg.max_new_tokens
+        if cfg.temperature is not None:
+            update["temperature"] = cfg.temperature
+        policy.sampling = policy.sampling.model_copy(update=update)
+        log.info("on-policy data: %s runs in world seeds %s, relabelled by the expert", cfg.policy, cfg.world_seeds)
+        conversations, stats = relabelled_conversations(policy, cfg, self.config.data.reader, self.config.data.split)
+        pools = _turn_refs(conversations)
+        total = sum(len(p) for p in pools.values())
+        counts: dict[Kind, int] = {k: round(cfg.samples * len(p) / total) if total else 0 for k, p in pools.items()}
+        samples, drawn = draw_samples(lm, conversations, counts, self.config.data.max_tokens, rng)
+        log.info(
+            "on-policy data: %d states (the model's turn was the expert's in %.1f%%), %d samples",
+            stats["states"], 100 * stats["agreement"], len(samples),
+        )
+        return samples, {**stats, "samples": len(samples), "too_long": drawn["too_long"]}
 
     def _checkpoint_initial(self, lm: LocalModel) -> None:
         # The tokenizer must persist with the data it encoded, even before step 1.

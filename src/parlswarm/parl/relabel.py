@@ -1,0 +1,157 @@
+"""On-policy data: the model's own runs, every turn relabelled by the scripted expert (DAgger).
+
+A model trained on expert traces alone only ever saw expert prefixes. Run free, one early
+slip (a garbled name, a wrong code) puts it in a state the traces never showed, and it
+drifts. Here the model runs as itself — sub-agent look-ups and single-mode tasks in training
+worlds, through the ordinary runtime — and at every state it reaches the expert says what it
+would do there. The expert works out its next turn from the conversation alone
+(:mod:`parlswarm.world.expert`), so it can answer any prefix, including ones with the
+model's mistakes in them. Each (model's prefix, expert's turn) pair becomes a training turn;
+the model's own turns stay context, never targets. Ross et al. 2011 (DAgger), with the
+expert's mixing weight β = 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from parlswarm.agent import Agent
+from parlswarm.parl.sft import Conversation, Kind, NotingExpert, OnPolicyConfig
+from parlswarm.swarm import Swarm
+from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
+
+log = logging.getLogger(__name__)
+
+
+class RelabellingModel:
+    """Answers with ``policy``; records, for every call, what ``teacher`` would have answered.
+
+    The run follows the policy's turns; the records pair each prefix it reached with the
+    teacher's turn for it. A prefix the teacher cannot answer is counted, not recorded.
+    """
+
+    def __init__(self, policy: Any, teacher: Any) -> None:
+        self.policy = policy
+        self.teacher = teacher
+        self.name = policy.name
+        self.records: list[tuple[list[Message], list[ToolSpec], AssistantMessage, AssistantMessage]] = []
+        self.unanswered = 0
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        reply = await self.policy.complete(messages, tools)
+        try:
+            label = (await self.teacher.complete(messages, tools)).message
+        except Exception:  # a state the expert has no rule for teaches nothing; count it
+            self.unanswered += 1
+            log.debug("the expert could not answer a state", exc_info=True)
+        else:
+            self.records.append((list(messages), list(tools), label, reply.message))
+        return reply
+
+
+def same_turn(a: AssistantMessage, b: AssistantMessage) -> bool:
+    """Whether two turns say the same thing (text and calls; call ids aside)."""
+
+    def calls(m: AssistantMessage) -> list[tuple[str, str]]:
+        return [(c.function.name, c.function.arguments) for c in m.tool_calls or []]
+
+    return (a.content or "").strip() == (b.content or "").strip() and calls(a) == calls(b)
+
+
+def lookup_prompts(world: Any, tasks: Sequence[Any], n: int, rng: random.Random) -> list[tuple[Any, str]]:
+    """Up to ``n`` one-place sub-tasks, worded as the expert orchestrator words them.
+
+    Places come from the region index of each task (not only its gold rows), so some of them
+    are ones a sub-agent must leave out.
+    """
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.pages import region_doc_id, region_members
+    from parlswarm.world.tasks import parse_query
+
+    jobs = []
+    for task in tasks:
+        parsed = parse_query(task.query)
+        if parsed is None or parsed.region is None:
+            continue
+        for place in region_members(world.docs[region_doc_id(parsed.region)].text):
+            jobs.append((task, parsed, place))
+    chosen = rng.sample(jobs, min(n, len(jobs)))
+    return [(task, ExpertModel.subtask(parsed, [place])) for task, parsed, place in chosen]
+
+
+async def _on_policy_runs(
+    policy: Any, world_seed: int, cfg: OnPolicyConfig, reader: str, split: str, real: Any
+) -> tuple[list[Conversation], dict[str, int]]:
+    from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
+    from parlswarm.world.tasks import make_tasks
+    from parlswarm.world.tools import world_tools
+    from parlswarm.world.world import World
+
+    world = World.load(world_seed, base=real)
+    tools = world_tools(world)
+    tasks = make_tasks(split, world.factbook, real=real, world_seed=world_seed)
+    rng = random.Random(world_seed)
+    teacher = NotingExpert(ExpertModel("auto", reader=reader))  # type: ignore[arg-type]
+    gate = asyncio.Semaphore(cfg.concurrency)
+    runs: list[tuple[Kind, str, RelabellingModel]] = []
+
+    async def lookup(task: Any, prompt: str) -> None:
+        recorder = RelabellingModel(policy, teacher)
+        runs.append(("subagent", task.instance_id, recorder))
+        agent = Agent(SUBAGENT, recorder, SUBAGENT_PROMPT, tools=tools, max_steps=cfg.lookup_steps)
+        async with gate:
+            await agent.run(prompt, Budgets(max_orchestrator_steps=cfg.lookup_steps))
+
+    async def single(task: Any) -> None:
+        recorder = RelabellingModel(policy, teacher)
+        runs.append(("serial", task.instance_id, recorder))
+        async with gate:
+            await Swarm(recorder, tools=tools, mode="single", budgets=Budgets(max_orchestrator_steps=cfg.single_steps)).run(
+                task.query
+            )
+
+    small = [t for t in tasks if cfg.max_rows is None or len(t.rows) <= cfg.max_rows]
+    jobs = [lookup(task, prompt) for task, prompt in lookup_prompts(world, tasks, cfg.lookups, rng)]
+    jobs += [single(t) for t in rng.sample(small, min(cfg.single_tasks, len(small)))]
+    await asyncio.gather(*jobs)
+    out: list[Conversation] = []
+    stats = {"runs": len(runs), "states": 0, "agreed": 0, "unanswered": 0}
+    for kind, task_id, recorder in runs:
+        stats["unanswered"] += recorder.unanswered
+        for messages, specs, label, reply in recorder.records:
+            out.append(Conversation(kind, [*messages, label], specs, world_seed, task_id, last_turn_only=True))
+            stats["states"] += 1
+            stats["agreed"] += same_turn(label, reply)
+    log.info(
+        "world seed %d: %d runs, %d states relabelled, the model's turn was the expert's in %d",
+        world_seed, stats["runs"], stats["states"], stats["agreed"],
+    )
+    return out, stats
+
+
+def relabelled_conversations(
+    policy: Any, cfg: OnPolicyConfig, reader: str, split: str
+) -> tuple[list[Conversation], dict[str, Any]]:
+    """The policy's own runs in ``cfg.world_seeds``, each state labelled with the expert's turn.
+
+    Statistics: runs, states relabelled, ``agreement`` (share of states where the policy's
+    turn already was the expert's), states the expert could not answer, seconds.
+    """
+    from parlswarm.world.factbook import Factbook
+
+    real = Factbook.load()
+    out: list[Conversation] = []
+    totals = {"runs": 0, "states": 0, "agreed": 0, "unanswered": 0}
+    t0 = time.perf_counter()
+    for seed in cfg.world_seeds:
+        convs, stats = asyncio.run(_on_policy_runs(policy, seed, cfg, reader, split, real))
+        out.extend(convs)
+        for k, v in stats.items():
+            totals[k] += v
+    agreement = totals["agreed"] / totals["states"] if totals["states"] else 0.0
+    return out, {**totals, "agreement": round(agreement, 4), "seconds": round(time.perf_counter() - t0, 1)}

@@ -1,0 +1,79 @@
+"""On-policy relabelling (DAgger): the run follows the policy, the targets are the expert's."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("bm25s")
+
+from parlswarm.agent import Agent  # noqa: E402
+from parlswarm.models.scripted import ScriptedModel, tool_reply  # noqa: E402
+from parlswarm.parl.relabel import RelabellingModel, lookup_prompts, same_turn  # noqa: E402
+from parlswarm.parl.sft import Conversation, CopyTaskConfig, _turn_refs, NotingExpert, OnPolicyConfig, SFTConfig, SFTRun, TrainConfig  # noqa: E402
+from parlswarm.types import Budgets  # noqa: E402
+from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel  # noqa: E402
+from parlswarm.world.tasks import make_tasks  # noqa: E402
+from parlswarm.world.tools import world_tools  # noqa: E402
+from parlswarm.world.world import World  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_run_follows_the_policy_and_every_state_gets_the_experts_turn() -> None:
+    world = World.load(1)
+    tasks = make_tasks("dev", world.factbook, world_seed=1)
+    [(task, prompt)] = lookup_prompts(world, tasks, 1, random.Random(0))
+    code = re.search(r"^- .+ \((\w+)\)$", prompt, re.MULTILINE).group(1)  # type: ignore[union-attr]  # "- Name (code)"
+    # A policy that slips: a wrong doc id, then gives up.
+    policy = ScriptedModel([tool_reply("find", {"doc_id": "zz-not-a-place", "text": "Capital"}), "no idea"])
+    recorder = RelabellingModel(policy, NotingExpert(ExpertModel("auto", reader="find")))
+    agent = Agent(SUBAGENT, recorder, SUBAGENT_PROMPT, tools=world_tools(world), max_steps=6)
+    result = asyncio.run(agent.run(prompt, Budgets(max_orchestrator_steps=6)))
+
+    assert result.content == "no idea"  # the policy's path, not the expert's
+    assert len(recorder.records) == 2 and recorder.unanswered == 0
+    (first, _, label1, reply1), (second, specs, label2, reply2) = recorder.records
+    assert [m.role for m in first] == ["system", "user"]
+    for label in (label1, label2):  # from the start and after the slip: find the right place
+        assert label.tool_calls and {json.loads(c.function.arguments)["doc_id"] for c in label.tool_calls} == {code}
+    assert any("zz-not-a-place" in (c.function.arguments or "") for m in second for c in getattr(m, "tool_calls", None) or [])
+    assert not same_turn(label1, reply1) and not same_turn(label2, reply2)
+    # As training data only the expert's turn is a target; the policy's slip is context.
+    conv = Conversation("subagent", [*second, label2], specs, 1, task.instance_id, last_turn_only=True)
+    assert conv.turns() == 2 and _turn_refs([conv])["subagent"] == [(0, 1)]
+    assert same_turn(label1, label1.model_copy(update={"tool_calls": [c.model_copy(update={"id": "other"}) for c in label1.tool_calls]}))
+
+
+def test_on_policy_samples_train_only_the_experts_turn(tmp_path: Path) -> None:
+    base = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
+    tiny = TrainConfig(steps=1, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2,
+                       copy_task=CopyTaskConfig())
+    first = base.model_copy(update={
+        "out_dir": tmp_path / "policy", "tokenizer_pages": 150, "train": tiny,
+        "data": base.data.model_copy(update={"orchestrator_samples": 6, "subagent_samples": 6, "dev_samples": 0}),
+    })
+    SFTRun(first).run()
+    policy = tmp_path / "policy" / "final"
+    on_policy = OnPolicyConfig(policy=policy, world_seeds=[2], lookups=3, single_tasks=1, lookup_steps=2,
+                               single_steps=2, max_new_tokens=24, samples=5)
+    second = first.model_copy(update={
+        "out_dir": tmp_path / "dagger", "init": policy,
+        "data": first.data.model_copy(update={"on_policy": on_policy}),
+    })
+    run = SFTRun(second)
+    lm, data = run.prepare()
+    stats = data.stats["on_policy"]
+    assert stats["runs"] == 4 and stats["states"] >= 4 and 0 <= stats["agreement"] <= 1
+    assert stats["samples"] == 5 and len(data.train) == data.stats["train_samples"]
+    assert data.stats["train_samples"] == sum(data.stats["train_kinds"].values())
+    for sample in data.train[-5:]:  # the relabelled turns come last
+        trained = lm.tokenizer.decode([i for i, m in zip(sample.ids, sample.mask) if m])
+        assert trained.endswith("<|end|>") and trained.count("<|end|>") == 1  # one turn: the expert's
