@@ -54,7 +54,7 @@ def test_the_run_follows_the_policy_and_every_state_gets_the_experts_turn() -> N
 
 def test_on_policy_samples_train_only_the_experts_turn(tmp_path: Path) -> None:
     base = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
-    tiny = TrainConfig(steps=1, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2,
+    tiny = TrainConfig(steps=1, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2, input_noise=0.1,
                        copy_task=CopyTaskConfig())
     first = base.model_copy(update={
         "out_dir": tmp_path / "policy", "tokenizer_pages": 150, "train": tiny,

@@ -243,3 +243,20 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text("train:\n  steps: -3\n")
     result = runner.invoke(app, ["train", "sft", "--config", str(bad)])
     assert result.exit_code != 0 and "train.steps" in str(result.exception or result.output)
+
+
+def test_input_noise_changes_only_what_the_model_reads_of_its_turn() -> None:
+    torch = pytest.importorskip("torch")
+    from parlswarm.parl.sft import noised
+
+    torch.manual_seed(0)
+    ids = torch.arange(1000, dtype=torch.long).reshape(4, 250) % 90 + 10
+    target = torch.zeros_like(ids, dtype=torch.bool)
+    target[:, 100:200] = True  # the turn
+    out = noised(ids, target, 0.3, (200, 300))
+    changed = out != ids
+    assert not changed[~target].any()  # the prompt is read as it is
+    share = changed[target].float().mean().item()
+    assert 0.2 < share < 0.4, share
+    assert ((out[changed] >= 200) & (out[changed] < 300)).all()  # ordinary tokens only
+    assert torch.equal(noised(ids, target, 0.0, (200, 300)), ids)

@@ -151,6 +151,10 @@ class TrainConfig(BaseModel):
     seed: int = 0
     threads: int | None = None  # torch threads; torch's default when None
     max_minutes: float | None = None  # stop (and save) after this long even before ``steps``
+    # Share of a turn's tokens replaced, in the model's *input* only, by random ordinary
+    # tokens; every target stays the expert's token. Teacher forcing never shows the model a
+    # wrong token of its own; this teaches it to carry on correctly after one.
+    input_noise: float = Field(0.0, ge=0.0, lt=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
 
 
@@ -493,9 +497,22 @@ def collate(group: Sequence[Sample], pad_id: int) -> tuple[torch.Tensor, torch.T
     return ids, attention, target
 
 
-def masked_loss(model: Any, ids: torch.Tensor, attention: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy on target tokens only; the output layer runs only where a token is trained."""
-    hidden = model.get_decoder()(input_ids=ids, attention_mask=attention).last_hidden_state
+def noised(ids: torch.Tensor, target: torch.Tensor, rate: float, vocab: tuple[int, int]) -> torch.Tensor:
+    """``ids`` with a share ``rate`` of the target tokens replaced by random ordinary tokens (``train.input_noise``)."""
+    hit = target & (torch.rand(ids.shape) < rate)
+    out = ids.clone()
+    out[hit] = torch.randint(vocab[0], vocab[1], (int(hit.sum()),))
+    return out
+
+
+def masked_loss(
+    model: Any, ids: torch.Tensor, attention: torch.Tensor, target: torch.Tensor, inputs: torch.Tensor | None = None
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy on target tokens only; the output layer runs only where a token is trained.
+
+    ``inputs``: what the model reads, when not ``ids`` (noised); the labels are always ``ids``.
+    """
+    hidden = model.get_decoder()(input_ids=ids if inputs is None else inputs, attention_mask=attention).last_hidden_state
     # Position t predicts token t+1: trained positions are those whose next token is a target.
     predict = target[:, 1:]
     states = hidden[:, :-1][predict]
@@ -856,7 +873,9 @@ class SFTRun:
                 group = next(stream)
                 for g in optimizer.param_groups:
                     g["lr"] = lr_at(step, cfg.train)
-                loss, metrics = masked_loss(model, *collate(group, pad))
+                ids, attention, target = collate(group, pad)
+                inputs = noised(ids, target, cfg.train.input_noise, vocab) if cfg.train.input_noise else None
+                loss, metrics = masked_loss(model, ids, attention, target, inputs)
                 if cfg.train.copy_task.weight > 0:
                     aux, aux_metrics = copy_loss(model, *copy_batch(cfg.train.copy_task, vocab, step, cfg.train.seed, marks))
                     loss = loss + cfg.train.copy_task.weight * aux
