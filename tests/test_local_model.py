@@ -13,6 +13,7 @@ pytest.importorskip("transformers")
 
 from parlswarm import Agent, Budgets, Swarm, tool  # noqa: E402
 from parlswarm.models import ModelSpecError, load_model  # noqa: E402
+from parlswarm.models.base import ModelError  # noqa: E402
 from parlswarm.models.local import (  # noqa: E402
     MALFORMED_TOOL,
     Generation,
@@ -232,6 +233,21 @@ def test_seeded_sampling_is_reproducible(tiny: tuple[object, object]) -> None:
         return asyncio.run(go())
 
     assert sample() == sample()
+
+
+async def test_a_long_prompt_neither_fails_nor_shortens_its_batch_mates(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny, max_new_tokens=12)
+    lm.max_context = 200
+    short = [5, 6, 7, 8, 9]
+    alone = await lm.generate_ids(short)
+    near_full = [10 + i % 150 for i in range(200 - 3)]  # 3 tokens of room left
+    too_long = [10 + i % 150 for i in range(200)]
+    results = await asyncio.gather(lm.generate_ids(short), lm.generate_ids(near_full), lm.generate_ids(too_long),
+                                   return_exceptions=True)
+    assert lm.stats.largest_batch == 2  # the overlong prompt never joined the batch
+    assert isinstance(results[2], ModelError) and "fills its context" in str(results[2])
+    assert results[0].output_ids == alone.output_ids and len(alone.output_ids) > 3  # type: ignore[union-attr]
+    assert len(results[1].output_ids) <= 3  # type: ignore[union-attr]
 
 
 def test_context_overflow_is_a_model_error_for_the_agent(tiny: tuple[object, object]) -> None:

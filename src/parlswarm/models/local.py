@@ -509,6 +509,10 @@ class LocalModel:
                     await asyncio.sleep(0)
             batch = [r for r in queue.pending[: self.max_batch_size] if not r.future.done()]
             del queue.pending[: self.max_batch_size]
+            for r in batch:  # an overlong prompt fails its own caller, not its batch-mates
+                if len(r.prompt_ids) >= self.max_context:
+                    r.future.set_exception(self._overflow(len(r.prompt_ids)))
+            batch = [r for r in batch if not r.future.done()]
             if not batch:
                 continue
             try:
@@ -534,11 +538,11 @@ class LocalModel:
 
         for p in prompts:
             if len(p) >= self.max_context:
-                raise ModelError(
-                    f"model {self.name}: prompt of {len(p)} tokens fills its context of {self.max_context} tokens"
-                )
+                raise self._overflow(len(p))
         longest = max(len(p) for p in prompts)
-        budget = min(self.sampling.max_new_tokens, self.max_context - longest)
+        # Each row's own budget: a long batch-mate must not shorten the others' replies.
+        budgets = torch.tensor([min(self.sampling.max_new_tokens, self.max_context - len(p)) for p in prompts])
+        budget = int(budgets.max())
         n = len(prompts)
         input_ids = torch.full((n, longest), self.pad_id, dtype=torch.long)
         attention = torch.zeros((n, longest), dtype=torch.long)
@@ -567,6 +571,7 @@ class LocalModel:
                 for i in (~finished).nonzero().flatten().tolist():
                     outputs[i].append(int(next_ids[i]))
                 finished |= torch.isin(next_ids, stop)
+                finished |= torch.tensor([len(o) for o in outputs]) >= budgets
                 if bool(finished.all()):
                     break
                 attention = torch.cat([attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
@@ -584,6 +589,9 @@ class LocalModel:
         self.stats.largest_batch = max(self.stats.largest_batch, n)
         self.stats.seconds += seconds
         return generations
+
+    def _overflow(self, tokens: int) -> ModelError:
+        return ModelError(f"model {self.name}: prompt of {tokens} tokens fills its context of {self.max_context} tokens")
 
     def _pick(self, logits: torch.Tensor) -> torch.Tensor:
         if self.sampling.temperature == 0:
