@@ -204,6 +204,16 @@ def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
     assert len(distances) > 3 and min(distances) >= 5  # the copies are not always the same distance apart
     assert bool((copy_batch(repeat, (8, 100), step=7, seed=2)[0] == ids).all())  # a resumed run draws the same
     assert not bool((copy_batch(repeat, (8, 100), step=8, seed=2)[0] == ids).all())
+    spaced = CopyTaskConfig(weight=1.0, kind="repeat", batch=16, length=10, separators=3)
+    ids, target = copy_batch(spaced, (8, 1000), step=3, seed=1)
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        second = mask.index(True) - 1
+        first = next(i for i in range(second) if row[i : i + 10] == row[second : second + 10])
+        assert row[first : first + 10] == row[second : second + 10]
+        string = row[first : first + 10]
+        separators, content = sorted([string[0::2], string[1::2]], key=lambda part: len(set(part)))
+        assert len(set(separators)) <= 3  # every other token is one of 3 separators ...
+        assert len(set(content)) >= 4  # ... between content tokens drawn from the whole range
     recall = CopyTaskConfig(weight=1.0, kind="recall", batch=2, pairs=4, key_pool=5)
     ids, target = copy_batch(recall, (8, 100), step=1, seed=0, marks=(1, 2))
     assert ids.shape == target.shape == (2, 4 * 6 * 2)

@@ -117,6 +117,11 @@ class CopyTaskConfig(BaseModel):
     kind: Literal["repeat", "recall", "both"] = "both"  # both: repeat on even steps, recall on odd ones
     batch: int = Field(16, ge=1)
     length: int = Field(40, ge=2)  # repeat: tokens copied
+    # repeat: every other token of the string is one of this many separator tokens (0: none).
+    # Real copies run through separators — spaces (with ``separate_spaces``), " | ", "; " —
+    # and the token before a word then says nothing about which word comes next; only the
+    # token two back does. A plain random string never asks for that.
+    separators: int = Field(0, ge=0)
     pairs: int = Field(16, ge=2)  # recall: key-value lines per sequence
     key_pool: int = Field(24, ge=4)  # recall: distinct tokens keys are made of
     # Stage 0: copy-task-only steps before the first agent turn. A fresh nano model forms
@@ -548,6 +553,10 @@ def copy_batch(
         ids = torch.randint(low, high, (cfg.batch, 3 * n), generator=generator)
         target = torch.zeros_like(ids, dtype=torch.bool)
         gaps = torch.randint(0, n + 1, (cfg.batch,), generator=generator).tolist()
+        if cfg.separators:
+            pool = low + torch.randperm(high - low, generator=generator)[: cfg.separators]
+            picks = torch.randint(0, cfg.separators, (cfg.batch, (3 * n + 1) // 2), generator=generator)
+            ids[:, 1::2] = pool[picks]  # the filler too, so the copy's start is not given away
         for row, gap in enumerate(gaps):
             start = n - gap  # filler before the first copy
             second = start + n + gap
