@@ -7,6 +7,7 @@ give enough steps. Nothing is saved.
 
     python benchmarks/copy_task_probe.py --model runs/sft-nano-find/final --kind recall --steps 400
     python benchmarks/copy_task_probe.py --model scratch --kind repeat --steps 300   # a fresh nano-small model
+    python benchmarks/copy_task_probe.py --model runs/sft-nano-spaces/final --kind repeat --separators 3 --lr 0 --steps 20 --every 20   # as it is
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--pairs", type=int, default=16)
     parser.add_argument("--key-pool", type=int, default=24)
+    parser.add_argument("--length", type=int, default=40, help="repeat: tokens copied")
+    parser.add_argument("--separators", type=int, default=0, help="repeat: every other token one of this many separators")
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -40,7 +43,10 @@ def main() -> None:
     base = LocalModel.from_pretrained(ROOT / "src/parlswarm/weights/nano" if args.model == "scratch" else args.model)
     model = build_model(NanoConfig.load(ROOT / "configs/nano-small.json"), base.tokenizer, seed=0) if args.model == "scratch" else base.model
     model.train()
-    cfg = CopyTaskConfig(weight=1.0, kind=args.kind, batch=args.batch, pairs=args.pairs, key_pool=args.key_pool)
+    cfg = CopyTaskConfig(
+        weight=1.0, kind=args.kind, batch=args.batch, pairs=args.pairs, key_pool=args.key_pool,
+        length=args.length, separators=args.separators,
+    )
     vocab = ordinary_tokens(base.tokenizer)
     marks = copy_marks(base.tokenizer)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
