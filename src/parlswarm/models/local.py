@@ -536,9 +536,7 @@ class LocalModel:
         """Decode ``prompts`` together: left padding, KV cache, one forward pass per token."""
         from transformers import DynamicCache
 
-        for p in prompts:
-            if len(p) >= self.max_context:
-                raise self._overflow(len(p))
+        # Prompts over the context never get here: _drain fails them one by one.
         longest = max(len(p) for p in prompts)
         # Each row's own budget: a long batch-mate must not shorten the others' replies.
         budgets = torch.tensor([min(self.sampling.max_new_tokens, self.max_context - len(p)) for p in prompts])
