@@ -101,6 +101,26 @@ def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task, 
     assert page_notes(messages[:2]) == ""  # no page read yet: no notes
 
 
+def test_row_notes_are_the_rows_of_the_final_table(world, small_task) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tools import world_tools
+
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="row"))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(small_task.query))
+    (messages, _), = recorder.conversations()
+    turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
+    notes = [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines()
+    table = result.answer[result.answer.index("Here is the table") :]
+    table_rows = [ln for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith(("| Country", "| ---"))]
+    gold = ["| " + " | ".join(row) + " |" for row in small_task.rows]
+    assert sorted(table_rows) == sorted(gold)  # the expert's table is the gold one ...
+    assert [ln for ln in notes if ln.startswith("| ")] == table_rows  # ... and its rows were noted word for word
+    places = len(world.factbook.regions[small_task.spec.region].members)
+    left_out = [ln for ln in notes if ln.endswith(": left out")]
+    assert len(table_rows) + len(left_out) == places  # every place noted once: its row, or left out
+    assert not any(" = " in ln for ln in notes)  # no labelled values
+
+
 def test_data_mix_follows_the_config() -> None:
     counts = sample_counts(DataConfig(orchestrator_samples=100, orchestrator_parallel_share=0.2, subagent_samples=50))
     assert counts == {"serial": 80, "parallel": 20, "subagent": 50}

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parlswarm.agent import Agent
-from parlswarm.parl.sft import Conversation, Kind, NotingExpert, OnPolicyConfig
+from parlswarm.parl.sft import Conversation, DataConfig, Kind, NotingExpert
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 
@@ -85,7 +85,7 @@ def lookup_prompts(world: Any, tasks: Sequence[Any], n: int, rng: random.Random)
 
 
 async def _on_policy_runs(
-    policy: Any, world_seed: int, cfg: OnPolicyConfig, reader: str, split: str, real: Any
+    policy: Any, world_seed: int, data: DataConfig, real: Any
 ) -> tuple[list[Conversation], dict[str, int]]:
     from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
     from parlswarm.world.tasks import make_tasks
@@ -94,9 +94,11 @@ async def _on_policy_runs(
 
     world = World.load(world_seed, base=real)
     tools = world_tools(world)
-    tasks = make_tasks(split, world.factbook, real=real, world_seed=world_seed)
+    cfg = data.on_policy
+    assert cfg is not None
+    tasks = make_tasks(data.split, world.factbook, real=real, world_seed=world_seed)
     rng = random.Random(world_seed)
-    teacher = NotingExpert(ExpertModel("auto", reader=reader))  # type: ignore[arg-type]
+    teacher = NotingExpert(ExpertModel("auto", reader=data.reader), data.note_style)
     gate = asyncio.Semaphore(cfg.concurrency)
     runs: list[tuple[Kind, str, RelabellingModel]] = []
 
@@ -134,22 +136,26 @@ async def _on_policy_runs(
     return out, stats
 
 
-def relabelled_conversations(
-    policy: Any, cfg: OnPolicyConfig, reader: str, split: str
-) -> tuple[list[Conversation], dict[str, Any]]:
-    """The policy's own runs in ``cfg.world_seeds``, each state labelled with the expert's turn.
+def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conversation], dict[str, Any]]:
+    """The policy's own runs in ``data.on_policy.world_seeds``, each state labelled with the expert's turn.
+
+    The expert reads with ``data.reader`` and notes in ``data.note_style``, as in the
+    expert traces the policy was trained on; tasks come from ``data.split``.
 
     Statistics: runs, states relabelled, ``agreement`` (share of states where the policy's
     turn already was the expert's), states the expert could not answer, seconds.
     """
     from parlswarm.world.factbook import Factbook
 
+    if data.on_policy is None:
+        raise ValueError("data.on_policy is not set: there is no policy run to relabel")
+    cfg = data.on_policy
     real = Factbook.load()
     out: list[Conversation] = []
     totals = {"runs": 0, "states": 0, "agreed": 0, "unanswered": 0}
     t0 = time.perf_counter()
     for seed in cfg.world_seeds:
-        convs, stats = asyncio.run(_on_policy_runs(policy, seed, cfg, reader, split, real))
+        convs, stats = asyncio.run(_on_policy_runs(policy, seed, data, real))
         out.extend(convs)
         for k, v in stats.items():
             totals[k] += v

@@ -44,6 +44,7 @@ from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSp
 log = logging.getLogger(__name__)
 
 Kind = Literal["serial", "parallel", "subagent"]
+NoteStyle = Literal["labelled", "row"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,6 +89,7 @@ class DataConfig(BaseModel):
     dev_samples: int = Field(64, ge=0)
     max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
     notes: bool = True  # teacher notes (see NotingExpert)
+    note_style: NoteStyle = "labelled"  # how a place's ``find`` results are noted (see NotingExpert)
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
     on_policy: OnPolicyConfig | None = None  # add the policy's own runs, relabelled by the expert
 
@@ -243,15 +245,21 @@ class NotingExpert:
     place's values for the task's columns found on that section page, ``left out`` when the
     place fails the task's filter or the section's last page lacks a value. The tool calls
     and the final answer are the expert's own.
+
+    With the ``find`` reader, ``style`` says how a place is noted: ``labelled`` writes
+    ``Name (code): Column = value; ...``; ``row`` writes the place's row of the final table,
+    ``| Name | value | ... |``, so that the answer copies its rows from the notes unchanged and
+    no column label has to be recalled between two values.
     """
 
-    def __init__(self, expert: Any) -> None:
+    def __init__(self, expert: Any, style: NoteStyle = "labelled") -> None:
         self.expert = expert
         self.name = expert.name
+        self.style = style
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         response = await self.expert.complete(messages, tools)
-        notes = page_notes(messages)
+        notes = page_notes(messages, self.style)
         if notes:
             # Before a tool call the notes are the turn's text; before the final answer they
             # precede it, so every value goes page → note → table the same way.
@@ -260,7 +268,7 @@ class NotingExpert:
         return response
 
 
-def page_notes(messages: Sequence[Message]) -> str:
+def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> str:
     """Notes on the ``open_page`` results that follow the last assistant turn (see NotingExpert)."""
     from parlswarm.world.pages import parse_page, read_entry, region_members
     from parlswarm.world.tasks import parse_query
@@ -280,7 +288,7 @@ def page_notes(messages: Sequence[Message]) -> str:
             if view is not None:
                 bodies.setdefault(view.doc_id, {})[view.page] = view.body
     wanted = task.fields_to_read
-    lines = _find_notes(task, messages[last + 1 :])
+    lines = _find_notes(task, messages[last + 1 :], style)
     for m in messages[last + 1 :]:
         view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
         if view is None:
@@ -315,7 +323,7 @@ def _note(name: str, code: str, parts: Sequence[str], left_out: bool) -> str:
     return f"{name} ({code}): " + "; ".join([*parts, *(["left out"] if left_out else [])])
 
 
-def _find_notes(task: Any, results: Sequence[Message]) -> list[str]:
+def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "labelled") -> list[str]:
     """One note per place for the ``find`` results of one turn (the ``find`` reader's notes)."""
     from parlswarm.world.pages import parse_find, read_entry
 
@@ -331,6 +339,7 @@ def _find_notes(task: Any, results: Sequence[Message]) -> list[str]:
     lines = []
     for code, (name, docs) in found.items():
         parts = []
+        cells: dict[str, str] = {}
         left_out = False
         for f in task.fields_to_read:
             text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))  # a section's find, or the place's
@@ -341,8 +350,14 @@ def _find_notes(task: Any, results: Sequence[Message]) -> list[str]:
                 left_out = True
                 continue
             parts.append(f"{f.label} = {f.cell(value)}")
+            cells[f.id] = f.cell(value)
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
-        lines.append(_note(name, code, parts, left_out))
+        if style == "row" and not left_out and all(f.id in cells for f in task.columns):
+            lines.append("| " + " | ".join([name, *(cells[f.id] for f in task.columns)]) + " |")
+        elif style == "row":
+            lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
+        else:
+            lines.append(_note(name, code, parts, left_out))
     return lines
 
 
@@ -372,7 +387,7 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
     out: list[Conversation] = []
 
     def wrap(model: Any) -> RecordingModel:
-        return RecordingModel(NotingExpert(model) if data.notes else model)
+        return RecordingModel(NotingExpert(model, data.note_style) if data.notes else model)
 
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
@@ -815,7 +830,7 @@ class SFTRun:
             update["temperature"] = cfg.temperature
         policy.sampling = policy.sampling.model_copy(update=update)
         log.info("on-policy data: %s runs in world seeds %s, relabelled by the expert", cfg.policy, cfg.world_seeds)
-        conversations, stats = relabelled_conversations(policy, cfg, self.config.data.reader, self.config.data.split)
+        conversations, stats = relabelled_conversations(policy, self.config.data)
         pools = _turn_refs(conversations)
         total = sum(len(p) for p in pools.values())
         counts: dict[Kind, int] = {k: round(cfg.samples * len(p) / total) if total else 0 for k, p in pools.items()}
