@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 EXTRAS := dev,world,vision,otel,local
 
-.PHONY: demo test install chromium clean bench-fanout bench-faults
+.PHONY: demo test lint install chromium clean bench-fanout bench-faults
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,12 @@ chromium:
 demo: $(STAMP)
 	$(PY) -m parlswarm.demo
 
-test: $(STAMP) chromium
+test: lint chromium
 	$(PY) -m pytest -q
+
+# Style rules live in pyproject.toml ([tool.ruff]); `make test` runs this first.
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
 
 bench-fanout: $(STAMP)
 	$(PY) benchmarks/fanout.py

@@ -25,11 +25,11 @@ from collections.abc import Sequence
 import torch
 
 from parlswarm.models.local import NANO_END, TOOL_CALL_OPEN, LocalModel, Sampling, render_assistant
+from parlswarm.models.scripted import reply_to_message
 from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
 from parlswarm.parl.rollout import TaskCase
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
-from parlswarm.models.scripted import reply_to_message
 from parlswarm.world.expert import ExpertModel, Reader
 
 

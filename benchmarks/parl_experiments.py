@@ -135,10 +135,7 @@ def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int =
                 continue
             n = min(len(s) for s in series)
 
-            def smoothed(s: list[float]) -> list[float]:
-                return [statistics.fmean(s[max(0, i - smooth + 1) : i + 1]) for i in range(n)]
-
-            runs = [smoothed(s) for s in series]
+            runs = [[statistics.fmean(s[max(0, i - smooth + 1) : i + 1]) for i in range(n)] for s in series]
             steps = list(range(1, n + 1))
             mean = [statistics.fmean(r[i] for r in runs) for i in range(n)]
             ax.plot(steps, mean, label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seeds)")
@@ -168,12 +165,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     if by_condition:
         lines += ["", "Mean ± spread over seeds:", "",
                   "| condition | seeds | Item-F1 | success | critical steps | sub-agents/episode |", "|---|---|---|---|---|---|"]
+        def spread(rs: list[dict[str, Any]], key: str) -> str:
+            values = [r[key] for r in rs]
+            return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
+
         for condition, rs in sorted(by_condition.items()):
-            def ms(key: str) -> str:
-                values = [r[key] for r in rs]
-                return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
-            lines.append(f"| {condition} {CONDITIONS[condition]} | {len(rs)} | {ms('item_f1')} | {ms('success')} | "
-                         f"{ms('critical_steps')} | {ms('subagents')} |")
+            lines.append(f"| {condition} {CONDITIONS[condition]} | {len(rs)} | {spread(rs, 'item_f1')} | {spread(rs, 'success')} | "
+                         f"{spread(rs, 'critical_steps')} | {spread(rs, 'subagents')} |")
     return "\n".join(lines) + "\n"
 
 

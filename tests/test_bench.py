@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from world_support import cache_dir, tasks, world
 
 import parlswarm.bench as bench_module
 from parlswarm.bench import (
@@ -25,7 +26,6 @@ from parlswarm.types import Budgets
 from parlswarm.world.expert import ExpertModel
 from parlswarm.world.tasks import write_tasks
 from parlswarm.world.tools import world_tools
-from world_support import cache_dir, tasks, world
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from world_support import tasks, world
 
 from parlswarm import Budgets, Swarm
 from parlswarm.models import ModelSpecError, load_model
@@ -16,7 +17,6 @@ from parlswarm.world.fields import get_field
 from parlswarm.world.tasks import TaskSpec, WorldTask, render_query, write_tasks
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
-from world_support import tasks, world
 
 BIG = Budgets(max_orchestrator_steps=400, max_tool_calls=1500)
 

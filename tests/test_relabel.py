@@ -17,7 +17,16 @@ pytest.importorskip("bm25s")
 from parlswarm.agent import Agent  # noqa: E402
 from parlswarm.models.scripted import ScriptedModel, tool_reply  # noqa: E402
 from parlswarm.parl.relabel import RelabellingModel, lookup_prompts, same_turn  # noqa: E402
-from parlswarm.parl.sft import Conversation, CopyTaskConfig, _turn_refs, NotingExpert, OnPolicyConfig, SFTConfig, SFTRun, TrainConfig  # noqa: E402
+from parlswarm.parl.sft import (  # noqa: E402
+    Conversation,
+    CopyTaskConfig,
+    NotingExpert,
+    OnPolicyConfig,
+    SFTConfig,
+    SFTRun,
+    TrainConfig,
+    _turn_refs,
+)
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402

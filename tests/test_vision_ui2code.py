@@ -18,7 +18,15 @@ from parlswarm.vision.browser import Browser, shared_browser
 from parlswarm.vision.images import ImageRegistry, to_pil
 from parlswarm.vision.metrics import image_page
 from parlswarm.vision.scripted import ScriptedUI2Code, load_script
-from parlswarm.vision.ui2code import UI2CodeConfig, Workspace, _task_content, clean_fragment, make_tools, run_ui2code, section_score
+from parlswarm.vision.ui2code import (
+    UI2CodeConfig,
+    Workspace,
+    _task_content,
+    clean_fragment,
+    make_tools,
+    run_ui2code,
+    section_score,
+)
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "ui2code"
 

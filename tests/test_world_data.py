@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from world_support import real_factbook
 
 from parlswarm.world.counterfactual import counterfactual
 from parlswarm.world.factbook import EXCLUDED_CODES, REGION_NAMES, lookup
 from parlswarm.world.fields import FIELDS, field_by_label, field_by_noun, get_field
 from parlswarm.world.pages import PAGE_CHARS, build_docs, paginate, read_entry, region_members, section_doc_id
-from world_support import real_factbook
 
 
 def test_factbook_places_regions_and_names() -> None:

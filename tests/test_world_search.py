@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from world_support import cache_dir, world
 
 from parlswarm import Swarm
 from parlswarm.models import ScriptedModel, tool_reply
@@ -18,7 +19,6 @@ from parlswarm.world.index import SearchIndex
 from parlswarm.world.pages import FIND_ENTRIES, parse_find, parse_page, read_entry
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
-from world_support import cache_dir, world
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from world_support import cache_dir, real_factbook, tasks, world
 
 from parlswarm.cli import main
 from parlswarm.scoring import load_gold, load_tasks_report, render_markdown_table, score_response
@@ -21,7 +22,6 @@ from parlswarm.world.tasks import (
     render_query,
     write_tasks,
 )
-from world_support import cache_dir, real_factbook, tasks, world
 
 
 def test_splits_are_deterministic_disjoint_and_span_three_to_forty_plus_rows(tmp_path_factory: pytest.TempPathFactory) -> None:

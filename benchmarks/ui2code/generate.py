@@ -312,7 +312,7 @@ def chart(rid: str, st: Style, c: Content, side_list: bool) -> tuple[str, str]:
 def table(rid: str, st: Style, c: Content, rows: int) -> tuple[str, str]:
     statuses = [("Paid", "#1b9e4b"), ("Pending", "#e39b00"), ("Failed", "#d93025"), ("Refunded", "#6b7280")]
     body = []
-    for i in range(rows):
+    for _ in range(rows):
         status, color = c.rng.choice(statuses)
         body.append(f"<tr><td>#{c.rng.randint(10000, 99999)}</td><td>{esc(c.rng.choice(NAMES))}</td>"
                     f"<td>{esc(c.things[c.rng.randrange(len(c.things))].capitalize())}</td><td>${c.rng.randint(20, 990)}.00</td>"

@@ -24,7 +24,8 @@ def _root() -> None:
     """Agent Swarm and PARL: run, measure and train orchestrators of parallel sub-agents."""
 
 
-# Sub-command modules register themselves on `app` when imported. One line each.
+# Sub-command modules register themselves on `app` when imported, in the order `--help` lists them.
+# isort: off
 from parlswarm.cli import run as _run  # noqa: E402,F401
 from parlswarm.cli import runs as _runs  # noqa: E402,F401
 from parlswarm.cli import trace as _trace  # noqa: E402,F401
@@ -34,6 +35,7 @@ from parlswarm.cli import bench as _bench  # noqa: E402,F401
 from parlswarm.cli import ui as _ui  # noqa: E402,F401
 from parlswarm.cli import train as _train  # noqa: E402,F401
 from parlswarm.cli import parl as _parl  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:

@@ -31,7 +31,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.config import load_yaml_model
-
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
 from parlswarm.models.local import BUILTIN_DIR, LocalModel, Sampling
