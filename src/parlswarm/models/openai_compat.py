@@ -15,8 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import openai
-
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.resilient import FatalModelError, TransientModelError
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolSpec, Usage
@@ -107,6 +105,8 @@ class OpenAICompatModel:
                     f"model '{self.model}': no API key; set {' or '.join(self.preset.key_envs)}"
                 )
             self.api_key = "EMPTY"  # self-hosted servers (vLLM, Ollama) accept any key
+        import openai  # here, not at module level: it costs ~0.4 s, which every CLI command would pay
+
         self._client = openai.AsyncOpenAI(
             api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
         )
@@ -134,6 +134,8 @@ class OpenAICompatModel:
         return body
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        import openai  # loaded by __post_init__ already
+
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [self._message_payload(m) for m in messages],
