@@ -71,7 +71,7 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int) -> list[dict[str, Any]]:
     from parlswarm.parl.evaluate import evaluate, greedy_policy
-    from parlswarm.parl.rollout import TaskCase
+    from parlswarm.parl.rollout import TaskCase, expert_prefix
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.factbook import Factbook
     from parlswarm.world.tasks import make_tasks
@@ -85,10 +85,11 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     cases = [c for c in cases if base.min_rows <= c.rows and (base.max_rows is None or c.rows <= base.max_rows)][:max_tasks]
     warm = _policy_path(base.policy)
     subagent, _ = load_subagent(base, warm)
+    prefix = expert_prefix() if base.expert_prefix else None  # evaluated the way it was trained
     rows: list[dict[str, Any]] = []
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:
-        summary, _ = evaluate(label, orchestrator, subagent, tools, cases, base.budgets)
+        summary, _ = evaluate(label, orchestrator, subagent, tools, cases, base.budgets, prefix=prefix)
         row = {"condition": condition, "seed": seed, **summary.model_dump()}
         rows.append(row)
         print(f"eval {label}: F1 {summary.item_f1:.3f} success {summary.success:.2f} critical {summary.critical_steps:.1f} "

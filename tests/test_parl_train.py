@@ -107,3 +107,47 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     train(first)  # the same config again finds its last checkpoint and has nothing left to do
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1]
+
+
+def test_finds_places_is_search_or_a_region_index_page() -> None:
+    from parlswarm.models.scripted import reply_to_message
+    from parlswarm.types import ModelResponse
+
+    def turn(*calls: tuple[str, dict[str, object]]) -> ModelResponse:
+        reply = {"content": None, "tool_calls": [{"name": n, "arguments": a} for n, a in calls]}
+        return ModelResponse(message=reply_to_message(reply, 0))
+
+    assert rollout.finds_places(turn(("search", {"query": "Europe countries"})))
+    assert rollout.finds_places(turn(("open_page", {"doc_id": "region/europe", "page": 2})))
+    assert not rollout.finds_places(turn(("open_page", {"doc_id": "fr/geography"})))
+    assert not rollout.finds_places(turn(("search", {"query": "x"}), ("find", {"doc_id": "fr", "text": "Area"})))
+    assert not rollout.finds_places(turn(("create_subagent", {"name": "r"})))
+    assert not rollout.finds_places(ModelResponse(message=reply_to_message("the answer", 0)))
+
+
+def test_expert_prefix_plays_until_the_places_are_known(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
+    import asyncio
+
+    from parlswarm.models.local import Sampling
+    from parlswarm.trace.events import AgentStarted, ModelCalled, ToolStarted
+    from parlswarm.world.tools import world_tools
+    from parlswarm.world.world import World
+
+    folder, config = tiny_warm_start
+    policy = LocalModel.from_pretrained(folder, sampling=Sampling(temperature=1.0, max_new_tokens=24, seed=0))
+    world = World.load(31, base=Factbook.load())
+    task = next(t for t in make_tasks("train", world.factbook, Factbook.load(), 31) if t.spec.region is not None)
+    case = rollout.TaskCase.from_world(task, 31)
+    budgets = Budgets(max_critical_steps=12, max_orchestrator_steps=6, max_subagent_steps=1, max_tool_calls=40)
+    episode = asyncio.run(rollout.run_episode(policy, policy, world_tools(world), case, budgets, prefix=rollout.expert_prefix()))
+    assert episode.prefix_turns >= 2  # a search, then the region's index page
+    # The orchestrator's first turns are the expert's look-up; the policy plays the turns after
+    # it, and they alone are samples, the first prompted with the index page the expert opened.
+    root = next(e.agent_id for e in episode.trace.events if isinstance(e, AgentStarted) and e.parent_id is None)
+    calls = [e for e in episode.trace.events if isinstance(e, ToolStarted) and e.agent_id == root]
+    assert calls[0].tool == "search" and calls[0].step == 0  # steps count from 0
+    assert any(c.tool == "open_page" and '"region/' in c.arguments and c.step == episode.prefix_turns - 1 for c in calls)
+    policy_turns = sum(1 for e in episode.trace.events if isinstance(e, ModelCalled) and e.agent_id == root) - episode.prefix_turns
+    assert len(episode.samples) == policy_turns >= 1
+    prompt = policy.tokenizer.decode(episode.samples[0].prompt_ids)
+    assert "countries and territories" in prompt

@@ -34,6 +34,7 @@ class EvalSummary(BaseModel):
     parallel_share: float
     tool_calls: float
     errors: int
+    prefix_turns: float = 0.0  # orchestrator turns played by the expert prefix, when there is one
 
 
 def greedy_policy(path: str | Path, max_new_tokens: int = 256) -> LocalModel:
@@ -41,14 +42,24 @@ def greedy_policy(path: str | Path, max_new_tokens: int = 256) -> LocalModel:
 
 
 async def evaluate_async(
-    orchestrator: Model, subagent: Model, tools: Toolset, cases: Sequence[TaskCase], budgets: Budgets, concurrency: int = 8
+    orchestrator: Model,
+    subagent: Model,
+    tools: Toolset,
+    cases: Sequence[TaskCase],
+    budgets: Budgets,
+    concurrency: int = 8,
+    prefix: Model | None = None,
 ) -> list[Episode]:
-    """Every case once; ``concurrency`` episodes at a time (they share decoding batches)."""
+    """Every case once; ``concurrency`` episodes at a time (they share decoding batches).
+
+    ``prefix``: a model that plays the turns before the decision point, as in training with
+    ``expert_prefix`` (see :mod:`parlswarm.parl.rollout`).
+    """
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int, case: TaskCase) -> Episode:
         async with gate:
-            return await run_episode(orchestrator, subagent, tools, case, budgets, group=i)
+            return await run_episode(orchestrator, subagent, tools, case, budgets, group=i, prefix=prefix)
 
     return list(await asyncio.gather(*(one(i, c) for i, c in enumerate(cases))))
 
@@ -71,11 +82,18 @@ def summarize(label: str, episodes: Sequence[Episode], orchestrator: str, subage
         parallel_share=mean([e.stats.parallel_share for e in episodes]),
         tool_calls=mean([e.stats.tool_calls for e in episodes]),
         errors=sum(1 for e in episodes if e.error),
+        prefix_turns=mean([e.prefix_turns for e in episodes]),
     )
 
 
 def evaluate(
-    label: str, orchestrator: Model, subagent: Model, tools: Toolset, cases: Sequence[TaskCase], budgets: Budgets
+    label: str,
+    orchestrator: Model,
+    subagent: Model,
+    tools: Toolset,
+    cases: Sequence[TaskCase],
+    budgets: Budgets,
+    prefix: Model | None = None,
 ) -> tuple[EvalSummary, list[Episode]]:
-    episodes = asyncio.run(evaluate_async(orchestrator, subagent, tools, cases, budgets))
+    episodes = asyncio.run(evaluate_async(orchestrator, subagent, tools, cases, budgets, prefix=prefix))
     return summarize(label, episodes, orchestrator.name, subagent.name), episodes

@@ -7,11 +7,20 @@ in the prompts of later turns: observations, never targets. Sub-agents run a fro
 
 Episodes of one group (the same task) run concurrently, so the orchestrator's turns — and
 the sub-agents' — decode in shared batches.
+
+**Expert prefix** (``prefix``, optional): a policy too weak to find the task's places on its
+own never reaches the decision this training is about (serial or parallel). With a prefix
+model — the scripted expert — the expert plays the orchestrator's turns while they only
+look for the places (``search``, ``open_page`` on a ``region/`` index page); from the first
+turn that does anything else, the policy plays to the end. This is starting episodes from
+states of a demonstration; the prefix turns count in every budget and statistic like any
+other turn, but they are not the policy's, so they are never trained.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -51,18 +60,54 @@ class TaskCase:
         return len(self.gold.rows)
 
 
-class RecordingPolicy:
-    """The trainable orchestrator as a Model: records each turn's token ids."""
+def finds_places(response: ModelResponse) -> bool:
+    """Whether a turn only looks for the task's places: searches, or reads a region's index."""
+    def looks(name: str, arguments: str) -> bool:
+        if name == "search":
+            return True
+        try:
+            doc_id = json.loads(arguments).get("doc_id", "") if name == "open_page" else ""
+        except (json.JSONDecodeError, AttributeError):
+            return False
+        return isinstance(doc_id, str) and doc_id.startswith("region/")
 
-    def __init__(self, policy: LocalModel) -> None:
+    calls = response.message.tool_calls or []
+    return bool(calls) and all(looks(c.function.name, c.function.arguments) for c in calls)
+
+
+class PrefixedPolicy:
+    """The orchestrator of one episode: the prefix model until the decision point, then the policy.
+
+    With a LocalModel policy, each of the policy's turns is kept with its token ids (``turns``).
+    """
+
+    def __init__(self, policy: LocalModel | Model, prefix: Model | None = None) -> None:
         self.policy = policy
         self.name = policy.name
+        self.prefix = prefix
+        self.prefix_turns = 0
         self.turns: list[Generation] = []
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        response, generation = await self.policy.complete_with_generation(messages, tools)
-        self.turns.append(generation)
-        return response
+        if self.prefix is not None:
+            response = await self.prefix.complete(messages, tools)
+            if finds_places(response):
+                self.prefix_turns += 1
+                return response
+            self.prefix = None  # the decision point: the policy plays from here on
+        if isinstance(self.policy, LocalModel):
+            response, generation = await self.policy.complete_with_generation(messages, tools)
+            self.turns.append(generation)
+            return response
+        return await self.policy.complete(messages, tools)
+
+
+def expert_prefix() -> Model:
+    """The scripted expert as a prefix model, writing the notes the warm start was trained on."""
+    from parlswarm.parl.sft import NotingExpert
+    from parlswarm.world.expert import ExpertModel
+
+    return NotingExpert(ExpertModel("auto"))  # type: ignore[return-value]
 
 
 @dataclass
@@ -75,6 +120,7 @@ class Episode:
     stats: EpisodeStats
     samples: list[Sample] = field(default_factory=list)
     error: str | None = None
+    prefix_turns: int = 0  # orchestrator turns the prefix model played (not trained)
 
 
 async def run_episode(
@@ -86,23 +132,24 @@ async def run_episode(
     *,
     group: int = 0,
     mode: Mode = "swarm",
+    prefix: Model | None = None,
 ) -> Episode:
-    """One episode; with a LocalModel policy its turns come back as training samples."""
-    recorder = RecordingPolicy(policy) if isinstance(policy, LocalModel) else None
-    orchestrator: Model = recorder if recorder is not None else policy  # type: ignore[assignment]
+    """One episode; with a LocalModel policy its turns come back as training samples.
+
+    ``prefix``: a model that plays the turns before the decision point (see the module's doc).
+    """
+    orchestrator = PrefixedPolicy(policy, prefix)
     swarm = Swarm(orchestrator, subagent_model=subagent_model, tools=tools, budgets=budgets, mode=mode)
     result = await swarm.run(case.task.query)
     error = result.result.error if result.result.stop_reason == "error" else None
     score = score_response(case.task, case.gold, result.answer)
     stats = episode_stats(result.trace.events, item_f1=score.item_f1, success=score.success)
-    samples = []
-    if recorder is not None:
-        samples = [
-            Sample(prompt_ids=list(g.prompt_ids), completion_ids=list(g.output_ids), old_logprobs=[], episode=0)
-            for g in recorder.turns
-            if g.output_ids
-        ]
-    return Episode(case, group, result.answer, result.trace, score, stats, samples, error)
+    samples = [
+        Sample(prompt_ids=list(g.prompt_ids), completion_ids=list(g.output_ids), old_logprobs=[], episode=0)
+        for g in orchestrator.turns
+        if g.output_ids
+    ]
+    return Episode(case, group, result.answer, result.trace, score, stats, samples, error, orchestrator.prefix_turns)
 
 
 async def rollout_groups(
@@ -113,10 +160,11 @@ async def rollout_groups(
     group_size: int,
     budgets: Budgets,
     mode: Mode = "swarm",
+    prefix: Model | None = None,
 ) -> list[Episode]:
     """``group_size`` episodes of every case, all at once; group i is cases[i]."""
     jobs = [
-        run_episode(policy, subagent_model, tools_by_seed[case.world_seed], case, budgets, group=i, mode=mode)
+        run_episode(policy, subagent_model, tools_by_seed[case.world_seed], case, budgets, group=i, mode=mode, prefix=prefix)
         for i, case in enumerate(cases)
         for _ in range(group_size)
     ]

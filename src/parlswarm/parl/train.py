@@ -36,7 +36,7 @@ from parlswarm.models.cached import CachedModel
 from parlswarm.models.local import BUILTIN_DIR, LocalModel, Sampling
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
-from parlswarm.parl.rollout import Episode, TaskCase, rollout_groups
+from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
 from parlswarm.tools import Toolset
 from parlswarm.types import Budgets
 
@@ -69,6 +69,11 @@ class ParlConfig(BaseModel):
     max_grad_norm: float = 1.0
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(256, ge=1)
+    expert_prefix: bool = Field(
+        False,
+        description="the scripted expert plays the orchestrator's turns until it knows the places (search, region index); "
+        "the policy plays from the decision point on, and only its turns are trained (parlswarm.parl.rollout)",
+    )
     budgets: Budgets = Field(
         default_factory=lambda: Budgets(max_critical_steps=24, max_orchestrator_steps=24, max_subagent_steps=16, max_tool_calls=400)
     )
@@ -201,6 +206,7 @@ def episode_record(ep: Episode, config: ParlConfig, progress: float) -> dict[str
         **r.model_dump(),
         **ep.stats.model_dump(),
         "parallel_share": ep.stats.parallel_share,
+        "prefix_turns": ep.prefix_turns,
         "error": ep.error,
     }
 
@@ -307,6 +313,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         for p in reference.parameters():
             p.requires_grad_(False)
     pool, tools = load_task_pool(config)
+    prefix = expert_prefix() if config.expert_prefix else None
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)
     start = 0
@@ -327,7 +334,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
                 seed = rng.choice(config.world_seeds)
                 cases.append(rng.choice(pool[seed]))
             episodes = asyncio.run(
-                rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets)
+                rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets, prefix=prefix)
             )
             records = [episode_record(ep, config, progress) for ep in episodes]
             advantages = group_advantages([r["total"] for r in records], [ep.group for ep in episodes])
