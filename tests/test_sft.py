@@ -101,11 +101,12 @@ def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task, 
     assert page_notes(messages[:2]) == ""  # no page read yet: no notes
 
 
-def test_row_notes_are_the_rows_of_the_final_table(world, small_task) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("style", ["row", "verbatim"])
+def test_row_notes_are_the_rows_of_the_final_table(world, small_task, style) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tools import world_tools
 
-    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="row"))
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))
     result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(small_task.query))
     (messages, _), = recorder.conversations()
     turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
@@ -119,6 +120,14 @@ def test_row_notes_are_the_rows_of_the_final_table(world, small_task) -> None:  
     left_out = [ln for ln in notes if ln.endswith(": left out")]
     assert len(table_rows) + len(left_out) == places  # every place noted once: its row, or left out
     assert not any(" = " in ln for ln in notes)  # no labelled values
+    index = next(m for m in messages if isinstance(m, ToolMessage) and str(m.content).startswith("[doc region/"))
+    listed = [ln for ln in str(index.content).splitlines() if ln.startswith("- ")]
+    if style == "verbatim":  # the places as the region index lists them, line for line
+        start = notes.index("Places:")
+        assert notes[start + 1 : start + 1 + len(listed)] == listed
+    else:
+        (line,) = [ln for ln in notes if ln.startswith("Places: ")]
+        assert line.count("), ") == len(listed) - 1
 
 
 def test_data_mix_follows_the_config() -> None:

@@ -44,7 +44,7 @@ from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSp
 log = logging.getLogger(__name__)
 
 Kind = Literal["serial", "parallel", "subagent"]
-NoteStyle = Literal["labelled", "row"]
+NoteStyle = Literal["labelled", "row", "verbatim"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,10 +246,12 @@ class NotingExpert:
     place fails the task's filter or the section's last page lacks a value. The tool calls
     and the final answer are the expert's own.
 
-    With the ``find`` reader, ``style`` says how a place is noted: ``labelled`` writes
-    ``Name (code): Column = value; ...``; ``row`` writes the place's row of the final table,
-    ``| Name | value | ... |``, so that the answer copies its rows from the notes unchanged and
-    no column label has to be recalled between two values.
+    ``style`` says how the notes are written. ``labelled``: ``Places: Name (code), ...`` and,
+    with the ``find`` reader, ``Name (code): Column = value; ...``. ``row`` (``find`` reader):
+    a place is noted as its row of the final table, ``| Name | value | ... |``, so that the
+    answer copies its rows from the notes unchanged and no column label has to be recalled
+    between two values. ``verbatim``: as ``row``, and the places as the index page lists
+    them, its ``- Name (code)`` lines copied as they are.
     """
 
     def __init__(self, expert: Any, style: NoteStyle = "labelled") -> None:
@@ -295,7 +297,9 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
             continue
         if view.doc_id.startswith("region/"):
             places = region_members(view.body)
-            if places:
+            if places and style == "verbatim":  # the index's own lines
+                lines.append("\n".join(["Places:", *(f"- {n} ({c})" for n, c in places)]))
+            elif places:
                 lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
             continue
         code, _, _ = view.doc_id.partition("/")
@@ -352,9 +356,9 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             parts.append(f"{f.label} = {f.cell(value)}")
             cells[f.id] = f.cell(value)
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
-        if style == "row" and not left_out and all(f.id in cells for f in task.columns):
+        if style != "labelled" and not left_out and all(f.id in cells for f in task.columns):
             lines.append("| " + " | ".join([name, *(cells[f.id] for f in task.columns)]) + " |")
-        elif style == "row":
+        elif style != "labelled":
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
             lines.append(_note(name, code, parts, left_out))
