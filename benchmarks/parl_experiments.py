@@ -85,7 +85,7 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     cases = [c for c in cases if base.min_rows <= c.rows and (base.max_rows is None or c.rows <= base.max_rows)][:max_tasks]
     warm = _policy_path(base.policy)
     subagent, _ = load_subagent(base, warm)
-    prefix = expert_prefix() if base.expert_prefix else None  # evaluated the way it was trained
+    prefix = expert_prefix(base.prefix_notes) if base.expert_prefix else None  # evaluated the way it was trained
     rows: list[dict[str, Any]] = []
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:

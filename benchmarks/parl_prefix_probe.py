@@ -88,6 +88,8 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=None, help="override the config's sampling temperature")
     parser.add_argument("--show", type=int, default=2, help="episodes to print per policy")
+    parser.add_argument("--notes", default="labelled", choices=["labelled", "row", "verbatim"],
+                        help="the notes the expert prefix writes (the policies' data.note_style)")
     args = parser.parse_args()
     config = ParlConfig.from_yaml(args.config, {"temperature": args.temperature} if args.temperature else None)
     torch.set_num_threads(config.torch_threads)
@@ -95,7 +97,7 @@ def main() -> None:
     cases = [c for seed in config.world_seeds for c in pool[seed]][: args.tasks]
     # With `subagent: same` the frozen sub-agents are the first policy, for every policy probed.
     subagent, _ = load_subagent(config, Path(args.policy[0]))
-    prefix = expert_prefix()
+    prefix = expert_prefix(args.notes)
 
     def episodes_of(policy: LocalModel) -> list[Episode]:
         return asyncio.run(rollout_groups(policy, subagent, tools, cases, args.group, config.budgets, prefix=prefix))

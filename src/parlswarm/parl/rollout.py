@@ -28,6 +28,7 @@ from parlswarm.models.base import Model
 from parlswarm.models.local import Generation, LocalModel
 from parlswarm.parl.grpo import Sample
 from parlswarm.parl.rewards import EpisodeStats, episode_stats
+from parlswarm.parl.sft import NoteStyle, NotingExpert
 from parlswarm.scoring import GoldTable, TaskScore, WideSearchTask, score_response
 from parlswarm.swarm import Mode, Swarm
 from parlswarm.tools import Toolset
@@ -102,12 +103,11 @@ class PrefixedPolicy:
         return await self.policy.complete(messages, tools)
 
 
-def expert_prefix() -> Model:
-    """The scripted expert as a prefix model, writing the notes the warm start was trained on."""
-    from parlswarm.parl.sft import NotingExpert
+def expert_prefix(note_style: NoteStyle = "labelled") -> Model:
+    """The scripted expert as a prefix model, writing notes in the style the warm start learnt."""
     from parlswarm.world.expert import ExpertModel
 
-    return NotingExpert(ExpertModel("auto"))  # type: ignore[return-value]
+    return NotingExpert(ExpertModel("auto"), note_style)  # type: ignore[return-value]
 
 
 @dataclass

@@ -37,6 +37,7 @@ from parlswarm.models.local import BUILTIN_DIR, LocalModel, Sampling
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
+from parlswarm.parl.sft import NoteStyle
 from parlswarm.tools import Toolset
 from parlswarm.types import Budgets
 
@@ -74,6 +75,7 @@ class ParlConfig(BaseModel):
         description="the scripted expert plays the orchestrator's turns until it knows the places (search, region index); "
         "the policy plays from the decision point on, and only its turns are trained (parlswarm.parl.rollout)",
     )
+    prefix_notes: NoteStyle = Field("labelled", description="the notes the expert prefix writes: the warm start's data.note_style")
     budgets: Budgets = Field(
         default_factory=lambda: Budgets(max_critical_steps=24, max_orchestrator_steps=24, max_subagent_steps=16, max_tool_calls=400)
     )
@@ -313,7 +315,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         for p in reference.parameters():
             p.requires_grad_(False)
     pool, tools = load_task_pool(config)
-    prefix = expert_prefix() if config.expert_prefix else None
+    prefix = expert_prefix(config.prefix_notes) if config.expert_prefix else None
     optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)
     start = 0
