@@ -126,6 +126,10 @@ async def test_find_with_a_place_code_searches_all_of_the_places_sections(real: 
         assert out.ok and view is not None and view.doc_id == "fr" and view.title == "France"
         field = get_field(field_id)
         assert field.section != "" and field.parse(read_entry(view.body, field.path)) == real.value("fr", field)
+    # A section's last entry ends where the section does, not at the next section's title.
+    for out in [await find.invoke({"doc_id": "fr", "text": words}) for words in ("Exchange rates", "Capital", "Coastline")]:
+        body = parse_find(content_text(out.content)).body  # type: ignore[union-attr]
+        assert not any(line.startswith(("# ", "The World Factbook ›", "Sections of ")) for line in body.splitlines()), body
     bad = await find.invoke({"doc_id": "zz", "text": "Capital"})
     assert not bad.ok and "no document with doc_id 'zz'" in content_text(bad.content)
 

@@ -189,12 +189,21 @@ _FIND = re.compile(r'^\[find "(?P<text>[^"\n]*)" in (?P<doc>\S+) \((?P<title>[^\
 
 
 def entries(text: str) -> list[str]:
-    """The ``## Heading`` blocks of a section page's text, each with its lines."""
+    """The ``## Heading`` blocks of a text, each with its lines.
+
+    A block ends at the next heading of either level: a place's document is its sections one
+    after another, and a section's last entry must not run on into the next section's title
+    lines.
+    """
     blocks: list[list[str]] = []
+    inside = False
     for line in text.split("\n"):
         if line.startswith("## "):
             blocks.append([line])
-        elif blocks:
+            inside = True
+        elif line.startswith("# "):
+            inside = False
+        elif inside:
             blocks[-1].append(line)
     return ["\n".join(b).rstrip("\n") for b in blocks]
 
