@@ -250,8 +250,10 @@ class NotingExpert:
     with the ``find`` reader, ``Name (code): Column = value; ...``. ``row`` (``find`` reader):
     a place is noted as its row of the final table, ``| Name | value | ... |``, so that the
     answer copies its rows from the notes unchanged and no column label has to be recalled
-    between two values. ``verbatim``: as ``row``, and the places as the index page lists
-    them, its ``- Name (code)`` lines copied as they are.
+    between two values. ``verbatim``: as ``row``; the places as the index page lists them,
+    its ``- Name (code)`` lines copied as they are; and, in the first turn, the answer's
+    header row copied from the task (``| Country | ... |``), so that the columns stand in
+    order near every later turn and the final header is a copy of the agent's own note.
     """
 
     def __init__(self, expert: Any, style: NoteStyle = "labelled") -> None:
@@ -280,8 +282,8 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
     if task is None:
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
-    if last < 0:
-        return ""
+    if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
+        return "| " + " | ".join(task.header) + " |" if style == "verbatim" else ""
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
