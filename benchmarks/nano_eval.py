@@ -8,6 +8,11 @@
 2. **Single mode**: every task of at most ``--max-rows`` rows, the model alone with the
    world tools (``Swarm(mode="single")``, the bench's budgets); Item-F1, Row-F1, success.
 
+Two diagnostics come with the look-ups, to show where a low figure comes from (they are not
+acceptance figures): the share of replies whose table header is the task's exactly, and the
+cell accuracy the replies would have had under the right header (the scorer rejects a table
+whose columns are not the required ones, whatever its values).
+
 Runs go concurrently so a LocalModel decodes them in batches; each is an ordinary runtime
 run. ``--model expert`` checks the harness itself (it should score 1.0).
 
@@ -30,6 +35,7 @@ from parlswarm.agent import Agent
 from parlswarm.bench import BenchConfig, load_bench_tasks
 from parlswarm.models import load_model
 from parlswarm.scoring import score_response
+from parlswarm.scoring.table import render_markdown_table
 from parlswarm.scoring.tasks import GoldTable
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets
@@ -47,6 +53,27 @@ def cell_accuracy(score: Any, columns: int) -> float:
         return 0.0
     wrong = len(score.wrong_cells) + len(score.missing_columns)
     return max(0.0, (columns - wrong) / columns)
+
+
+def place_row(reply: str, name: str) -> list[str] | None:
+    """The cells after the name of the reply's last table row for ``name``, if it wrote one."""
+    lines = [ln.strip() for ln in reply.splitlines() if ln.strip().startswith(f"| {name} |")]
+    return [c.strip() for c in lines[-1].strip("|").split("|")][1:] if lines else None
+
+
+def header_blind_accuracy(task: Any, gold: GoldTable, header: list[str], reply: str) -> float:
+    """Diagnostic, not the acceptance figure: cell accuracy had the reply's header been right.
+
+    The scorer rejects a table whose columns are not the required ones, so one wrong header
+    cell scores a look-up 0 whatever its values. This puts the reply's row for the place
+    (cut or padded to the header's width) under the right header and scores that.
+    """
+    cells = place_row(reply, gold.rows[0][0])
+    if cells is None:
+        return 0.0
+    cells = (cells + [""] * len(header))[: len(header) - 1]
+    repaired = render_markdown_table(header, [[gold.rows[0][0], *cells]])
+    return cell_accuracy(score_response(task, gold, repaired), len(header) - 1)
 
 
 async def lookups(
@@ -76,10 +103,13 @@ async def lookups(
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
+        header = "| " + " | ".join(parsed.header) + " |"
         return {
             "task": bt.task.instance_id,
             "place": name,
             "cell_accuracy": acc,
+            "header_right": any(ln.strip() == header for ln in result.content.splitlines()),
+            "cells_if_header_right": header_blind_accuracy(bt.task, gold, parsed.header, result.content),
             "steps": result.steps,
             "stop": result.stop_reason,
             "reply": result.content,  # what the model answered, to read when the figure is low
@@ -92,6 +122,9 @@ async def lookups(
         "cell_accuracy": statistics.mean(r["cell_accuracy"] for r in results) if results else None,
         "all_cells_right": statistics.mean(r["cell_accuracy"] == 1.0 for r in results) if results else None,
         "mean_steps": statistics.mean(r["steps"] for r in results) if results else None,
+        # diagnostics (see header_blind_accuracy): where a 0 comes from
+        "header_right": statistics.mean(r["header_right"] for r in results) if results else None,
+        "cells_if_header_right": statistics.mean(r["cells_if_header_right"] for r in results) if results else None,
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -179,7 +212,8 @@ def main() -> None:
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
-            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s"
+            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: header right {lk['header_right']:.3f}, "
+            f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}"
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:

@@ -1,0 +1,59 @@
+"""benchmarks/nano_eval.py: the harness scores the scripted expert 1.0, and its diagnostics
+tell a wrong header from wrong values."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("bm25s")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "nano_eval.py"
+
+
+def _module():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("nano_eval", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_expert_scores_one_on_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", "expert", "--world-seed", "1000", "--lookups", "6", "--max-rows", "-1",
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lookups = json.loads(out.read_text())["subagent_lookups"]
+    assert lookups["lookups"] == 6
+    assert lookups["cell_accuracy"] == lookups["header_right"] == lookups["cells_if_header_right"] == 1.0
+
+
+def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -> None:
+    from parlswarm.scoring import GoldTable, WideSearchTask
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import header, make_tasks
+
+    nano_eval = _module()
+    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 2)
+    wst = WideSearchTask.model_validate(task.line())
+    row = task.rows[0]
+    gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
+    columns = header(task.spec)
+    right = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join(row) + " |"
+    wrong_header = right.replace(columns[2], columns[1], 1)  # a column repeated, as the nano model does
+    swapped = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join([row[0], row[2], row[1], *row[3:]]) + " |"
+    n = len(columns) - 1
+    assert nano_eval.cell_accuracy(nano_eval.score_response(wst, gold, right), n) == 1.0
+    assert nano_eval.cell_accuracy(nano_eval.score_response(wst, gold, wrong_header), n) == 0.0
+    assert nano_eval.header_blind_accuracy(wst, gold, columns, wrong_header) == 1.0
+    assert nano_eval.header_blind_accuracy(wst, gold, columns, swapped) < 1.0
+    assert nano_eval.header_blind_accuracy(wst, gold, columns, "no table") == 0.0
