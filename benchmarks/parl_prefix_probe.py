@@ -87,11 +87,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=6)
     parser.add_argument("--group", type=int, default=4)
     parser.add_argument("--temperature", type=float, default=None, help="override the config's sampling temperature")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the config's cap on a turn")
     parser.add_argument("--show", type=int, default=2, help="episodes to print per policy")
     parser.add_argument("--notes", default="labelled", choices=["labelled", "row", "verbatim"],
                         help="the notes the expert prefix writes (the policies' data.note_style)")
     args = parser.parse_args()
-    config = ParlConfig.from_yaml(args.config, {"temperature": args.temperature} if args.temperature else None)
+    overrides = {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens}
+    config = ParlConfig.from_yaml(args.config, {k: v for k, v in overrides.items() if v is not None})
     torch.set_num_threads(config.torch_threads)
     pool, tools = load_task_pool(config)
     cases = [c for seed in config.world_seeds for c in pool[seed]][: args.tasks]
@@ -102,8 +104,8 @@ def main() -> None:
     def episodes_of(policy: LocalModel) -> list[Episode]:
         return asyncio.run(rollout_groups(policy, subagent, tools, cases, args.group, config.budgets, prefix=prefix))
 
-    print(f"{len(cases)} tasks × {args.group} episodes, temperature {config.temperature}, sub-agents {config.subagent}, "
-          f"budget {config.budgets.max_critical_steps} critical steps")
+    print(f"{len(cases)} tasks × {args.group} episodes, temperature {config.temperature}, at most {config.max_new_tokens} "
+          f"tokens a turn, sub-agents {config.subagent}, budget {config.budgets.max_critical_steps} critical steps")
     rows = [probe(path, config, episodes_of, args.show) for path in args.policy]
     print()
     print("| policy | episodes | first policy turn | created / assigned / finished | Item-F1 | reward (B), (A) at e=0 "
