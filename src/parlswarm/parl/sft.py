@@ -89,7 +89,7 @@ class DataConfig(BaseModel):
     dev_samples: int = Field(64, ge=0)
     max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
     notes: bool = True  # teacher notes (see NotingExpert)
-    note_style: NoteStyle = "labelled"  # how a place's ``find`` results are noted (see NotingExpert)
+    note_style: NoteStyle = "labelled"  # how the teacher notes are written (see NotingExpert)
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
     on_policy: OnPolicyConfig | None = None  # add the policy's own runs, relabelled by the expert
 
