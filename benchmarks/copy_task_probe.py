@@ -20,7 +20,7 @@ import torch
 
 from parlswarm.models.local import LocalModel
 from parlswarm.models.nano import NanoConfig, build_model
-from parlswarm.parl.sft import CopyTaskConfig, copy_batch, copy_loss, copy_marks, ordinary_tokens
+from parlswarm.parl.sft import CopyTaskConfig, Phrases, copy_batch, copy_loss, copy_marks, ordinary_tokens
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="src/parlswarm/weights/nano", help="a save_pretrained folder, or 'scratch'")
-    parser.add_argument("--kind", choices=["repeat", "recall", "both"], default="recall")
+    parser.add_argument("--kind", choices=["repeat", "recall", "both", "lists"], default="recall")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=16)
@@ -49,11 +49,12 @@ def main() -> None:
     )
     vocab = ordinary_tokens(base.tokenizer)
     marks = copy_marks(base.tokenizer)
+    phrases = Phrases.of_world(base.tokenizer) if args.kind == "lists" else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
-    accs: dict[str, list[float]] = {"repeat": [], "recall": []}
+    accs: dict[str, list[float]] = {"repeat": [], "recall": [], "lists": []}
     for step in range(args.steps):
-        loss, metrics = copy_loss(model, *copy_batch(cfg, vocab, step, seed=0, marks=marks))
+        loss, metrics = copy_loss(model, *copy_batch(cfg, vocab, step, seed=0, marks=marks, phrases=phrases))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

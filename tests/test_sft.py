@@ -21,6 +21,7 @@ from parlswarm.parl.sft import (  # noqa: E402
     CopyTaskConfig,
     DataConfig,
     NotingExpert,
+    Phrases,
     RecordingModel,
     SFTConfig,
     SFTRun,
@@ -247,6 +248,20 @@ def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
         separators, content = sorted([string[0::2], string[1::2]], key=lambda part: len(set(part)))
         assert len(set(separators)) <= 3  # every other token is one of 3 separators ...
         assert len(set(content)) >= 4  # ... between content tokens drawn from the whole range
+    # lists: phrases the model knows, in a random order, joined by one separator, copied.
+    phrases = Phrases(phrases=[[10, 11], [12], [13, 14, 15], [16, 17], [18]], joins=[[5], [6, 7]])
+    lists = CopyTaskConfig(weight=1.0, kind="lists", batch=32, length=8)
+    ids, target = copy_batch(lists, (20, 1000), step=4, seed=3, phrases=phrases)
+    orders = set()
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        second = mask.index(True) - 1
+        first = next(i for i in range(second) if row[i : i + 8] == row[second : second + 8])
+        string = row[first : first + 8]
+        assert set(string) <= {5, 6, 7, *range(10, 19)} and (5 in string) != (6 in string)  # one separator kind
+        orders.add(tuple(t for t in string if t >= 10))
+    assert len(orders) > 10  # the phrases come in many orders
+    with pytest.raises(ValueError, match="needs phrases"):
+        copy_batch(lists, (20, 1000), step=4, seed=3)
     recall = CopyTaskConfig(weight=1.0, kind="recall", batch=2, pairs=4, key_pool=5)
     ids, target = copy_batch(recall, (8, 100), step=1, seed=0, marks=(1, 2))
     assert ids.shape == target.shape == (2, 4 * 6 * 2)

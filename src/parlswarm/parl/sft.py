@@ -105,6 +105,13 @@ class CopyTaskConfig(BaseModel):
       again; loss on the repeat. It only needs one-token matches. (With the copies always
       ``length`` apart the nano model learnt "copy from 40 tokens back" — 0.998 accuracy —
       and nothing that helps elsewhere.)
+    * ``lists``: like ``repeat``, but the string is a list of the world's own phrases —
+      column labels and place names in a random order, joined by `` | ``, ``, `` or a new
+      line and ``- `` — cut to ``length`` tokens. The model knows these phrases and which
+      tend to follow which, and that prior wins over copying: it wrote a table header from
+      the task text right above it as ``Highest point | Unemployment rate (%) | Airports |
+      Airports`` for ``Highest point | Population | Internet users (%) | Airports``. A list
+      in a random order can only be copied.
     * ``recall`` (multi-query associative recall): ``pairs`` lines ``KEY = VALUE`` whose keys
       are two tokens from a small pool (so one token never tells them apart), then the keys
       again in a random order, each to be completed with its value; loss on the values. This
@@ -116,7 +123,7 @@ class CopyTaskConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     weight: float = Field(0.0, ge=0.0)  # its loss is added with this weight; 0 turns it off
-    kind: Literal["repeat", "recall", "both"] = "both"  # both: repeat on even steps, recall on odd ones
+    kind: Literal["repeat", "recall", "both", "lists"] = "both"  # both: repeat on even steps, recall on odd ones
     batch: int = Field(16, ge=1)
     length: int = Field(40, ge=2)  # repeat: tokens copied
     # repeat: every other token of the string is one of this many separator tokens (0: none).
@@ -136,7 +143,7 @@ class CopyTaskConfig(BaseModel):
     pretrain_window: int = Field(50, ge=1)
     pretrain_lr: float = Field(1e-3, gt=0)
 
-    def kind_at(self, step: int) -> Literal["repeat", "recall"]:
+    def kind_at(self, step: int) -> Literal["repeat", "recall", "lists"]:
         """The task drawn at ``step``: ``both`` alternates, repeat on even steps."""
         if self.kind == "both":
             return "repeat" if step % 2 == 0 else "recall"
@@ -555,18 +562,54 @@ def masked_loss(
     return loss, {"loss": loss.item(), "token_acc": correct.mean().item(), "turn_exact": exact, "tokens": float(labels.numel())}
 
 
+@dataclass
+class Phrases:
+    """What ``lists`` copy batches are made of: tokenised phrases and the separators joining them."""
+
+    phrases: list[list[int]]
+    joins: list[list[int]]
+
+    @classmethod
+    def of_world(cls, tokenizer: Any) -> Phrases:
+        """The world's column labels and place names, joined as tables, notes and indexes join them."""
+        from parlswarm.world.factbook import Factbook
+        from parlswarm.world.fields import FIELDS
+
+        texts = sorted({f.label for f in FIELDS} | {e.name for e in Factbook.load()})
+        encode = lambda t: tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
+        return cls([encode(t) for t in texts], [encode(j) for j in (" | ", ", ", "\n- ")])
+
+    def draw(self, n: int, generator: torch.Generator) -> list[int]:
+        """A list of ``n`` tokens: phrases in a random order, one separator throughout."""
+        join = self.joins[int(torch.randint(0, len(self.joins), (1,), generator=generator))]
+        out: list[int] = []
+        for i in torch.randperm(len(self.phrases), generator=generator).tolist():
+            out += (join if out else []) + self.phrases[i]
+            if len(out) >= n:
+                break
+        return (out * (n // max(1, len(out)) + 1))[:n]
+
+
 def copy_batch(
-    cfg: CopyTaskConfig, vocab: tuple[int, int], step: int, seed: int, marks: tuple[int, int] = (0, 1)
+    cfg: CopyTaskConfig,
+    vocab: tuple[int, int],
+    step: int,
+    seed: int,
+    marks: tuple[int, int] = (0, 1),
+    phrases: Phrases | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids and the mask of trained positions (True where the token is a target).
 
     Drawn from (seed, step), so a resumed run draws the same; ``marks`` are the token ids
     written between a key and its value and after a value (" =" and a newline for the nano
-    tokenizer).
+    tokenizer); ``phrases`` are what ``lists`` batches are made of.
     """
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
     low, high = vocab
-    if cfg.kind_at(step) == "repeat":
+    kind = cfg.kind_at(step)
+    if kind == "lists" and phrases is None:
+        raise ValueError("copy_task kind 'lists' needs phrases (Phrases.of_world(tokenizer))")
+    if kind in ("repeat", "lists"):
         # Random filler before the string and between its two copies (``length`` filler tokens
         # in all), so the distance between the copies varies: with a fixed distance a model
         # learns "copy from ``length`` tokens back", not copying by content.
@@ -581,6 +624,9 @@ def copy_batch(
         for row, gap in enumerate(gaps):
             start = n - gap  # filler before the first copy
             second = start + n + gap
+            if kind == "lists":
+                assert phrases is not None
+                ids[row, start : start + n] = torch.tensor(phrases.draw(n, generator))
             ids[row, second : second + n] = ids[row, start : start + n]
             target[row, second + 1 : second + n] = True  # the repeat's first token cannot be known
         return ids, target
@@ -884,6 +930,7 @@ class SFTRun:
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
         marks = copy_marks(lm.tokenizer)
+        phrases = Phrases.of_world(lm.tokenizer) if cfg.train.copy_task.kind == "lists" else None
         t0 = time.perf_counter()
 
         def out_of_time() -> bool:
@@ -907,7 +954,7 @@ class SFTRun:
                 inputs = noised(ids, target, cfg.train.input_noise, vocab) if cfg.train.input_noise else None
                 loss, metrics = masked_loss(model, ids, attention, target, inputs)
                 if cfg.train.copy_task.weight > 0:
-                    aux, aux_metrics = copy_loss(model, *copy_batch(cfg.train.copy_task, vocab, step, cfg.train.seed, marks))
+                    aux, aux_metrics = copy_loss(model, *copy_batch(cfg.train.copy_task, vocab, step, cfg.train.seed, marks, phrases))
                     loss = loss + cfg.train.copy_task.weight * aux
                     metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
@@ -955,6 +1002,7 @@ class SFTRun:
         recent: dict[str, list[float]] = state.setdefault("recent", {})
         kinds = {"repeat", "recall"} if task.kind == "both" else {task.kind}
         vocab, marks = ordinary_tokens(lm.tokenizer), copy_marks(lm.tokenizer)
+        phrases = Phrases.of_world(lm.tokenizer) if task.kind == "lists" else None
         t0 = time.perf_counter()
         while state["steps"] < task.pretrain_steps:
             if out_of_time():
@@ -964,7 +1012,7 @@ class SFTRun:
             lr = task.pretrain_lr * min(1.0, (i + 1) / max(1, train.warmup))
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            loss, metrics = copy_loss(model, *copy_batch(task, vocab, drawn, train.seed, marks))
+            loss, metrics = copy_loss(model, *copy_batch(task, vocab, drawn, train.seed, marks, phrases))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
@@ -1021,6 +1069,7 @@ __all__ = [
     "CopyTaskConfig",
     "DataConfig",
     "NotingExpert",
+    "Phrases",
     "RecordingModel",
     "SFTConfig",
     "SFTRun",
