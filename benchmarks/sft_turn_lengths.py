@@ -8,7 +8,7 @@ over ``max_tokens`` and over the model's context. In a swarm-mode trace turn 0 s
 turn 1 opens the region's index, turn 2 creates the sub-agent, turn 3 assigns the sub-tasks
 and turn 4 merges their tables.
 
-    python benchmarks/sft_turn_lengths.py --config configs/sft-nano-assign.yaml --model runs/sft-nano-rows-long/final [--world-seed 3]
+    python benchmarks/sft_turn_lengths.py --config configs/sft-nano-assign.yaml --model runs/sft-nano-rows-long/final [--world-seed 3] [--conversations N]
 """
 
 from __future__ import annotations
@@ -26,13 +26,16 @@ def main() -> None:
     parser.add_argument("--config", required=True, help="an SFT recipe (its data section is used)")
     parser.add_argument("--model", required=True, help="a save_pretrained folder whose tokenizer and chat format encode the turns")
     parser.add_argument("--world-seed", type=int, default=3)
+    parser.add_argument("--conversations", type=int, default=None, help="encode at most this many of each kind (default: all)")
     args = parser.parse_args()
     cfg = SFTConfig.load(args.config)
     lm = LocalModel.from_pretrained(args.model)
     context = lm.model.config.max_position_embeddings
     lengths: dict[tuple[str, int], list[int]] = collections.defaultdict(list)
+    seen: collections.Counter[str] = collections.Counter()
     for conv in record_traces(args.world_seed, cfg.data):
-        if conv.kind != "subagent":
+        seen[conv.kind] += 1
+        if conv.kind != "subagent" and (args.conversations is None or seen[conv.kind] <= args.conversations):
             for turn in range(conv.turns()):
                 lengths[(conv.kind, turn)].append(len(_encode_turn(lm, conv, turn)[0]))
     limit = cfg.data.max_tokens

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_turn_lengths_table_counts_the_samples_over_the_limit() -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "sft_turn_lengths.py"), "--config", str(ROOT / "configs" / "sft-tiny.yaml"),
-         "--model", str(ROOT / "src" / "parlswarm" / "weights" / "nano"), "--world-seed", "31"],
+         "--model", str(ROOT / "src" / "parlswarm" / "weights" / "nano"), "--world-seed", "31", "--conversations", "4"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
