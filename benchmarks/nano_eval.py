@@ -39,7 +39,7 @@ from parlswarm.scoring.table import render_markdown_table
 from parlswarm.scoring.tasks import GoldTable
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets
-from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
+from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
 from parlswarm.world.factbook import Factbook
 from parlswarm.world.pages import region_doc_id, region_members
 from parlswarm.world.tasks import make_tasks, parse_query, write_tasks
@@ -103,7 +103,7 @@ async def lookups(
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
-        header = "| " + " | ".join(parsed.header) + " |"
+        header = table_line(parsed.header)
         return {
             "task": bt.task.instance_id,
             "place": name,

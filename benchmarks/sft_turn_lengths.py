@@ -18,7 +18,7 @@ import collections
 import statistics
 
 from parlswarm.models.local import LocalModel
-from parlswarm.parl.sft import SFTConfig, _encode_turn, record_traces
+from parlswarm.parl.sft import SFTConfig, encode_turn, record_traces
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
         seen[conv.kind] += 1
         if conv.kind != "subagent" and (args.conversations is None or seen[conv.kind] <= args.conversations):
             for turn in range(conv.turns()):
-                lengths[(conv.kind, turn)].append(len(_encode_turn(lm, conv, turn)[0]))
+                lengths[(conv.kind, turn)].append(len(encode_turn(lm, conv, turn)[0]))
     limit = cfg.data.max_tokens
     print(f"{args.config}, world seed {args.world_seed}: max_tokens {limit}, context {context}")
     print(f"| kind | turn | samples | median | max | over {limit} | over {context} |")

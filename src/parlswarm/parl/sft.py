@@ -281,6 +281,7 @@ class NotingExpert:
 
 def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> str:
     """Notes on the ``open_page`` results that follow the last assistant turn (see NotingExpert)."""
+    from parlswarm.world.expert import table_line
     from parlswarm.world.pages import parse_page, read_entry, region_members
     from parlswarm.world.tasks import parse_query
 
@@ -290,7 +291,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
-        return "| " + " | ".join(task.header) + " |" if style == "verbatim" else ""
+        return table_line(task.header) if style == "verbatim" else ""
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
@@ -338,6 +339,7 @@ def _note(name: str, code: str, parts: Sequence[str], left_out: bool) -> str:
 
 def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "labelled") -> list[str]:
     """One note per place for the ``find`` results of one turn (the ``find`` reader's notes)."""
+    from parlswarm.world.expert import table_line
     from parlswarm.world.pages import parse_find, read_entry
 
     found: dict[str, tuple[str, dict[str, str]]] = {}  # code -> (name, doc_id -> entries found)
@@ -366,7 +368,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             cells[f.id] = f.cell(value)
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
         if style != "labelled" and not left_out and all(f.id in cells for f in task.columns):
-            lines.append("| " + " | ".join([name, *(cells[f.id] for f in task.columns)]) + " |")
+            lines.append(table_line([name, *(cells[f.id] for f in task.columns)]))
         elif style != "labelled":
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
@@ -451,7 +453,8 @@ def _turn_refs(conversations: Sequence[Conversation]) -> dict[Kind, list[tuple[i
     return refs
 
 
-def _encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int], list[bool]]:
+def encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int], list[bool]]:
+    """Assistant turn ``turn`` of ``conv`` as SFT trains it: token ids, and the mask of trained ones."""
     idx = [i for i, m in enumerate(conv.messages) if m.role == "assistant"][turn]
     samples = lm.training_samples(conv.messages[: idx + 1], conv.tools)
     if lm.settings.keep_tool_results is None:
@@ -479,7 +482,7 @@ def draw_samples(
             continue
         chosen = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
         for ci, ti in chosen:
-            ids, mask = _encode_turn(lm, conversations[ci], ti)
+            ids, mask = encode_turn(lm, conversations[ci], ti)
             if len(ids) > max_tokens or not any(mask):
                 skipped += 1
                 continue
@@ -1075,6 +1078,7 @@ __all__ = [
     "SFTRun",
     "TrainConfig",
     "copy_loss",
+    "encode_turn",
     "masked_loss",
     "page_notes",
     "record_traces",

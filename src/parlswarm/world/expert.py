@@ -127,11 +127,13 @@ def _found(calls: Sequence[Call]) -> dict[tuple[str, str], str]:
     return out
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
+def table_line(cells: Sequence[str]) -> str:
+    """One line of the expert's Markdown tables (``|`` inside a cell becomes ``/``)."""
+    return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
 
-    return "\n".join([line(header), line(["---"] * len(header)), *(line(r) for r in rows)])
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return "\n".join([table_line(header), table_line(["---"] * len(header)), *(table_line(r) for r in rows)])
 
 
 def _parse_table(text: str) -> list[list[str]]:
