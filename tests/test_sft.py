@@ -27,6 +27,7 @@ from parlswarm.parl.sft import (  # noqa: E402
     SFTRun,
     TrainConfig,
     copy_batch,
+    data_tasks,
     draw_samples,
     evaluate,
     page_notes,
@@ -142,6 +143,16 @@ def test_data_mix_follows_the_config() -> None:
     share = shipped.data.orchestrator_parallel_share
     assert 0 < share < 0.5  # mostly serial with a small parallel share: the warm start PARL needs
     assert 0 not in shipped.data.world_seeds and shipped.data.dev_world_seed not in shipped.data.world_seeds
+
+
+def test_data_trains_on_the_split_or_on_drawn_questions(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.tasks import make_tasks
+
+    real = world.factbook  # world 1 stands in for the real Factbook: only the ids matter here
+    split = data_tasks(DataConfig(split="dev"), world.factbook, real, 1)
+    assert [t.instance_id for t in split] == [t.instance_id for t in make_tasks("dev", world.factbook, real, 1)]
+    drawn = data_tasks(DataConfig(split="drawn", drawn_tasks=7), world.factbook, real, 1)
+    assert [t.instance_id for t in drawn] == [f"world_drawn_1_{n:03d}" for n in range(1, 8)]
 
 
 def _tiny_config(out: Path, steps: int) -> SFTConfig:

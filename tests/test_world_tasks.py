@@ -16,6 +16,7 @@ from parlswarm.world.fields import FIELDS
 from parlswarm.world.tasks import (
     PHRASINGS,
     TaskSpec,
+    drawn_tasks,
     gold_rows,
     make_tasks,
     parse_query,
@@ -42,6 +43,24 @@ def test_splits_are_deterministic_disjoint_and_span_three_to_forty_plus_rows(tmp
     openings = Counter(t.query.split(" ")[0] for t in every)
     assert len(openings) == PHRASINGS
     assert any(t.spec.filter is not None for t in test)
+
+
+def test_drawn_tasks_are_new_questions_in_every_world_and_never_held_out_ones(tmp_path_factory: pytest.TempPathFactory) -> None:
+    real = real_factbook()
+    held_out = {t.spec.digest() for t in make_tasks("all", real) if t.split != "train"}
+    w3 = world(3, tmp_path_factory).factbook
+    first = drawn_tasks(w3, real, 3, 30)
+    assert [t.instance_id for t in first[:2]] == ["world_drawn_3_001", "world_drawn_3_002"]
+    assert [t.spec for t in drawn_tasks(w3, real, 3, 30)] == [t.spec for t in first]  # deterministic
+    digests = [t.spec.digest() for t in first]
+    assert len(set(digests)) == 30 and not held_out & set(digests)
+    assert all(t.split == "train" and t.spec.world_seed == 3 for t in first)
+    assert all(t.rows == gold_rows(w3, t.spec) for t in first)  # this world's rows
+    other = drawn_tasks(world(4, tmp_path_factory).factbook, real, 4, 30)
+    assert len(set(digests) & {t.spec.digest() for t in other}) <= 3  # mostly new questions
+    # column lists vary far more than the split's: the point of drawing
+    assert len({tuple(t.spec.columns) for t in first + other}) > 50
+    assert {len(t.spec.columns) for t in first} >= {2, 3, 4}
 
 
 def test_every_task_text_reads_back_as_its_spec() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parlswarm.agent import Agent
-from parlswarm.parl.sft import Conversation, DataConfig, Kind, NotingExpert
+from parlswarm.parl.sft import Conversation, DataConfig, Kind, NotingExpert, data_tasks
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 
@@ -88,7 +88,6 @@ async def _on_policy_runs(
     policy: Any, world_seed: int, data: DataConfig, real: Any
 ) -> tuple[list[Conversation], dict[str, int]]:
     from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
-    from parlswarm.world.tasks import make_tasks
     from parlswarm.world.tools import world_tools
     from parlswarm.world.world import World
 
@@ -96,7 +95,7 @@ async def _on_policy_runs(
     tools = world_tools(world)
     cfg = data.on_policy
     assert cfg is not None
-    tasks = make_tasks(data.split, world.factbook, real=real, world_seed=world_seed)
+    tasks = data_tasks(data, world.factbook, real, world_seed)
     rng = random.Random(world_seed)
     teacher = NotingExpert(ExpertModel("auto", reader=data.reader), data.note_style)
     gate = asyncio.Semaphore(cfg.concurrency)
@@ -140,7 +139,7 @@ def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conver
     """The policy's own runs in ``data.on_policy.world_seeds``, each state labelled with the expert's turn.
 
     The expert reads with ``data.reader`` and notes in ``data.note_style``, as in the
-    expert traces the policy was trained on; tasks come from ``data.split``.
+    expert traces the policy was trained on; tasks come from ``data.split`` (see ``data_tasks``).
 
     Statistics: runs, states relabelled, ``agreement`` (share of states where the policy's
     turn already was the expert's), states the expert could not answer, seconds.

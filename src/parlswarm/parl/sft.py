@@ -79,8 +79,11 @@ class DataConfig(BaseModel):
 
     world_seeds: list[int] = Field(default_factory=lambda: list(range(1, 13)))  # never 0: that is the real world
     dev_world_seed: int = 900
-    split: Literal["train", "dev", "test", "all"] = "train"
+    # "drawn": new training questions in every world seed (parlswarm.world.tasks.drawn_tasks),
+    # so column lists are read off the task, not learnt by heart from a few dozen.
+    split: Literal["train", "dev", "test", "all", "drawn"] = "train"
     dev_split: Literal["train", "dev", "test", "all"] = "dev"
+    drawn_tasks: int = Field(74, ge=1)  # tasks per world seed with split "drawn"
     max_rows: int | None = 10  # orchestrator traces only from tasks with at most this many rows
     rows_per_subagent: int = Field(1, ge=1)  # the expert's share of rows per sub-agent
     orchestrator_samples: int = Field(2000, ge=0)
@@ -386,18 +389,26 @@ async def _run_task(swarm: Swarm, query: str) -> None:
     await swarm.run(query)
 
 
+def data_tasks(data: DataConfig, world: Any, real: Any, world_seed: int) -> list[Any]:
+    """The tasks ``data`` trains on in one world: a split's, or drawn afresh (``split: drawn``)."""
+    from parlswarm.world.tasks import drawn_tasks, make_tasks
+
+    if data.split == "drawn":
+        return drawn_tasks(world, real, world_seed, data.drawn_tasks)
+    return make_tasks(data.split, world, real=real, world_seed=world_seed)
+
+
 def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[Conversation]:
     """Expert conversations in world ``world_seed``: serial and swarm runs of the split's tasks."""
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.factbook import Factbook
-    from parlswarm.world.tasks import make_tasks
     from parlswarm.world.tools import world_tools
     from parlswarm.world.world import World
 
     real = real or Factbook.load()
     world = World.load(world_seed, base=real)
     tools = world_tools(world)
-    tasks = make_tasks(data.split, world.factbook, real=real, world_seed=world_seed)
+    tasks = data_tasks(data, world.factbook, real, world_seed)
     budgets = Budgets(max_orchestrator_steps=400, max_subagent_steps=100, max_tool_calls=5000)
     out: list[Conversation] = []
 

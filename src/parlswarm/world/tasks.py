@@ -237,37 +237,42 @@ def _sections_ok(columns: Sequence[str]) -> bool:
     return len({FIELDS_BY_ID[c].section for c in columns}) >= 2
 
 
+def _draw_spec(rng: random.Random, factbook: Factbook, region: str) -> TaskSpec | None:
+    """One attempt at a spec for ``region``: None when the draw fails a rule (then draw again)."""
+    members = factbook.members(region)
+    # Fields most places of the region have are drawn more often: wider tables.
+    coverage = {f.id: sum(f.parse(e.value(f.path)) is not None for e in members) / len(members) for f in FIELDS}
+    pool = [f.id for f in FIELDS if coverage[f.id] >= 0.5]
+    weights = [coverage[c] ** 4 for c in pool]
+    n = rng.choice((2, 3, 3, 4, 4, 5))
+    columns: list[str] = []
+    while len(columns) < n:
+        c = rng.choices(pool, weights)[0]
+        if c not in columns:
+            columns.append(c)
+    if not _sections_ok(columns):
+        return None
+    flt = None
+    if len(members) >= 12 and rng.random() < 0.35:
+        f = rng.choice([f for f in FIELDS if f.type == "number"])
+        values = sorted(v for e in members if isinstance(v := f.parse(e.value(f.path)), float))
+        if len(values) < 8:
+            return None
+        cut = _nice(values[int(rng.uniform(0.3, 0.7) * len(values))])
+        flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=cut)
+    spec = TaskSpec(region=region, columns=columns, filter=flt, phrasing=rng.randrange(PHRASINGS))
+    return spec if len(gold_rows(factbook, spec)) >= 3 else None
+
+
 def generate_specs(factbook: Factbook) -> list[TaskSpec]:
     """The deterministic pool of task specs (from the real Factbook: world seed 0)."""
     rng = random.Random(f"parlswarm-world-tasks-v{TASKS_VERSION}")
     specs: dict[str, TaskSpec] = {}
-    numeric = [f for f in FIELDS if f.type == "number"]
     for region in TASK_REGIONS:
-        members = factbook.members(region)
-        # Fields most places of the region have are drawn more often: wider tables.
-        coverage = {f.id: sum(f.parse(e.value(f.path)) is not None for e in members) / len(members) for f in FIELDS}
-        pool = [f.id for f in FIELDS if coverage[f.id] >= 0.5]
-        weights = [coverage[c] ** 4 for c in pool]
         for _ in range(VARIANTS_PER_REGION):
             for _attempt in range(40):
-                n = rng.choice((2, 3, 3, 4, 4, 5))
-                columns: list[str] = []
-                while len(columns) < n:
-                    c = rng.choices(pool, weights)[0]
-                    if c not in columns:
-                        columns.append(c)
-                if not _sections_ok(columns):
-                    continue
-                flt = None
-                if len(members) >= 12 and rng.random() < 0.35:
-                    f = rng.choice(numeric)
-                    values = sorted(v for e in members if isinstance(v := f.parse(e.value(f.path)), float))
-                    if len(values) < 8:
-                        continue
-                    cut = _nice(values[int(rng.uniform(0.3, 0.7) * len(values))])
-                    flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=cut)
-                spec = TaskSpec(region=region, columns=columns, filter=flt, phrasing=rng.randrange(PHRASINGS))
-                if len(gold_rows(factbook, spec)) >= 3 and spec.digest() not in specs:
+                spec = _draw_spec(rng, factbook, region)
+                if spec is not None and spec.digest() not in specs:
                     specs[spec.digest()] = spec
                     break
     return list(specs.values())
@@ -302,6 +307,35 @@ def make_tasks(split: Split | Literal["all"], world: Factbook, real: Factbook | 
         for n, spec in enumerate(ordered, 1):
             spec = spec.model_copy(update={"world_seed": world_seed})
             tasks.append(WorldTask(f"world_{name}_{n:03d}", name, spec, gold_rows(world, spec)))
+    return tasks
+
+
+def drawn_tasks(world: Factbook, real: Factbook | None = None, world_seed: int = 0, count: int = 74) -> list[WorldTask]:
+    """``count`` training tasks drawn afresh for ``world_seed``, never a dev or test question.
+
+    The split's train tasks are the same few dozen questions in every world, so a model
+    trained on them alone can learn their column lists by heart instead of reading them off
+    the task text; drawn tasks ask new combinations in every world, from the same
+    distribution as the split (regions in turn, the same column, filter and wording draws).
+    Ids are ``world_drawn_<seed>_<n>``.
+    """
+    real = real or world
+    splits = split_specs(real, generate_specs(real))
+    held_out = {spec.digest() for name in ("dev", "test") for spec in splits[name]}
+    rng = random.Random(f"parlswarm-world-drawn-tasks-v{TASKS_VERSION}-{world_seed}")
+    seen: set[str] = set()
+    tasks: list[WorldTask] = []
+    attempts = 0
+    while len(tasks) < count:
+        attempts += 1
+        if attempts > 100 * count:
+            raise RuntimeError(f"could draw only {len(tasks)} of {count} new tasks for world seed {world_seed}")
+        spec = _draw_spec(rng, real, TASK_REGIONS[len(tasks) % len(TASK_REGIONS)])
+        if spec is None or spec.digest() in held_out or spec.digest() in seen:
+            continue
+        seen.add(spec.digest())
+        spec = spec.model_copy(update={"world_seed": world_seed})
+        tasks.append(WorldTask(f"world_drawn_{world_seed}_{len(tasks) + 1:03d}", "train", spec, gold_rows(world, spec)))
     return tasks
 
 
