@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import statistics
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ def policy_calls(ep: Episode) -> list[ToolStarted]:
     return [e for e in ep.trace.events if isinstance(e, ToolStarted) and e.agent_id == root and e.step >= ep.prefix_turns]
 
 
+def call_label(call: ToolStarted) -> str:
+    """The tool's name, marked when its arguments are not a JSON object.
+
+    Such a call reaches the tool as its raw block text, which starts with the call's own
+    name: printed bare it looks like a call nested in itself (docs/parl.md, stop 14).
+    """
+    try:
+        readable = isinstance(json.loads(call.arguments), dict)
+    except ValueError:
+        readable = False
+    return call.tool if readable else f"{call.tool} (unreadable, raw text)"
+
+
 def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[str, Any]:
     policy = LocalModel.from_pretrained(
         path, sampling=Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
@@ -49,7 +63,7 @@ def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[st
     first_turn: collections.Counter[str] = collections.Counter()
     for ep in episodes:
         calls = policy_calls(ep)
-        first = sorted({c.tool for c in calls if c.step == ep.prefix_turns})
+        first = sorted({call_label(c) for c in calls if c.step == ep.prefix_turns})
         first_turn["+".join(first) or "(no tool call: answered)"] += 1
     rewards_b = [reward(ep.stats, config.reward, 0.0).total for ep in episodes]
     rewards_a = [reward(ep.stats, perf_only, 0.0).total for ep in episodes]
@@ -63,7 +77,7 @@ def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[st
     for ep in episodes[:show]:
         print(f"--- {path} · {ep.case.task.instance_id} ({ep.case.rows} rows), after {ep.prefix_turns} expert turns:")
         for c in policy_calls(ep)[:4]:
-            print(f"    {c.tool} {c.arguments[:200]}")
+            print(f"    {call_label(c)} {c.arguments[:200]}")
         print(f"    answer: {ep.answer[:240]!r}")
     return {
         "policy": path,
