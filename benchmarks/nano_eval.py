@@ -152,6 +152,7 @@ async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurre
             "steps": result.summary.steps,
             "stop": result.result.stop_reason,
             "error": score.error,
+            "reply": result.answer,  # what the model answered, to read when the figure is low
         }
 
     t0 = time.perf_counter()
