@@ -237,17 +237,23 @@ def _sections_ok(columns: Sequence[str]) -> bool:
     return len({FIELDS_BY_ID[c].section for c in columns}) >= 2
 
 
-def _draw_spec(rng: random.Random, factbook: Factbook, region: str) -> TaskSpec | None:
-    """One attempt at a spec for ``region``: None when the draw fails a rule (then draw again)."""
+def _column_pool(factbook: Factbook, region: str) -> tuple[list[str], list[float]]:
+    """The fields a question about ``region`` may ask, and their draw weights."""
     members = factbook.members(region)
     # Fields most places of the region have are drawn more often: wider tables.
     coverage = {f.id: sum(f.parse(e.value(f.path)) is not None for e in members) / len(members) for f in FIELDS}
     pool = [f.id for f in FIELDS if coverage[f.id] >= 0.5]
-    weights = [coverage[c] ** 4 for c in pool]
+    return pool, [coverage[c] ** 4 for c in pool]
+
+
+def _draw_spec(rng: random.Random, factbook: Factbook, region: str, pool: tuple[list[str], list[float]]) -> TaskSpec | None:
+    """One attempt at a spec for ``region``: None when the draw fails a rule (then draw again)."""
+    members = factbook.members(region)
+    fields, weights = pool
     n = rng.choice((2, 3, 3, 4, 4, 5))
     columns: list[str] = []
     while len(columns) < n:
-        c = rng.choices(pool, weights)[0]
+        c = rng.choices(fields, weights)[0]
         if c not in columns:
             columns.append(c)
     if not _sections_ok(columns):
@@ -269,9 +275,10 @@ def generate_specs(factbook: Factbook) -> list[TaskSpec]:
     rng = random.Random(f"parlswarm-world-tasks-v{TASKS_VERSION}")
     specs: dict[str, TaskSpec] = {}
     for region in TASK_REGIONS:
+        pool = _column_pool(factbook, region)
         for _ in range(VARIANTS_PER_REGION):
             for _attempt in range(40):
-                spec = _draw_spec(rng, factbook, region)
+                spec = _draw_spec(rng, factbook, region, pool)
                 if spec is not None and spec.digest() not in specs:
                     specs[spec.digest()] = spec
                     break
@@ -323,6 +330,7 @@ def drawn_tasks(world: Factbook, real: Factbook | None = None, world_seed: int =
     splits = split_specs(real, generate_specs(real))
     held_out = {spec.digest() for name in ("dev", "test") for spec in splits[name]}
     rng = random.Random(f"parlswarm-world-drawn-tasks-v{TASKS_VERSION}-{world_seed}")
+    pools = {region: _column_pool(real, region) for region in TASK_REGIONS}
     seen: set[str] = set()
     tasks: list[WorldTask] = []
     attempts = 0
@@ -330,7 +338,8 @@ def drawn_tasks(world: Factbook, real: Factbook | None = None, world_seed: int =
         attempts += 1
         if attempts > 100 * count:
             raise RuntimeError(f"could draw only {len(tasks)} of {count} new tasks for world seed {world_seed}")
-        spec = _draw_spec(rng, real, TASK_REGIONS[len(tasks) % len(TASK_REGIONS)])
+        region = TASK_REGIONS[len(tasks) % len(TASK_REGIONS)]
+        spec = _draw_spec(rng, real, region, pools[region])
         if spec is None or spec.digest() in held_out or spec.digest() in seen:
             continue
         seen.add(spec.digest())
