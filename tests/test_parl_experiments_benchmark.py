@@ -1,0 +1,78 @@
+"""A tiny run of benchmarks/parl_experiments.py so that it cannot rot: two conditions, one
+seed, one GRPO step each from a tiny random warm start, then the evaluation on one test task,
+the results files and the plot; a second run finds the training done."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("bm25s")
+pytest.importorskip("matplotlib")
+
+from parlswarm import prompts  # noqa: E402
+from parlswarm.models.local import LocalSettings  # noqa: E402
+from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_experiments.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
+    policy = tmp_path / "policy"
+    tokenizer = train_tokenizer([prompts.load("orchestrator"), prompts.load("subagent")] * 5, vocab_size=400)
+    nano = NanoConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192)
+    build_model(nano, tokenizer, seed=0).save_pretrained(policy)
+    tokenizer.save_pretrained(policy)
+    write_settings(policy, LocalSettings(tool_format="compact"))
+    config = tmp_path / "parl.yaml"
+    config.write_text(yaml.safe_dump({
+        "policy": str(policy), "subagent": "expert", "world_seeds": [31], "min_rows": 3, "max_rows": 8,
+        "steps": 5, "tasks_per_step": 1, "group_size": 2, "minibatch": 2, "max_new_tokens": 16, "lr": 1e-3,
+        "checkpoint_every": 1, "out_dir": str(tmp_path / "unused"),
+        # Room for the scripted fixed-width control to finish its table.
+        "budgets": {"max_critical_steps": 40, "max_orchestrator_steps": 40, "max_subagent_steps": 40, "max_tool_calls": 300},
+    }))
+    out = tmp_path / "exp"
+    args = ["--config", str(config), "--conditions", "A,B", "--seeds", "0", "--steps", "1", "--eval-tasks", "1",
+            "--width", "2", "--out", str(out)]
+    first = _run(*args)
+    assert f"{out / 'A-perf-only' / 'seed0'}: training 1 steps" in first.stdout
+    assert f"{out / 'B-annealed' / 'seed0'}: training 1 steps" in first.stdout
+
+    # Condition A trains on r_perf alone; B keeps the config's annealed lambda1.
+    lambda1 = {}
+    for condition in ("A-perf-only", "B-annealed"):
+        metrics = [json.loads(line) for line in (out / condition / "seed0" / "metrics.jsonl").read_text().splitlines()]
+        assert [m["step"] for m in metrics] == [1]
+        lambda1[condition] = metrics[0]["episode/lambda1"]
+    assert lambda1["A-perf-only"] == 0.0 < lambda1["B-annealed"]
+
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["condition"], r["seed"]) for r in rows] == [("warm start", None), ("control", None), ("A", 0), ("B", 0)]
+    for r in rows:
+        assert r["tasks"] == 1 and r["eval_world_seed"] == 77
+        assert 0.0 <= r["item_f1"] <= 1.0 and r["errors"] >= 0
+    control = rows[1]
+    assert control["label"] == "fixed width 2 (scripted orchestrator)"
+    assert control["subagents"] == 2 and control["item_f1"] > 0.5  # the expert control answers
+    md = (out / "results.md").read_text()
+    assert md.startswith("| orchestrator | sub-agents run | tasks | Item-F1 |")
+    assert "| A perf-only | 1 |" in md and "| B annealed | 1 |" in md
+    assert (out / "parl-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    second = _run(*args, "--skip-eval")  # resumable: finished runs are not trained again
+    assert second.stdout.count(": finished earlier") == 2 and "training" not in second.stdout
