@@ -3,7 +3,6 @@ tell a wrong header from wrong values."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,15 +12,13 @@ import pytest
 
 pytest.importorskip("bm25s")
 
+from script_support import benchmark_module  # noqa: E402
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "nano_eval.py"
 
 
 def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("nano_eval", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("nano_eval")
 
 
 def test_the_expert_scores_one_on_every_figure(tmp_path: Path) -> None:

@@ -13,26 +13,14 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("bm25s")
 
-from parlswarm import prompts  # noqa: E402
-from parlswarm.models.local import LocalSettings  # noqa: E402
-from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+from nano_support import tiny_policy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "parl_decision_probe.py"
 
 
-def _tiny_policy(folder: Path) -> Path:
-    tokenizer = train_tokenizer([prompts.load("orchestrator"), prompts.load("subagent")] * 5, vocab_size=400)
-    nano = NanoConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192)
-    build_model(nano, tokenizer, seed=0).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    write_settings(folder, LocalSettings(tool_format="compact"))
-    return folder
-
-
 def test_a_row_per_policy(tmp_path: Path) -> None:
-    policies = [str(ROOT / "src" / "parlswarm" / "weights" / "nano"), str(_tiny_policy(tmp_path / "tiny-policy"))]
+    policies = [str(ROOT / "src" / "parlswarm" / "weights" / "nano"), str(tiny_policy(tmp_path / "tiny-policy"))]
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--policy", policies[0], "--policy", policies[1], "--tasks", "2", "--reader", "find"],
         capture_output=True, text=True, timeout=300,

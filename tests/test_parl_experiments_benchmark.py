@@ -17,9 +17,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("bm25s")
 pytest.importorskip("matplotlib")
 
-from parlswarm import prompts  # noqa: E402
-from parlswarm.models.local import LocalSettings  # noqa: E402
-from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+from nano_support import tiny_policy  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_experiments.py"
 
@@ -31,13 +29,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
-    policy = tmp_path / "policy"
-    tokenizer = train_tokenizer([prompts.load("orchestrator"), prompts.load("subagent")] * 5, vocab_size=400)
-    nano = NanoConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192)
-    build_model(nano, tokenizer, seed=0).save_pretrained(policy)
-    tokenizer.save_pretrained(policy)
-    write_settings(policy, LocalSettings(tool_format="compact"))
+    policy = tiny_policy(tmp_path / "policy")
     config = tmp_path / "parl.yaml"
     config.write_text(yaml.safe_dump({
         "policy": str(policy), "subagent": "expert", "world_seeds": [31], "min_rows": 3, "max_rows": 8,

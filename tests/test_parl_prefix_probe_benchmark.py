@@ -3,7 +3,6 @@ marked as such (its raw text starts with the call's own name, which once read as
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -14,20 +13,16 @@ import yaml
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from parlswarm import prompts  # noqa: E402
-from parlswarm.models.local import LocalSettings  # noqa: E402
-from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+from nano_support import tiny_policy  # noqa: E402
+from script_support import benchmark_module  # noqa: E402
+
 from parlswarm.trace.events import ToolStarted  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_prefix_probe.py"
 
 
 def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("parl_prefix_probe", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_module("parl_prefix_probe")
 
 
 def _call(arguments: str) -> ToolStarted:
@@ -43,13 +38,7 @@ def test_an_unreadable_call_is_marked() -> None:
 
 
 def test_a_tiny_probe_prints_its_table(tmp_path: Path) -> None:
-    policy = tmp_path / "policy"
-    tokenizer = train_tokenizer([prompts.load("orchestrator"), prompts.load("subagent")] * 5, vocab_size=400)
-    nano = NanoConfig(vocab_size=400, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=8192)
-    build_model(nano, tokenizer, seed=0).save_pretrained(policy)
-    tokenizer.save_pretrained(policy)
-    write_settings(policy, LocalSettings(tool_format="compact"))
+    policy = tiny_policy(tmp_path / "policy")
     config = tmp_path / "parl.yaml"
     config.write_text(yaml.safe_dump({
         "policy": str(policy), "subagent": "expert:find", "world_seeds": [31], "min_rows": 3, "max_rows": 8,
