@@ -50,7 +50,8 @@ def call_label(call: ToolStarted) -> str:
         readable = isinstance(json.loads(call.arguments), dict)
     except ValueError:
         readable = False
-    return call.tool if readable else f"{call.tool} (unreadable, raw text)"
+    name = " ".join(call.tool.split())  # a name read from raw text may hold a line break
+    return name if readable else f"{name} (unreadable, raw text)"
 
 
 def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[str, Any]:

@@ -35,6 +35,8 @@ def test_an_unreadable_call_is_marked() -> None:
     raw = '{"name": "create_subagent", "arguments": {"name": "reader", "system_prompt": "Read. and the table'
     assert label(_call(raw)) == "create_subagent (unreadable, raw text)"
     assert label(_call('["find"]')) == "create_subagent (unreadable, raw text)"  # JSON, not an object
+    broken = ToolStarted(agent_id="a", step=2, call_id="c", tool="assign_\n<tool_call>{", arguments="{")
+    assert label(broken) == "assign_ <tool_call>{ (unreadable, raw text)"  # one line in the tally
 
 
 def test_a_tiny_probe_prints_its_table(tmp_path: Path) -> None:
