@@ -11,7 +11,8 @@ PARL's instantiation reward can only act on instantiations the policy samples: a
 zero means no episode explores parallelism, every group's reward is flat, and GRPO has no
 gradient (see docs/parl.md).
 
-    python benchmarks/parl_decision_probe.py --policy runs/parl-exp/warm_start_model [--policy OTHER] [--tasks 12]
+    python benchmarks/parl_decision_probe.py --policy runs/parl-exp/warm_start_model [--policy OTHER] [--tasks 12] \
+        [--reader find] [--notes verbatim]
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import asyncio
 import math
 import statistics
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -28,6 +30,7 @@ from parlswarm.models.local import NANO_END, TOOL_CALL_OPEN, LocalModel, Samplin
 from parlswarm.models.scripted import reply_to_message
 from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
 from parlswarm.parl.rollout import TaskCase
+from parlswarm.parl.sft import NoteStyle, NotingExpert
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 from parlswarm.world.expert import ExpertModel, Reader
@@ -36,8 +39,8 @@ from parlswarm.world.expert import ExpertModel, Reader
 class DecisionCatcher:
     """The swarm expert as orchestrator, remembering the context of its create_subagent turn."""
 
-    def __init__(self, reader: Reader = "pages") -> None:
-        self.expert = ExpertModel(reader=reader)
+    def __init__(self, reader: Reader = "pages", notes: NoteStyle | None = None) -> None:
+        self.expert: Any = ExpertModel(reader=reader) if notes is None else NotingExpert(ExpertModel(reader=reader), notes)
         self.name = "scripted expert (probe)"
         self.decision: tuple[list[Message], list[ToolSpec], AssistantMessage] | None = None
 
@@ -60,7 +63,15 @@ def decision(policy: LocalModel, context: list[Message], tools: list[ToolSpec], 
     """Only the start of the reply that names the tool: the decision itself, not its arguments."""
     prompt = policy.encode(policy.render(context, tools))
     name = (reply.tool_calls or [])[0].function.name
-    return Sample(prompt_ids=prompt, completion_ids=policy.encode(f'{TOOL_CALL_OPEN}{{"name": "{name}"'), old_logprobs=[])
+    text = render_assistant(reply)  # the turn's notes, if any, then the first call up to its name
+    opening = f'{TOOL_CALL_OPEN}{{"name": "{name}"'
+    cut = text.index(opening) + len(opening)
+    # The whole turn's own tokens up to the one that completes the name: the cut text alone
+    # can tokenize differently (a closing quote merges with the comma after it), and a token
+    # sequence the policy never writes would understate the decision's probability.
+    encoded = policy.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    upto = next(i for i, (_, end) in enumerate(encoded["offset_mapping"]) if end >= cut) + 1
+    return Sample(prompt_ids=prompt, completion_ids=list(encoded["input_ids"][:upto]), old_logprobs=[])
 
 
 def share(lp: float, ls: float) -> float:
@@ -82,6 +93,9 @@ def main() -> None:
     parser.add_argument("--min-rows", type=int, default=5)
     parser.add_argument("--max-rows", type=int, default=8)
     parser.add_argument("--reader", choices=["pages", "find"], default="pages", help="the expert's reader (serial action: open_page or find)")
+    parser.add_argument("--notes", choices=["labelled", "row", "verbatim"], default=None,
+                        help="the expert writes notes in this style (the policies' data.note_style), so that both "
+                             "continuations start as the policy learnt them; none by default")
     args = parser.parse_args()
     torch.set_num_threads(1)
     from parlswarm.world.factbook import Factbook
@@ -96,13 +110,15 @@ def main() -> None:
     cases = [c for c in cases if args.min_rows <= c.rows <= args.max_rows][: args.tasks]
     decisions = []
     for case in cases:
-        catcher = DecisionCatcher(args.reader)
+        catcher = DecisionCatcher(args.reader, args.notes)
         asyncio.run(Swarm(catcher, subagent_model=ExpertModel(reader=args.reader), tools=tools, budgets=Budgets(max_critical_steps=None)).run(case.task.query))
         if catcher.decision is None:
             continue
         context, specs, parallel = catcher.decision
         serial_reply = ExpertModel(style="serial", reader=args.reader).decide(context, [t.name for t in specs])
         serial = reply_to_message(serial_reply, sum(1 for m in context if m.role == "assistant"))
+        if args.notes is not None:  # the same notes as the parallel turn: only the calls differ
+            serial = serial.model_copy(update={"content": parallel.content})
         decisions.append((context, specs, parallel, serial))
     print(f"{len(decisions)} decision points (world seed {args.world_seed}, train tasks of {args.min_rows}-{args.max_rows} rows)")
     print(f"{'policy':40}{'log P(par)':>11}{'log P(ser)':>11}{'share':>8}{'log P(create)':>15}{'log P(serial)':>13}{'share':>8}")

@@ -22,7 +22,8 @@ SCRIPT = ROOT / "benchmarks" / "parl_decision_probe.py"
 def test_a_row_per_policy(tmp_path: Path) -> None:
     policies = [str(ROOT / "src" / "parlswarm" / "weights" / "nano"), str(tiny_policy(tmp_path / "tiny-policy"))]
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--policy", policies[0], "--policy", policies[1], "--tasks", "2", "--reader", "find"],
+        [sys.executable, str(SCRIPT), "--policy", policies[0], "--policy", policies[1], "--tasks", "2", "--reader", "find",
+         "--notes", "verbatim"],
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -34,4 +35,5 @@ def test_a_row_per_policy(tmp_path: Path) -> None:
         lp, ls, share, dp, ds, dshare = (float(c) for c in line[40:].split())
         assert lp < 0 and ls < 0 and dp < 0 and ds < 0
         assert 0.0 <= share <= 1.0 and 0.0 <= dshare <= 1.0
+        assert dp >= lp - 1e-3 and ds >= ls - 1e-3  # a turn's opening tokens are at least as likely as the turn
     assert lines[4].startswith("share = P(parallel) / (P(parallel) + P(serial))")
