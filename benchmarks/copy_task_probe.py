@@ -20,7 +20,7 @@ import torch
 
 from parlswarm.models.local import LocalModel
 from parlswarm.models.nano import NanoConfig, build_model
-from parlswarm.parl.sft import CopyTaskConfig, Phrases, copy_batch, copy_loss, copy_marks, ordinary_tokens
+from parlswarm.parl.sft import CopyTaskConfig, copy_loss, copy_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,14 +47,12 @@ def main() -> None:
         weight=1.0, kind=args.kind, batch=args.batch, pairs=args.pairs, key_pool=args.key_pool,
         length=args.length, separators=args.separators,
     )
-    vocab = ordinary_tokens(base.tokenizer)
-    marks = copy_marks(base.tokenizer)
-    phrases = Phrases.of_world(base.tokenizer) if args.kind == "lists" else None
+    draw_copy = copy_sampler(base.tokenizer, cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()
     accs: dict[str, list[float]] = {"repeat": [], "recall": [], "lists": []}
     for step in range(args.steps):
-        loss, metrics = copy_loss(model, *copy_batch(cfg, vocab, step, seed=0, marks=marks, phrases=phrases))
+        loss, metrics = copy_loss(model, *draw_copy(step, 0))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

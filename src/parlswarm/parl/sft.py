@@ -666,6 +666,16 @@ def copy_batch(
     return torch.tensor(rows), torch.tensor(targets)
 
 
+CopySampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> copy_batch's output
+
+
+def copy_sampler(tokenizer: Any, cfg: CopyTaskConfig) -> CopySampler:
+    """``copy_batch`` for ``cfg`` with the tokenizer's vocabulary, marks and (``lists``) phrases, built once."""
+    vocab, marks = ordinary_tokens(tokenizer), copy_marks(tokenizer)
+    phrases = Phrases.of_world(tokenizer) if cfg.kind == "lists" else None
+    return lambda step, seed: copy_batch(cfg, vocab, step, seed, marks, phrases)
+
+
 def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy on the target positions of a copy batch; its accuracy."""
     hidden = model.get_decoder()(input_ids=ids).last_hidden_state
@@ -943,8 +953,7 @@ class SFTRun:
         log_file = (self.out / "log.jsonl").open("a" if self.history else "w", encoding="utf-8")
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
-        marks = copy_marks(lm.tokenizer)
-        phrases = Phrases.of_world(lm.tokenizer) if cfg.train.copy_task.kind == "lists" else None
+        draw_copy = copy_sampler(lm.tokenizer, cfg.train.copy_task)
         t0 = time.perf_counter()
 
         def out_of_time() -> bool:
@@ -956,7 +965,7 @@ class SFTRun:
 
         try:
             if cfg.train.copy_task.pretrain_steps and not self.copy_state["done"]:
-                self._copy_stage(lm, log_file, out_of_time, lambda: self._checkpoint(lm, optimizer, step, rng))
+                self._copy_stage(lm, draw_copy, log_file, out_of_time, lambda: self._checkpoint(lm, optimizer, step, rng))
             stage0_left = cfg.train.copy_task.pretrain_steps and not self.copy_state["done"]  # only when time ran out
             while step < cfg.train.steps and not stage0_left:
                 if out_of_time():
@@ -968,7 +977,7 @@ class SFTRun:
                 inputs = noised(ids, target, cfg.train.input_noise, vocab) if cfg.train.input_noise else None
                 loss, metrics = masked_loss(model, ids, attention, target, inputs)
                 if cfg.train.copy_task.weight > 0:
-                    aux, aux_metrics = copy_loss(model, *copy_batch(cfg.train.copy_task, vocab, step, cfg.train.seed, marks, phrases))
+                    aux, aux_metrics = copy_loss(model, *draw_copy(step, cfg.train.seed))
                     loss = loss + cfg.train.copy_task.weight * aux
                     metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
@@ -998,7 +1007,12 @@ class SFTRun:
         return manifest
 
     def _copy_stage(
-        self, lm: LocalModel, log_file: Any, out_of_time: Callable[[], bool], checkpoint: Callable[[], None]
+        self,
+        lm: LocalModel,
+        draw_copy: CopySampler,
+        log_file: Any,
+        out_of_time: Callable[[], bool],
+        checkpoint: Callable[[], None],
     ) -> None:
         """Stage 0: copy-task-only steps until copying forms or ``pretrain_steps`` run out.
 
@@ -1015,8 +1029,6 @@ class SFTRun:
             optimizer.load_state_dict(state["optimizer"])
         recent: dict[str, list[float]] = state.setdefault("recent", {})
         kinds = {"repeat", "recall"} if task.kind == "both" else {task.kind}
-        vocab, marks = ordinary_tokens(lm.tokenizer), copy_marks(lm.tokenizer)
-        phrases = Phrases.of_world(lm.tokenizer) if task.kind == "lists" else None
         t0 = time.perf_counter()
         while state["steps"] < task.pretrain_steps:
             if out_of_time():
@@ -1026,7 +1038,7 @@ class SFTRun:
             lr = task.pretrain_lr * min(1.0, (i + 1) / max(1, train.warmup))
             for g in optimizer.param_groups:
                 g["lr"] = lr
-            loss, metrics = copy_loss(model, *copy_batch(task, vocab, drawn, train.seed, marks, phrases))
+            loss, metrics = copy_loss(model, *draw_copy(drawn, train.seed))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), train.grad_clip)
@@ -1089,6 +1101,7 @@ __all__ = [
     "SFTRun",
     "TrainConfig",
     "copy_loss",
+    "copy_sampler",
     "encode_turn",
     "masked_loss",
     "page_notes",
