@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 from world_support import tasks, world
@@ -14,7 +15,7 @@ from parlswarm.scoring import WideSearchTask, load_gold, score_response
 from parlswarm.trace.events import AgentStarted, ModelCalled, ToolStarted
 from parlswarm.world.expert import NAME, ExpertModel
 from parlswarm.world.fields import get_field
-from parlswarm.world.tasks import TaskSpec, WorldTask, render_query, write_tasks
+from parlswarm.world.tasks import TaskSpec, WorldTask, parse_query, render_query, write_tasks
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
 
@@ -137,3 +138,21 @@ async def test_model_forms(tmp_path_factory: pytest.TempPathFactory) -> None:
     capped = await Swarm(wide, tools=tools, mode="swarm", budgets=BIG).run(task.query)
     assert capped.summary.subagents == 3
     assert score(task, collapsed.answer, tmp_path_factory) == score(task, capped.answer, tmp_path_factory) == 1.0
+
+
+async def test_short_subtasks_carry_the_places_filter_and_columns_only(tmp_path_factory: pytest.TempPathFactory) -> None:
+    task = next(t for t in tasks("test", 1, tmp_path_factory) if t.spec.filter is not None and 4 <= len(t.rows) <= 15)
+    tools = world_tools(world(1, tmp_path_factory))
+    short = load_model("expert:find,short")
+    assert isinstance(short, ExpertModel) and short.name == "scripted expert (find, short)"
+    result = await Swarm(short, tools=tools, mode="swarm", budgets=BIG).run(task.query)
+    assert score(task, result.answer, tmp_path_factory) == 1.0
+    prompts = [json.loads(e.arguments)["prompt"] for e in result.trace.events if isinstance(e, ToolStarted) and e.tool == "assign_task"]
+    assert prompts
+    parsed = parse_query(task.query)
+    assert parsed is not None
+    for prompt in prompts:
+        back = parse_query(prompt)
+        assert back is not None and back.header == parsed.header and back.filter == parsed.filter and back.places
+        full = ExpertModel.subtask(parsed, back.places)
+        assert len(prompt) * 2 < len(full) and "thousands separators" not in prompt

@@ -26,11 +26,13 @@ from parlswarm.parl.sft import (  # noqa: E402
     SFTConfig,
     SFTRun,
     TrainConfig,
+    _turn_refs,
     copy_batch,
     data_tasks,
     draw_samples,
     evaluate,
     page_notes,
+    record_traces,
     sample_counts,
 )
 from parlswarm.swarm import Swarm  # noqa: E402
@@ -153,6 +155,31 @@ def test_data_trains_on_the_split_or_on_drawn_questions(world) -> None:  # type:
     assert [t.instance_id for t in split] == [t.instance_id for t in make_tasks("dev", world.factbook, real, 1)]
     drawn = data_tasks(DataConfig(split="drawn", drawn_tasks=7), world.factbook, real, 1)
     assert [t.instance_id for t in drawn] == [f"world_drawn_1_{n:03d}" for n in range(1, 8)]
+
+
+def test_serial_traces_in_swarm_mode_and_delegated_turns_drawn_apart() -> None:
+    data = DataConfig(
+        split="drawn", drawn_tasks=3, max_rows=None, rows_per_subagent=3, reader="find", serial_mode="swarm",
+        delegated_samples=5, subtask="short",
+    )
+    conversations = record_traces(2, data)
+    serial = [c for c in conversations if c.kind == "serial"]
+    parallel = [c for c in conversations if c.kind == "parallel"]
+    assert len(serial) == 3 and parallel
+    for conv in serial:  # the orchestrator's prompt and tools, none of its own tools used
+        assert {"create_subagent", "assign_task"} <= {t.name for t in conv.tools}
+        assert conv.messages[0].content == parallel[0].messages[0].content
+        called = {c.function.name for m in conv.messages if isinstance(m, AssistantMessage) for c in m.tool_calls or []}
+        assert called and not called & {"create_subagent", "assign_task"}
+    together, apart = _turn_refs(conversations), _turn_refs(conversations, delegated=True)
+    assert together["delegated"] == [] and apart["serial"] == together["serial"]
+    assert sorted(apart["parallel"] + apart["delegated"]) == sorted(together["parallel"])
+    for ci, ti in apart["delegated"]:  # assign and merge turns: after the create_subagent turn
+        replies = [m for m in conversations[ci].messages if isinstance(m, AssistantMessage)]
+        assert ti > next(i for i, m in enumerate(replies) if any(c.function.name == "create_subagent" for c in m.tool_calls or []))
+    assert {ti for _, ti in apart["parallel"]} == {0, 1, 2}  # search, index, create_subagent
+    counts = sample_counts(data.model_copy(update={"orchestrator_samples": 10, "orchestrator_parallel_share": 0.2, "subagent_samples": 4}))
+    assert counts == {"serial": 8, "parallel": 2, "subagent": 4, "delegated": 5}
 
 
 def _tiny_config(out: Path, steps: int) -> SFTConfig:

@@ -44,6 +44,9 @@ from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSp
 log = logging.getLogger(__name__)
 
 Kind = Literal["serial", "parallel", "subagent"]
+# A sample's kind: a conversation's, except that with ``data.delegated_samples`` the turns of a
+# parallel conversation after its create_subagent turn (assign, merge) are "delegated".
+SampleKind = Literal["serial", "parallel", "delegated", "subagent"]
 NoteStyle = Literal["labelled", "row", "verbatim"]
 
 
@@ -88,6 +91,15 @@ class DataConfig(BaseModel):
     rows_per_subagent: int = Field(1, ge=1)  # the expert's share of rows per sub-agent
     orchestrator_samples: int = Field(2000, ge=0)
     orchestrator_parallel_share: float = Field(0.2, ge=0.0, le=1.0)
+    # Where the serial expert is recorded: "single" mode (its own prompt, no orchestration tools)
+    # or "swarm" mode (the orchestrator's prompt and tools, none used), so that swarm-mode
+    # decisions are mostly serial too — the serial-leaning warm start PARL needs (docs/parl.md).
+    serial_mode: Literal["single", "swarm"] = "single"
+    # None: a parallel conversation's turns are drawn together, at orchestrator_parallel_share.
+    # A number: its turns after create_subagent (assign, merge) are drawn apart, this many, so
+    # the share sets the decision alone and the turns after it can still be trained enough.
+    delegated_samples: int | None = Field(None, ge=0)
+    subtask: Literal["full", "short"] = "full"  # how the expert writes sub-tasks (see parlswarm.world.expert)
     subagent_samples: int = Field(2000, ge=0)
     dev_samples: int = Field(64, ge=0)
     max_tokens: int = Field(2048, ge=16)  # samples longer than this are left out (counted)
@@ -418,17 +430,18 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
         runs: list[tuple[str, RecordingModel]] = []
+        runs: list[tuple[Literal["serial", "auto"], RecordingModel]] = []
         serial = wrap(ExpertModel("serial", reader=data.reader))
-        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader))
+        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader, subtask=data.subtask))
         if small:
-            asyncio.run(_run_task(Swarm(serial, tools=tools, mode="single", budgets=budgets), task.query))
-            runs.append(("single", serial))
+            asyncio.run(_run_task(Swarm(serial, tools=tools, mode=data.serial_mode, budgets=budgets), task.query))
+            runs.append(("serial", serial))
         asyncio.run(_run_task(Swarm(parallel, tools=tools, mode="swarm", budgets=budgets), task.query))
-        runs.append(("swarm", parallel))
-        for mode, recorder in runs:
+        runs.append(("auto", parallel))
+        for style, recorder in runs:
             for messages, specs in recorder.conversations():
                 names = {t.name for t in specs}
-                kind: Kind = "serial" if mode == "single" else "parallel" if "assign_task" in names else "subagent"
+                kind: Kind = "serial" if style == "serial" else "parallel" if "assign_task" in names else "subagent"
                 if kind == "parallel" and not small:
                     continue
                 out.append(Conversation(kind, messages, specs, world_seed, task.instance_id))
@@ -443,7 +456,7 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
 class Sample:
     ids: list[int]
     mask: list[bool]
-    kind: Kind
+    kind: SampleKind
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -456,12 +469,23 @@ class Dataset:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _turn_refs(conversations: Sequence[Conversation]) -> dict[Kind, list[tuple[int, int]]]:
-    refs: dict[Kind, list[tuple[int, int]]] = {"serial": [], "parallel": [], "subagent": []}
+def _turn_refs(conversations: Sequence[Conversation], delegated: bool = False) -> dict[SampleKind, list[tuple[int, int]]]:
+    """(conversation, turn) of every trained turn by sample kind; ``delegated``: split parallel turns."""
+    refs: dict[SampleKind, list[tuple[int, int]]] = {"serial": [], "parallel": [], "delegated": [], "subagent": []}
     for ci, conv in enumerate(conversations):
+        decided = _decision_turn(conv) if delegated and conv.kind == "parallel" else None
         for ti in conv.trained_turns():
-            refs[conv.kind].append((ci, ti))
+            refs["delegated" if decided is not None and ti > decided else conv.kind].append((ci, ti))
     return refs
+
+
+def _decision_turn(conv: Conversation) -> int | None:
+    """The index of the assistant turn that first calls create_subagent, if any."""
+    replies = [m for m in conv.messages if m.role == "assistant"]
+    for turn, message in enumerate(replies):
+        if any(c.function.name == "create_subagent" for c in getattr(message, "tool_calls", None) or []):
+            return turn
+    return None
 
 
 def encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int], list[bool]]:
@@ -479,12 +503,12 @@ def encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int
 def draw_samples(
     lm: LocalModel,
     conversations: Sequence[Conversation],
-    counts: dict[Kind, int],
+    counts: dict[SampleKind, int],
     max_tokens: int,
     rng: random.Random,
 ) -> tuple[list[Sample], dict[str, int]]:
     """Draw turns of each kind (with replacement when a pool is small) and encode them."""
-    refs = _turn_refs(conversations)
+    refs = _turn_refs(conversations, delegated="delegated" in counts)
     samples: list[Sample] = []
     skipped = 0
     for kind, n in counts.items():
@@ -501,13 +525,16 @@ def draw_samples(
     return samples, {"too_long": skipped, **{f"pool_{k}": len(v) for k, v in refs.items()}}
 
 
-def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[Kind, int]:
+def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[SampleKind, int]:
     orch = data.orchestrator_samples * scale
-    return {
+    counts: dict[SampleKind, int] = {
         "serial": round(orch * (1 - data.orchestrator_parallel_share)),
         "parallel": round(orch * data.orchestrator_parallel_share),
         "subagent": round(data.subagent_samples * scale),
     }
+    if data.delegated_samples is not None:
+        counts["delegated"] = round(data.delegated_samples * scale)
+    return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -873,7 +900,8 @@ class SFTRun:
             relabelled, on_policy = self.on_policy_samples(lm, cfg.data.on_policy, rng)
             train += relabelled
             stats["on_policy"] = on_policy
-        dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, cfg.data.orchestrator_samples + cfg.data.subagent_samples))
+        planned = cfg.data.orchestrator_samples + cfg.data.subagent_samples + (cfg.data.delegated_samples or 0)
+        dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, planned))
         dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})
         kinds: dict[str, int] = {}
         for s in train:
@@ -909,7 +937,7 @@ class SFTRun:
         conversations, stats = relabelled_conversations(policy, self.config.data)
         pools = _turn_refs(conversations)
         total = sum(len(p) for p in pools.values())
-        counts: dict[Kind, int] = {k: round(cfg.samples * len(p) / total) if total else 0 for k, p in pools.items()}
+        counts: dict[SampleKind, int] = {k: round(cfg.samples * len(p) / total) if total else 0 for k, p in pools.items()}
         samples, drawn = draw_samples(lm, conversations, counts, self.config.data.max_tokens, rng)
         log.info(
             "on-policy data: %d states (the model's turn was the expert's in %.1f%%), %d samples",

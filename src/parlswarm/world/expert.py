@@ -16,6 +16,10 @@ Two styles, picked from the tools on offer:
   the places with ``assign_task``; they work serially and return a table each, which it
   merges.
 
+Two ways to write a sub-task (``subtask``): ``full`` repeats the task's whole format rules
+(what an LLM sub-agent needs); ``short`` (``expert:short``) gives only the places, the filter
+and the columns, the ~60-token argument a small orchestrator can copy (docs/parl.md).
+
 Two ways to read a place (``reader``): ``pages`` opens each section page it needs, one
 ``open_page`` per turn; ``find`` (``expert:find``, when the ``find`` tool is on offer) asks
 for every entry it needs of one place in a single turn of ``find`` calls, the short
@@ -44,6 +48,7 @@ from parlswarm.world.tasks import ParsedTask, filter_clause, format_instructions
 
 Style = Literal["auto", "serial"]
 Reader = Literal["pages", "find"]
+Subtask = Literal["full", "short"]
 PlaceOutcome = list[Value] | None | dict[str, Any]  # a place's values; None: left out; or the next tool call
 NAME = "scripted expert"
 SUBAGENT = "factbook-reader"
@@ -155,14 +160,23 @@ def _tool(tool_name: str, **arguments: Any) -> dict[str, Any]:
 class ExpertModel:
     """The scripted expert policy as a Model."""
 
-    def __init__(self, style: Style = "auto", rows_per_agent: int = 2, max_agents: int = 32, reader: Reader = "pages") -> None:
+    def __init__(
+        self,
+        style: Style = "auto",
+        rows_per_agent: int = 2,
+        max_agents: int = 32,
+        reader: Reader = "pages",
+        subtask: Subtask = "full",
+    ) -> None:
         if rows_per_agent < 1 or max_agents < 1:
             raise ValueError("rows_per_agent and max_agents must be at least 1")
         self.style = style
         self.rows_per_agent = rows_per_agent
         self.max_agents = max_agents
         self.reader = reader
-        traits = [t for t in ("serial" if style == "serial" else "", "find" if reader == "find" else "") if t]
+        self.subtask_style = subtask
+        traits = ["serial" if style == "serial" else "", "find" if reader == "find" else "", "short" if subtask == "short" else ""]
+        traits = [t for t in traits if t]
         self.name = NAME + (f" ({', '.join(traits)})" if traits else "")
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
@@ -330,7 +344,7 @@ class ExpertModel:
             return {
                 "content": None,
                 "tool_calls": [
-                    {"name": "assign_task", "arguments": {"agent": SUBAGENT, "prompt": self.subtask(task, share)}}
+                    {"name": "assign_task", "arguments": {"agent": SUBAGENT, "prompt": self.subtask(task, share, self.subtask_style)}}
                     for share in shares
                 ],
             }
@@ -345,10 +359,13 @@ class ExpertModel:
         return _answer(task.header, sorted(rows.values(), key=lambda r: order[r[0]]), note)
 
     @staticmethod
-    def subtask(task: ParsedTask, places: Sequence[tuple[str, str]]) -> str:
-        """A self-contained sub-task: these places, the same columns, filter and format."""
+    def subtask(task: ParsedTask, places: Sequence[tuple[str, str]], style: Subtask = "full") -> str:
+        """A self-contained sub-task: these places, the same columns, filter and (``full``) format rules."""
         listing = "\n".join(f"- {name} ({code})" for name, code in places)
         keep = f"Keep only those {filter_clause(task.filter)}. " if task.filter is not None else ""
+        if style == "short":
+            columns = " | ".join(task.header)
+            return f"Fill in a table for these places:\n{listing}\n\n{keep}Reply with a table with exactly these columns, in this order: {columns}."
         return (
             "Fill in a table for exactly these places of the World Factbook (each has one page per section, "
             f"doc id CODE/SECTION, e.g. {places[0][1]}/government):\n{listing}\n\n"
@@ -376,6 +393,7 @@ class ExpertModel:
 def _factory(arg: str, options: ModelOptions) -> ExpertModel:
     style: Style = "auto"
     reader: Reader = "pages"
+    subtask: Subtask = "full"
     kwargs: dict[str, int] = {}
     for part in (p.strip() for p in arg.split(",") if p.strip()):
         key, _, value = part.partition("=")
@@ -383,14 +401,17 @@ def _factory(arg: str, options: ModelOptions) -> ExpertModel:
             style = "serial"
         elif key == "find" and not value:
             reader = "find"
+        elif key == "short" and not value:
+            subtask = "short"
         elif key in ("rows", "agents") and value.isdigit() and int(value) >= 1:
             kwargs["rows_per_agent" if key == "rows" else "max_agents"] = int(value)
         else:
             raise ModelSpecError(
-                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:find, expert:rows=N, expert:agents=N"
+                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:find, expert:short, expert:rows=N, "
+                "expert:agents=N"
                 " (comma-separated)"
             )
-    return ExpertModel(style, reader=reader, **kwargs)
+    return ExpertModel(style, reader=reader, subtask=subtask, **kwargs)
 
 
-register("expert", _factory, "expert[:serial|find|rows=N|agents=N] (scripted expert for the offline world)")
+register("expert", _factory, "expert[:serial|find|short|rows=N|agents=N] (scripted expert for the offline world)")
