@@ -96,7 +96,9 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
               f"sub-agents {summary.subagents:.1f}", flush=True)
 
     record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens))
-    record(f"fixed width {width} (scripted orchestrator)", "control", None, ExpertModel(rows_per_agent=1, max_agents=width))
+    # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
+    control = ExpertModel(rows_per_agent=1, max_agents=width, reader="find")
+    record(f"fixed width {width} (scripted orchestrator)", "control", None, control)
     for condition, folders in runs.items():
         for folder in folders:
             final = latest_checkpoint(folder)
