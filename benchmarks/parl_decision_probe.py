@@ -4,8 +4,9 @@ For each task, the scripted expert (swarm style) is run through the runtime up t
 where it creates its sub-agent: the orchestrator has found the region's places and must
 now choose between reading pages itself (the serial expert's next action: an ``open_page``
 call, or ``find`` calls with ``--reader find``) and delegating (the ``create_subagent``
-call). The probe scores both continuations under the policy with teacher forcing and prints, per policy, the mean log-probability of
-each and the parallel share ``P(par) / (P(par) + P(ser))``.
+call). The probe scores both continuations under the policy with teacher forcing and prints,
+per policy, the median log-probability of each and the mean parallel share
+``P(par) / (P(par) + P(ser))``.
 
 PARL's instantiation reward can only act on instantiations the policy samples: a share near
 zero means no episode explores parallelism, every group's reward is flat, and GRPO has no
@@ -131,10 +132,12 @@ def main() -> None:
             dp = logprob(policy, decision(policy, context, specs, parallel))
             ds = logprob(policy, decision(policy, context, specs, serial))
             rows.append((lp, ls, share(lp, ls), dp, ds, share(dp, ds)))
-        m = [statistics.fmean(r[i] for r in rows) for i in range(6)]
+        # Medians of the log-probabilities: one decision point whose notes the policy cannot
+        # write (a long places list) scored -900 and swamped the mean of eight; shares are bounded.
+        m = [(statistics.fmean if i in (2, 5) else statistics.median)([r[i] for r in rows]) for i in range(6)]
         print(f"{path[-40:]:40}{m[0]:11.1f}{m[1]:11.1f}{m[2]:8.4f}{m[3]:15.2f}{m[4]:13.2f}{m[5]:8.4f}")
-    print("share = P(parallel) / (P(parallel) + P(serial)), averaged over decision points; the first three columns "
-          "score the whole turn, the last three only the tool name.")
+    print("share = P(parallel) / (P(parallel) + P(serial)), averaged over decision points (log P: medians); the first "
+          "three columns score the whole turn, the last three only the tool name.")
 
 
 if __name__ == "__main__":
