@@ -11,7 +11,9 @@ Conditions (all from the same serial-leaning warm start, same budgets, same task
 Each run is resumable (its folder holds checkpoints); the driver skips finished runs. After
 training it evaluates the warm start, every run's final checkpoint and the control on the
 test split of a world seed never used in training, greedily, and writes ``results.json``,
-``results.md`` and PNG plots (mean and spread over seeds against training step).
+``results.md`` and PNG plots (mean and spread over seeds against training step); ``training.md``
+tabulates each run's episodes (how often it assigned sub-agents and what it scored, early and
+late in training).
 
     python benchmarks/parl_experiments.py --config configs/parl-nano.yaml --seeds 0,1,2 --out runs/parl-exp
 """
@@ -123,6 +125,37 @@ def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]
     return out
 
 
+def training_table(runs: dict[str, list[Path]]) -> str:
+    """Per run, from its episodes: how often the policy assigned a sub-agent and what it scored,
+    in the first and last third of training, and how many steps had a non-zero gradient
+    (a step whose group rewards are all equal has none)."""
+    lines = ["| run | steps | episodes | assigned a sub-agent: first → last third | Item-F1: first → last third "
+             "| critical steps | steps with a gradient |", "|---|---:|---:|---|---|---:|---:|"]
+    for condition, folders in runs.items():
+        for folder in folders:
+            path = folder / "episodes.jsonl"
+            episodes = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+            if not episodes:
+                continue
+            metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+            steps = max(e["step"] for e in episodes)
+            third = max(1, steps // 3)
+            first = [e for e in episodes if e["step"] <= third]
+            last = [e for e in episodes if e["step"] > steps - third]
+
+            def assigned(es: list[dict[str, Any]]) -> float:
+                return statistics.fmean(float(e["subagents_assigned"] > 0) for e in es)
+
+            def f1(es: list[dict[str, Any]]) -> float:
+                return statistics.fmean(e["item_f1"] for e in es)
+
+            moved = sum(1 for m in metrics if m["loss/grad_norm"] > 0)
+            lines.append(f"| {condition} {CONDITIONS[condition]} {folder.name} | {steps} | {len(episodes)} | "
+                         f"{assigned(first):.2f} → {assigned(last):.2f} | {f1(first):.3f} → {f1(last):.3f} | "
+                         f"{statistics.fmean(e['critical_steps'] for e in episodes):.1f} | {moved} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int = 3) -> list[Path]:
     import matplotlib
 
@@ -205,6 +238,9 @@ def main() -> None:
     else:
         runs = run_training(base, conditions, seeds, out, args.steps)
     plot(curves(runs), out)
+    training = training_table(runs)
+    (out / "training.md").write_text(training, encoding="utf-8")
+    print(training)
     if args.skip_eval:
         return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width)

@@ -65,6 +65,9 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert md.startswith("| orchestrator | sub-agents run | tasks | Item-F1 |")
     assert "| A perf-only | 1 |" in md and "| B annealed | 1 |" in md
     assert (out / "parl-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    training = (out / "training.md").read_text().splitlines()
+    assert training[0].startswith("| run | steps | episodes |") and len(training) == 4
+    assert training[2].startswith("| A perf-only seed0 | 1 | 2 |") and training[3].startswith("| B annealed seed0 | 1 | 2 |")
 
     second = _run(*args, "--skip-eval")  # resumable: finished runs are not trained again
     assert second.stdout.count(": finished earlier") == 2 and "training" not in second.stdout
