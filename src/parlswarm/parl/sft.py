@@ -429,7 +429,6 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
 
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
-        runs: list[tuple[str, RecordingModel]] = []
         runs: list[tuple[Literal["serial", "auto"], RecordingModel]] = []
         serial = wrap(ExpertModel("serial", reader=data.reader))
         parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader, subtask=data.subtask))
