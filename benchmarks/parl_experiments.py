@@ -113,13 +113,17 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     return rows
 
 
+def _records(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines a training run wrote (metrics.jsonl, episodes.jsonl); none if it wrote none yet."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
 def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
     """condition → metric → one list of values per seed, indexed by step."""
     out: dict[str, dict[str, list[list[float]]]] = {}
     for condition, folders in runs.items():
         for folder in folders:
-            lines = (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines() if (folder / "metrics.jsonl").exists() else []
-            metrics = [json.loads(line) for line in lines]
+            metrics = _records(folder / "metrics.jsonl")
             for key in PLOTTED:
                 out.setdefault(condition, {}).setdefault(key, []).append([m[key] for m in metrics])
     return out
@@ -133,11 +137,10 @@ def training_table(runs: dict[str, list[Path]]) -> str:
              "| critical steps | steps with a gradient |", "|---|---:|---:|---|---|---:|---:|"]
     for condition, folders in runs.items():
         for folder in folders:
-            path = folder / "episodes.jsonl"
-            episodes = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+            episodes = _records(folder / "episodes.jsonl")
             if not episodes:
                 continue
-            metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+            metrics = _records(folder / "metrics.jsonl")
             steps = max(e["step"] for e in episodes)
             third = max(1, steps // 3)
             first = [e for e in episodes if e["step"] <= third]
