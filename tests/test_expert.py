@@ -129,6 +129,9 @@ async def test_model_forms(tmp_path_factory: pytest.TempPathFactory) -> None:
     assert split_model_list("expert:rows=5,agents=3,builtin,expert:serial,find") == [
         "expert:rows=5,agents=3", "builtin", "expert:serial,find"
     ]
+    stepwise = load_model("expert:stepwise")
+    assert isinstance(stepwise, ExpertModel) and stepwise.stepwise and stepwise.reader == "find"
+    assert stepwise.name == "scripted expert (find, stepwise)"
     with pytest.raises(ModelSpecError, match="unknown option 'fast' of model 'expert'"):
         load_model("expert:fast")
     task = pick(tasks("test", 0, tmp_path_factory), 12, 20)

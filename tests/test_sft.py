@@ -138,6 +138,53 @@ def test_row_notes_are_the_rows_of_the_final_table(world, small_task, style) -> 
         assert line.count("), ") == len(listed) - 1
 
 
+def test_stepwise_notes_fill_each_row_one_found_value_a_turn(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tasks import make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    # A task with a filter, so that some place is left out after its first find.
+    task = min(
+        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
+        key=lambda t: (len(t.rows), t.instance_id),
+    )
+    parsed = parse_query(task.query)
+    assert parsed is not None and parsed.filter is not None
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find", stepwise=True), style="stepwise"))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
+    (messages, _), = recorder.conversations()
+    turns = [m for m in messages if isinstance(m, AssistantMessage)]
+    header = "| " + " | ".join(parsed.header) + " |"
+    assert (turns[0].content or "").splitlines()[0] == header
+    finds = [t for t in turns if t.tool_calls and t.tool_calls[0].function.name == "find"]
+    assert finds and all(len(t.tool_calls or []) == 1 for t in finds)  # one entry a turn
+    headings = dict(zip(parsed.header[1:], (f.path[1] for f in parsed.columns)))
+    headings.setdefault(parsed.filter_field.label, parsed.filter_field.path[1])  # type: ignore[union-attr]
+    for turn in finds:
+        todo = (turn.content or "").splitlines()[-1]
+        assert todo.startswith("To do: ")  # the entry this turn asks for is the first to do
+        asked = json.loads(turn.tool_calls[0].function.arguments)["text"]  # type: ignore[index]
+        assert headings[todo[len("To do: ") :].split(" | ")[0]] == asked
+    # Each turn's row is the previous turn's, plus at most one value.
+    rows = [(t.content or "").splitlines()[-2] for t in finds]
+    for before, after in zip(rows, rows[1:]):
+        name = before.split(" | ")[0]
+        if after.startswith(name + " |"):
+            assert after.startswith(before[:-1]) and after.count(" | ") <= before.count(" | ") + 1
+    # The answer's rows are the gold ones, and the last turn's notes hold them word for word.
+    final = turns[-1].content or ""
+    noted = final[: final.index("Here is the table")]
+    gold = ["| " + " | ".join(row) + " |" for row in task.rows]
+    assert [ln for ln in noted.splitlines() if ln.startswith("| ")] == gold
+    assert len(gold) < len(world.factbook.regions[task.spec.region].members)  # the filter left some out
+    assert noted.count(": left out") == len(world.factbook.regions[task.spec.region].members) - len(gold)
+    assert result.answer == final
+    with pytest.raises(ValueError, match="stepwise"):
+        NotingExpert(ExpertModel("serial", reader="find"), style="stepwise")
+    with pytest.raises(ValueError, match="data.reader"):
+        DataConfig(note_style="stepwise")
+
+
 def test_data_mix_follows_the_config() -> None:
     counts = sample_counts(DataConfig(orchestrator_samples=100, orchestrator_parallel_share=0.2, subagent_samples=50))
     assert counts == {"serial": 80, "parallel": 20, "subagent": 50}

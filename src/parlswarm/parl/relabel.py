@@ -97,7 +97,7 @@ async def _on_policy_runs(
     assert cfg is not None
     tasks = data_tasks(data, world.factbook, real, world_seed)
     rng = random.Random(world_seed)
-    teacher = NotingExpert(ExpertModel("auto", reader=data.reader), data.note_style)
+    teacher = NotingExpert(ExpertModel("auto", reader=data.reader, stepwise=data.note_style == "stepwise"), data.note_style)
     gate = asyncio.Semaphore(cfg.concurrency)
     runs: list[tuple[Kind, str, RelabellingModel]] = []
 

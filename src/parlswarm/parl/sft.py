@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
 from parlswarm.models.local import LocalModel, LocalSettings
@@ -47,7 +47,7 @@ Kind = Literal["serial", "parallel", "subagent"]
 # A sample's kind: a conversation's, except that with ``data.delegated_samples`` the turns of a
 # parallel conversation after its create_subagent turn (assign, merge) are "delegated".
 SampleKind = Literal["serial", "parallel", "delegated", "subagent"]
-NoteStyle = Literal["labelled", "row", "verbatim"]
+NoteStyle = Literal["labelled", "row", "verbatim", "stepwise"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -107,6 +107,12 @@ class DataConfig(BaseModel):
     note_style: NoteStyle = "labelled"  # how the teacher notes are written (see NotingExpert)
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
     on_policy: OnPolicyConfig | None = None  # add the policy's own runs, relabelled by the expert
+
+    @model_validator(mode="after")
+    def _stepwise_reads_with_find(self) -> DataConfig:
+        if self.note_style == "stepwise" and self.reader != "find":
+            raise ValueError("data.note_style 'stepwise' notes find results one at a time: set data.reader to 'find'")
+        return self
 
 
 class CopyTaskConfig(BaseModel):
@@ -276,22 +282,109 @@ class NotingExpert:
     its ``- Name (code)`` lines copied as they are; and, in the first turn, the answer's
     header row copied from the task (``| Country | ... |``), so that the columns stand in
     order near every later turn and the final header is a copy of the agent's own note.
+    ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
+    as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
+    it goes, and what is left to find for it (see :func:`stepwise_notes`).
     """
 
     def __init__(self, expert: Any, style: NoteStyle = "labelled") -> None:
+        if style == "stepwise" and not getattr(expert, "stepwise", False):
+            raise ValueError("note_style 'stepwise' needs an expert that finds one entry a turn (ExpertModel(stepwise=True))")
         self.expert = expert
         self.name = expert.name
         self.style = style
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         response = await self.expert.complete(messages, tools)
-        notes = page_notes(messages, self.style)
+        if self.style == "stepwise":
+            notes = stepwise_notes(messages, response.message)
+        else:
+            notes = page_notes(messages, self.style)
         if notes:
             # Before a tool call the notes are the turn's text; before the final answer they
             # precede it, so every value goes page → note → table the same way.
             text = notes if response.message.tool_calls else f"{notes}\n\n{response.message.content or ''}"
             response = response.model_copy(update={"message": response.message.model_copy(update={"content": text})})
         return response
+
+
+def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
+    """The ``stepwise`` notes of the turn that ends with ``reply``.
+
+    A turn writes, each on its own line: in the first turn, the answer's header row; after an
+    index page, its places as it lists them; then the table so far — a row per place done
+    (``| Name | value | ... |``, or ``Name (code): left out``) and the row being filled in, as
+    far as it goes — and ``To do:`` the labels still to find for that row, the first of
+    which is the entry this turn's ``find`` asks for. The rows of the places done are written
+    only in the turn the last of them is done, so the context grows by a table per place,
+    not per turn. Every step is then a short copy: the previous lines, one value from the one
+    result just above, the to-do list less its first item. (With every entry of a place found in one turn, the row had to gather
+    values from several results in order, and the built-in model kept repeating one.)
+    """
+    from parlswarm.world.expert import table_line
+    from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members
+    from parlswarm.world.tasks import parse_query
+
+    task_text = next((content_text(m.content) for m in messages if m.role == "user"), "")
+    task = parse_query(task_text)
+    if task is None:
+        return ""
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    lines = [table_line(task.header)] if last < 0 else []
+    places: dict[str, str] = {code: name for name, code in task.places or []}  # code -> name
+    found: dict[tuple[str, str], str] = {}  # (code, heading) -> the entries found
+    order: list[str] = []  # places in the order they were first looked up
+    for i, m in enumerate(messages):
+        text = content_text(m.content) if isinstance(m, ToolMessage) else ""
+        page = parse_page(text) if text else None
+        if page is not None and page.doc_id.startswith("region/"):
+            members = region_members(page.body)
+            places.update({code: name for name, code in members})
+            if members and i > last:
+                lines.append("\n".join(["Places:", *(f"- {n} ({c})" for n, c in members)]))
+        view = parse_find(text) if text else None
+        if view is not None:
+            places.setdefault(view.doc_id, view.title.split(" — ")[0])
+            found[(view.doc_id, view.text.lower())] = view.body
+            if view.doc_id not in order:
+                order.append(view.doc_id)
+    for call in getattr(reply, "tool_calls", None) or []:
+        if call.function.name == "find":
+            code = str(json.loads(call.function.arguments or "{}").get("doc_id", "")).strip()
+            if code and code not in order:
+                order.append(code)
+    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    places_noted: list[tuple[list[str], bool, bool]] = []  # per place: its lines, started, done
+    for code in order:
+        name = places.get(code, code)
+        todo: dict[str, str] = {}  # heading -> label, in the order the expert finds them
+        left_out = False
+        for f in task.fields_to_read:
+            key = (code, f.path[1].lower())
+            if key not in found:
+                todo.setdefault(key[1], labels.get(f.id, f.label))
+                continue
+            value = f.parse(read_entry(found[key], f.path))
+            left_out = left_out or value is None or (f is task.filter_field and not task.passes_filter(value))
+        cells: list[str] = []
+        for f in task.columns:  # the row as far as it goes
+            entries = found.get((code, f.path[1].lower()))
+            value = f.parse(read_entry(entries, f.path)) if entries is not None else None
+            if value is None:
+                break
+            cells.append(f.cell(value))
+        started = len(todo) < len({f.path[1].lower() for f in task.fields_to_read})
+        if left_out:
+            places_noted.append(([_note(name, code, [], True)], started, True))
+        else:
+            todo_line = ["To do: " + " | ".join(todo.values())] if todo else []
+            places_noted.append(([table_line([name, *cells]), *todo_line], started, not todo))
+    # The whole table is restated only in the turn a place is done (and the answer's), so
+    # that the context grows by a row per place, not by a table per turn.
+    if places_noted and places_noted[-1][1] and not places_noted[-1][2]:
+        places_noted = places_noted[-1:]
+    lines += [line for place_lines, _, _ in places_noted for line in place_lines]
+    return "\n".join(lines)
 
 
 def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> str:
@@ -430,8 +523,11 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
         runs: list[tuple[Literal["serial", "auto"], RecordingModel]] = []
-        serial = wrap(ExpertModel("serial", reader=data.reader))
-        parallel = wrap(ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader, subtask=data.subtask))
+        stepwise = data.note_style == "stepwise"
+        serial = wrap(ExpertModel("serial", reader=data.reader, stepwise=stepwise))
+        parallel = wrap(
+            ExpertModel("auto", rows_per_agent=data.rows_per_subagent, reader=data.reader, subtask=data.subtask, stepwise=stepwise)
+        )
         if small:
             asyncio.run(_run_task(Swarm(serial, tools=tools, mode=data.serial_mode, budgets=budgets), task.query))
             runs.append(("serial", serial))

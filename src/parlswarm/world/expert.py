@@ -23,7 +23,9 @@ and the columns, the ~60-token argument a small orchestrator can copy (docs/parl
 Two ways to read a place (``reader``): ``pages`` opens each section page it needs, one
 ``open_page`` per turn; ``find`` (``expert:find``, when the ``find`` tool is on offer) asks
 for every entry it needs of one place in a single turn of ``find`` calls, the short
-trajectories the built-in model is taught on.
+trajectories the built-in model is taught on. ``stepwise`` (``expert:stepwise``) asks for
+one entry a turn instead, so that each turn has one new result to read (the built-in model's
+``stepwise`` notes, docs/local-model.md).
 
 It is the upper-bound baseline of the bench and a teacher for warm-start traces; it is
 labelled "scripted expert" wherever it appears.
@@ -167,6 +169,7 @@ class ExpertModel:
         max_agents: int = 32,
         reader: Reader = "pages",
         subtask: Subtask = "full",
+        stepwise: bool = False,
     ) -> None:
         if rows_per_agent < 1 or max_agents < 1:
             raise ValueError("rows_per_agent and max_agents must be at least 1")
@@ -175,7 +178,13 @@ class ExpertModel:
         self.max_agents = max_agents
         self.reader = reader
         self.subtask_style = subtask
-        traits = ["serial" if style == "serial" else "", "find" if reader == "find" else "", "short" if subtask == "short" else ""]
+        self.stepwise = stepwise
+        traits = [
+            "serial" if style == "serial" else "",
+            "find" if reader == "find" else "",
+            "short" if subtask == "short" else "",
+            "stepwise" if stepwise else "",
+        ]
         traits = [t for t in traits if t]
         self.name = NAME + (f" ({', '.join(traits)})" if traits else "")
 
@@ -296,7 +305,8 @@ class ExpertModel:
         return [values[f.id] for f in task.columns]
 
     def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> PlaceOutcome:
-        """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn.
+        """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn
+        (``stepwise``: one entry a turn, in the order of ``fields_to_read``).
 
         It finds in the whole place (doc id = the place code), so a reader needs to know no
         field's section.
@@ -308,6 +318,14 @@ class ExpertModel:
             if key not in keys:
                 keys.append(key)
         missing = [k for k in keys if (k[0], k[1].lower()) not in found]
+        if missing and self.stepwise:
+            # Settled before the rest is found: a place the filter or a missing value leaves out.
+            for f in wanted:
+                entries = found.get((code, f.path[1].lower()))
+                value = f.parse(read_entry(entries, f.path)) if entries is not None else None
+                if entries is not None and (value is None or (f is task.filter_field and not task.passes_filter(value))):
+                    return None
+            missing = missing[:1]
         if missing:
             return {
                 "content": None,
@@ -394,6 +412,7 @@ def _factory(arg: str, options: ModelOptions) -> ExpertModel:
     style: Style = "auto"
     reader: Reader = "pages"
     subtask: Subtask = "full"
+    stepwise = False
     kwargs: dict[str, int] = {}
     for part in (p.strip() for p in arg.split(",") if p.strip()):
         key, _, value = part.partition("=")
@@ -403,15 +422,17 @@ def _factory(arg: str, options: ModelOptions) -> ExpertModel:
             reader = "find"
         elif key == "short" and not value:
             subtask = "short"
+        elif key == "stepwise" and not value:
+            reader, stepwise = "find", True
         elif key in ("rows", "agents") and value.isdigit() and int(value) >= 1:
             kwargs["rows_per_agent" if key == "rows" else "max_agents"] = int(value)
         else:
             raise ModelSpecError(
-                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:find, expert:short, expert:rows=N, "
+                f"unknown option '{part}' of model 'expert'; use expert, expert:serial, expert:find, expert:short, expert:stepwise, expert:rows=N, "
                 "expert:agents=N"
                 " (comma-separated)"
             )
-    return ExpertModel(style, reader=reader, subtask=subtask, **kwargs)
+    return ExpertModel(style, reader=reader, subtask=subtask, stepwise=stepwise, **kwargs)
 
 
-register("expert", _factory, "expert[:serial|find|short|rows=N|agents=N] (scripted expert for the offline world)")
+register("expert", _factory, "expert[:serial|find|short|stepwise|rows=N|agents=N] (scripted expert for the offline world)")
