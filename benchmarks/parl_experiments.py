@@ -227,8 +227,10 @@ def main() -> None:
     parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
     parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
     parser.add_argument("--policy", default=None, help="override the config's warm start")
+    parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     args = parser.parse_args()
-    base = ParlConfig.from_yaml(args.config, {"policy": args.policy} if args.policy else None)
+    overrides = {k: v for k, v in (("policy", args.policy), ("lr", args.lr)) if v is not None}
+    base = ParlConfig.from_yaml(args.config, overrides or None)
     import torch
 
     torch.set_num_threads(base.torch_threads)
