@@ -315,11 +315,10 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
     index page, its places as it lists them; then the table so far — a row per place done
     (``| Name | value | ... |``, or ``Name (code): left out``) and the row being filled in, as
     far as it goes — and ``To do:`` the labels still to find for that row, the first of
-    which is the entry this turn's ``find`` asks for. The rows of the places done are written
-    only in the turn the last of them is done, so the context grows by a table per place,
-    not per turn. Every step is then a short copy: the previous lines, one value from the one
-    result just above, the to-do list less its first item. (With every entry of a place found in one turn, the row had to gather
-    values from several results in order, and the built-in model kept repeating one.)
+    which is the entry this turn's ``find`` asks for. Every step is then a short copy: the
+    previous lines, one value from the one result just above, the to-do list less its first
+    item. (With every entry of a place found in one turn, the row had to gather values from
+    several results in order, and the built-in model kept repeating one.)
     """
     from parlswarm.world.expert import table_line
     from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members
@@ -341,7 +340,7 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
             members = region_members(page.body)
             places.update({code: name for name, code in members})
             if members and i > last:
-                lines.append("\n".join(["Places:", *(f"- {n} ({c})" for n, c in members)]))
+                lines.append(_index_note(members))
         view = parse_find(text) if text else None
         if view is not None:
             places.setdefault(view.doc_id, view.title.split(" — ")[0])
@@ -379,8 +378,8 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
         else:
             todo_line = ["To do: " + " | ".join(todo.values())] if todo else []
             places_noted.append(([table_line([name, *cells]), *todo_line], started, not todo))
-    # The whole table is restated only in the turn a place is done (and the answer's), so
-    # that the context grows by a row per place, not by a table per turn.
+    # The rows of the places done are restated only in the turn the last of them is done
+    # (and the answer's), so that the context grows by a table per place, not per turn.
     if places_noted and places_noted[-1][1] and not places_noted[-1][2]:
         places_noted = places_noted[-1:]
     lines += [line for place_lines, _, _ in places_noted for line in place_lines]
@@ -416,7 +415,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         if view.doc_id.startswith("region/"):
             places = region_members(view.body)
             if places and style == "verbatim":  # the index's own lines
-                lines.append("\n".join(["Places:", *(f"- {n} ({c})" for n, c in places)]))
+                lines.append(_index_note(places))
             elif places:
                 lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
             continue
@@ -439,6 +438,11 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         if parts or left_out:
             lines.append(_note(name, code, parts, left_out))
     return "\n".join(lines)
+
+
+def _index_note(places: Sequence[tuple[str, str]]) -> str:
+    """A region index's places as it lists them, one ``- Name (code)`` line each (verbatim notes)."""
+    return "\n".join(["Places:", *(f"- {n} ({c})" for n, c in places)])
 
 
 def _note(name: str, code: str, parts: Sequence[str], left_out: bool) -> str:
