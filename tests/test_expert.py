@@ -132,6 +132,8 @@ async def test_model_forms(tmp_path_factory: pytest.TempPathFactory) -> None:
     stepwise = load_model("expert:stepwise")
     assert isinstance(stepwise, ExpertModel) and stepwise.stepwise and stepwise.reader == "find"
     assert stepwise.name == "scripted expert (find, stepwise)"
+    with pytest.raises(ValueError, match="reader='find'"):
+        ExpertModel("auto", stepwise=True)
     with pytest.raises(ModelSpecError, match="unknown option 'fast' of model 'expert'"):
         load_model("expert:fast")
     task = pick(tasks("test", 0, tmp_path_factory), 12, 20)

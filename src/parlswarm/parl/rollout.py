@@ -107,7 +107,8 @@ def expert_prefix(note_style: NoteStyle = "labelled") -> Model:
     """The scripted expert as a prefix model, writing notes in the style the warm start learnt."""
     from parlswarm.world.expert import ExpertModel
 
-    return NotingExpert(ExpertModel("auto", stepwise=note_style == "stepwise"), note_style)  # type: ignore[return-value]
+    stepwise = note_style == "stepwise"
+    return NotingExpert(ExpertModel("auto", reader="find" if stepwise else "pages", stepwise=stepwise), note_style)  # type: ignore[return-value]
 
 
 @dataclass

@@ -320,7 +320,7 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
     item. (With every entry of a place found in one turn, the row had to gather values from
     several results in order, and the built-in model kept repeating one.)
     """
-    from parlswarm.world.expert import table_line
+    from parlswarm.world.expert import found_left_out, table_line
     from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members
     from parlswarm.world.tasks import parse_query
 
@@ -357,14 +357,10 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
     for code in order:
         name = places.get(code, code)
         todo: dict[str, str] = {}  # heading -> label, in the order the expert finds them
-        left_out = False
         for f in task.fields_to_read:
-            key = (code, f.path[1].lower())
-            if key not in found:
-                todo.setdefault(key[1], labels.get(f.id, f.label))
-                continue
-            value = f.parse(read_entry(found[key], f.path))
-            left_out = left_out or value is None or (f is task.filter_field and not task.passes_filter(value))
+            if (code, f.path[1].lower()) not in found:
+                todo.setdefault(f.path[1].lower(), labels.get(f.id, f.label))
+        left_out = found_left_out(task, code, found)
         cells: list[str] = []
         for f in task.columns:  # the row as far as it goes
             entries = found.get((code, f.path[1].lower()))

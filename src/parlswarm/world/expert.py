@@ -134,6 +134,20 @@ def _found(calls: Sequence[Call]) -> dict[tuple[str, str], str]:
     return out
 
 
+def found_left_out(task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> bool:
+    """Whether the entries found so far for place ``code`` leave it out of the table: one of the
+    task's fields found without a value, or the filter's value failing it. ``found`` is keyed
+    like :func:`_found`'s, (place code, the words looked for in lower case)."""
+    for f in task.fields_to_read:
+        entries = found.get((code, f.path[1].lower()))
+        if entries is None:
+            continue
+        value = f.parse(read_entry(entries, f.path))
+        if value is None or (f is task.filter_field and not task.passes_filter(value)):
+            return True
+    return False
+
+
 def table_line(cells: Sequence[str]) -> str:
     """One line of the expert's Markdown tables (``|`` inside a cell becomes ``/``)."""
     return "| " + " | ".join(c.replace("|", "/") for c in cells) + " |"
@@ -173,6 +187,8 @@ class ExpertModel:
     ) -> None:
         if rows_per_agent < 1 or max_agents < 1:
             raise ValueError("rows_per_agent and max_agents must be at least 1")
+        if stepwise and reader != "find":
+            raise ValueError("a stepwise expert finds one entry a turn: it needs reader='find'")
         self.style = style
         self.rows_per_agent = rows_per_agent
         self.max_agents = max_agents
@@ -319,27 +335,18 @@ class ExpertModel:
                 keys.append(key)
         missing = [k for k in keys if (k[0], k[1].lower()) not in found]
         if missing and self.stepwise:
-            # Settled before the rest is found: a place the filter or a missing value leaves out.
-            for f in wanted:
-                entries = found.get((code, f.path[1].lower()))
-                value = f.parse(read_entry(entries, f.path)) if entries is not None else None
-                if entries is not None and (value is None or (f is task.filter_field and not task.passes_filter(value))):
-                    return None
+            if found_left_out(task, code, found):  # settled before the rest is found
+                return None
             missing = missing[:1]
         if missing:
             return {
                 "content": None,
                 "tool_calls": [{"name": "find", "arguments": {"doc_id": d, "text": t}} for d, t in missing],
             }
-        values: dict[str, Value] = {}
-        for f in wanted:
-            value = f.parse(read_entry(found[(code, f.path[1].lower())], f.path))
-            if value is None:
-                return None  # the Factbook gives no value: the place is left out
-            values[f.id] = value
-        if task.filter is not None and not task.passes_filter(values[task.filter.field]):
+        if found_left_out(task, code, found):
             return None
-        return [values[f.id] for f in task.columns]
+        values = [f.parse(read_entry(found[(code, f.path[1].lower())], f.path)) for f in task.columns]
+        return [v for v in values if v is not None]  # all of them: none is missing
 
     def _orchestrate(
         self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool
