@@ -46,6 +46,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
+from parlswarm.models.adapter import has_adapter, load_adapter
 from parlswarm.models.base import ModelError, ModelSpecError
 from parlswarm.types import (
     AssistantMessage,
@@ -104,6 +105,9 @@ class LocalSettings(BaseModel):
     # (the model keeps what it needs in its own notes). None shows everything.
     keep_tool_results: int | None = Field(None, ge=1)
     sampling: Sampling = Field(default_factory=Sampling)
+    # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
+    # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
+    base: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,9 +356,15 @@ class LocalModel:
         if tool_format is not None:
             settings = settings.model_copy(update={"tool_format": tool_format})
         extra = {"gguf_file": gguf_file} if gguf_file else {}
+        adapter = gguf_file is None and has_adapter(path)
+        if adapter and not settings.base:
+            raise ModelSpecError(f"{path} holds a LoRA adapter but {SETTINGS_FILE} names no 'base' model for it")
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
-            model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
+            if adapter:
+                model = load_adapter(load_local(str(settings.base)).model, path)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
         except (OSError, ValueError) as exc:
             raise ModelSpecError(f"cannot load local model from {path}{f' ({gguf_file})' if gguf_file else ''}: {exc}") from None
         # Left padding: every row of a batch ends where generation starts.
@@ -655,6 +665,18 @@ def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
     return LocalModel.from_pretrained(file.parent, gguf_file=file.name, name=f"hf-gguf:{arg}", sampling=_sampling(options))
 
 
+def load_local(spec: str) -> LocalModel:
+    """A local model from a spec (``builtin``, ``hf:PATH``, ``hf-gguf:FILE`` or ``smollm2``) or a folder path."""
+    kind, _, arg = spec.partition(":")
+    if spec == "builtin":
+        return load_builtin()
+    if kind == "hf":
+        return load_hf(arg)
+    if kind == "hf-gguf":
+        return load_hf_gguf(arg)
+    return LocalModel.from_pretrained(Path(spec).expanduser())
+
+
 def _register() -> None:
     from parlswarm.models.registry import register
 
@@ -674,6 +696,7 @@ __all__ = [
     "LocalSettings",
     "Sampling",
     "chat_dicts",
+    "load_local",
     "parse_reply",
     "render_tools",
     "smollm2_gguf",

@@ -36,7 +36,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
-from parlswarm.models.local import LocalModel, LocalSettings
+from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable_count
+from parlswarm.models.local import LocalModel, LocalSettings, load_local
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
@@ -191,6 +192,9 @@ class TrainConfig(BaseModel):
     # wrong token of its own; this teaches it to carry on correctly after one.
     input_noise: float = Field(0.0, ge=0.0, lt=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
+    # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
+    # the run's folders then hold the adapter, and name ``init`` as its base.
+    lora: LoraSettings | None = None
 
 
 class SFTConfig(BaseModel):
@@ -201,13 +205,24 @@ class SFTConfig(BaseModel):
     out_dir: Path = Path("runs/sft-nano")
     architecture: Path = Path("configs/nano-small.json")  # a NanoConfig, relative to the config file
     vocab_size: int | None = None  # overrides the architecture's (tokenizer target size)
-    init: Path | None = None  # fine-tune this save_pretrained folder instead of a new nano model
+    # Fine-tune this model instead of a new nano model: a save_pretrained folder or a local
+    # model spec (``hf:PATH``, ``hf-gguf:FILE``, ``hf-gguf:smollm2``, ``builtin``).
+    init: str | None = None
     settings: LocalSettings = Field(
         default_factory=lambda: LocalSettings(tool_format="compact", keep_tool_results=1, max_context=None)
     )
     tokenizer_pages: int = Field(3000, ge=0)  # world pages (from the first training seed) the tokenizer learns on
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _gguf_needs_lora(self) -> SFTConfig:
+        if self.train.lora is not None and self.init is None:
+            raise ValueError("train.lora needs init: the pretrained model the adapter is trained on")
+        if self.init is not None and self.init.startswith("hf-gguf:") and self.train.lora is None:
+            # transformers de-quantises a GGUF model but cannot save it whole again.
+            raise ValueError(f"init {self.init!r} is a GGUF model: fine-tune it with train.lora (an adapter)")
+        return self
 
     @classmethod
     def load(cls, path: str | Path) -> SFTConfig:
@@ -873,6 +888,11 @@ COPY_STAGE_STEPS = 10_000_000  # stage 0 draws copy batches from here on (even: 
 ProgressFactory = Callable[[int, int], Any]  # (total, initial) -> a tqdm-like object
 
 
+def _saved(folder: Path) -> bool:
+    """Whether ``folder`` holds a saved model: whole weights, or an adapter."""
+    return (folder / "config.json").exists() or has_adapter(folder)
+
+
 class SFTRun:
     """One supervised training run in ``config.out_dir``: data, model, training, checkpoints."""
 
@@ -924,8 +944,10 @@ class SFTRun:
         """A new nano model (tokenizer trained here) or the ``init`` model, as a LocalModel."""
         cfg = self.config
         if cfg.init is not None:
-            lm = LocalModel.from_pretrained(cfg.init)
-            lm.settings = cfg.settings
+            lm = load_local(str(cfg.init))
+            lm.settings = self.settings()
+            if cfg.train.lora is not None:
+                lm.model = add_adapter(lm.model, cfg.train.lora)
             return lm
         arch = NanoConfig.load(cfg.architecture)
         if cfg.vocab_size is not None:
@@ -933,6 +955,23 @@ class SFTRun:
         tokenizer = train_tokenizer(self.tokenizer_corpus(conversations), arch.vocab_size, arch.separate_spaces)
         model = build_model(arch, tokenizer, seed=cfg.train.seed)
         return LocalModel(model, tokenizer, name="nano", settings=cfg.settings)
+
+    def settings(self) -> LocalSettings:
+        """How the trained model is run; an adapter's settings name the model it applies to."""
+        cfg = self.config
+        return cfg.settings.model_copy(update={"base": str(cfg.init)}) if cfg.train.lora is not None else cfg.settings
+
+    def load(self, folder: Path) -> LocalModel:
+        """A model this run saved (a checkpoint, or the model before step 1), ready to train on."""
+        cfg = self.config
+        if cfg.train.lora is None:
+            lm = LocalModel.from_pretrained(folder, name="nano")
+        else:
+            assert cfg.init is not None  # LoRA needs a base; SFTConfig's validator and build() see to it
+            lm = load_local(str(cfg.init))
+            lm.model = load_adapter(lm.model, folder, trainable=True)
+        lm.settings = self.settings()
+        return lm
 
     # -- checkpoints ----------------------------------------------------------------------
 
@@ -973,11 +1012,10 @@ class SFTRun:
         self.out.mkdir(parents=True, exist_ok=True)
         data_file = self.out / "data.pt"
         resume = self.out / "checkpoint"
-        start = resume if (resume / "config.json").exists() else self.out / "initial"
-        if data_file.exists() and (start / "config.json").exists():
+        start = resume if _saved(resume) else self.out / "initial"
+        if data_file.exists() and _saved(start):
             # Samples and the model they were encoded for (a checkpoint, or the model before step 1).
-            lm = LocalModel.from_pretrained(start, name="nano")
-            lm.settings = cfg.settings
+            lm = self.load(start)
             blob = torch.load(data_file, weights_only=False)
             return lm, Dataset([Sample(**s) for s in blob["train"]], [Sample(**s) for s in blob["dev"]], blob["stats"])
         t0 = time.perf_counter()
@@ -1055,7 +1093,8 @@ class SFTRun:
             raise ValueError("no training samples: check data.world_seeds, data.max_tokens and the sample counts")
         model = lm.model
         model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        trained = [p for p in model.parameters() if p.requires_grad]  # an adapter's alone under LoRA
+        optimizer = torch.optim.AdamW(trained, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         rng = random.Random(cfg.train.seed)
         step = 0
         state_file = self.out / "checkpoint" / "trainer_state.pt"
@@ -1105,7 +1144,7 @@ class SFTRun:
                     metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trained, cfg.train.grad_clip)
                 optimizer.step()
                 step += 1
                 record: dict[str, float] = {"step": step, "lr": lr_at(step - 1, cfg.train), **metrics}
@@ -1200,9 +1239,11 @@ class SFTRun:
         copy = {k: v for k, v in self.copy_state.items() if k in ("steps", "formed")}
         if self.copy_state.get("recent"):
             copy["accuracy"] = {k: round(sum(v) / len(v), 4) for k, v in self.copy_state["recent"].items()}
+        lora = self.config.train.lora
         return {
-            "model": "parlswarm nano (LlamaForCausalLM)",
+            "model": f"LoRA adapter (r={lora.r}) on {self.config.init}" if lora else "parlswarm nano (LlamaForCausalLM)",
             "parameters": parameter_count(lm.model),
+            "trained_parameters": trainable_count(lm.model),
             "config": self.config.model_dump(mode="json"),
             "data": data.stats,
             "git_commit": self.commit,
