@@ -86,6 +86,26 @@ def test_two_parl_steps_train_only_the_orchestrator(tiny_warm_start: tuple[Path,
     assert all(torch.equal(before[k], warm[k]) for k in before)
 
 
+@pytest.mark.usefixtures("answer_graded_score")
+def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
+    from parlswarm.models.adapter import LoraSettings, has_adapter
+
+    folder, config = tiny_warm_start
+    out = Path(config.out_dir).with_name(Path(config.out_dir).name + "-lora")
+    lora = config.model_copy(update={"lora": LoraSettings(r=4, alpha=8), "out_dir": str(out), "lr": 5e-2})
+    before = {k: v.clone() for k, v in LocalModel.from_pretrained(folder).model.state_dict().items()}
+    train(lora)
+    checkpoint = out / "checkpoints" / "step-00002"
+    assert has_adapter(checkpoint) and not (checkpoint / "config.json").exists()
+    assert json.loads((checkpoint / "parlswarm.json").read_text())["base"] == str(folder)
+    # Loaded, the checkpoint is the warm start with the adapter merged: its linear layers moved, nothing else.
+    trained = LocalModel.from_pretrained(checkpoint).model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], trained[k])}
+    assert changed and all(k.endswith("_proj.weight") for k in changed)
+    warm = LocalModel.from_pretrained(folder).model.state_dict()
+    assert all(torch.equal(before[k], warm[k]) for k in before)
+
+
 def _has_tensorboard() -> bool:
     try:
         import tensorboard  # noqa: F401

@@ -320,7 +320,9 @@ class LocalModel:
         self._tool_role = "tool"
         self._calls = 0
         # transformers renamed `past_key_values` to `cache` (5.x); only the last position's logits are needed.
-        forward_params = inspect.signature(model.forward).parameters
+        # (An adapter-wrapped model passes its keywords through to the model it wraps.)
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+        forward_params = inspect.signature(inner.forward).parameters
         self._cache_arg = "cache" if "cache" in forward_params else "past_key_values"
         keep = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in forward_params), None)
         self._keep_last: dict[str, int] = {keep: 1} if keep else {}

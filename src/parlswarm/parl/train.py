@@ -31,9 +31,11 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.config import load_yaml_model
+from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import BUILTIN_DIR, LocalModel, Sampling
+from parlswarm.models.local import BUILTIN_DIR, LocalModel, LocalSettings, Sampling
+from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
@@ -49,7 +51,7 @@ class ParlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: str = Field("builtin", description="warm start: 'builtin' or a save_pretrained folder")
+    policy: str = Field("builtin", description="warm start: 'builtin' or a save_pretrained folder (whole weights or a LoRA adapter)")
     subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert[:OPTIONS]', or a folder")
     world_seeds: list[int] = Field(default_factory=lambda: [11, 12, 13, 14], min_length=1)
     split: Literal["train", "dev", "test"] = "train"
@@ -68,6 +70,9 @@ class ParlConfig(BaseModel):
         None, ge=1, description="train on a uniform random subset of the step's orchestrator turns (compute cap)"
     )
     max_grad_norm: float = 1.0
+    lora: LoraSettings | None = Field(
+        None, description="train a new LoRA adapter on the warm start instead of all its weights; checkpoints hold the adapter"
+    )
     temperature: float = Field(1.0, gt=0)
     max_new_tokens: int = Field(256, ge=1)
     expert_prefix: bool = Field(
@@ -97,14 +102,19 @@ class ParlConfig(BaseModel):
 
 def _policy_path(spec: str) -> Path:
     path = BUILTIN_DIR if spec == "builtin" else Path(spec).expanduser()
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"PARL warm start not found: {path} has no config.json")
+    if not ((path / "config.json").is_file() or has_adapter(path)):
+        raise FileNotFoundError(f"PARL warm start not found: {path} has neither config.json nor adapter_config.json")
     return path
 
 
-def load_policy(path: Path, config: ParlConfig) -> LocalModel:
+def load_policy(config: ParlConfig, warm_start: Path, resume: Path | None) -> LocalModel:
+    """The trainable orchestrator: the warm start or the latest checkpoint, with its own adapter under LoRA."""
     sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
-    return LocalModel.from_pretrained(path, name="orchestrator (PARL)", sampling=sampling)
+    if config.lora is None:
+        return LocalModel.from_pretrained(resume or warm_start, name="orchestrator (PARL)", sampling=sampling)
+    policy = LocalModel.from_pretrained(warm_start, name="orchestrator (PARL)", sampling=sampling)
+    policy.model = load_adapter(policy.model, resume, trainable=True) if resume else add_adapter(policy.model, config.lora)
+    return policy
 
 
 def load_subagent(config: ParlConfig, warm_start: Path) -> tuple[Model, torch.nn.Module | None]:
@@ -188,7 +198,7 @@ def update(
             out = grpo_loss(logp, old, advantages, mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], config.max_grad_norm)
             optimizer.step()
             parts["loss"].append(out.loss.item())
             parts["policy"].append(out.policy)
@@ -302,11 +312,16 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
     random.seed(config.seed)
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.torch_threads)
-    policy = load_policy(resume or warm_start, config)
+    policy = load_policy(config, warm_start, resume)
     if not (out / "warm_start").exists():
+        # The settings every checkpoint is saved with: the warm start's, and under LoRA the
+        # warm start as the base the checkpoints' adapters apply to.
         (out / "warm_start").mkdir()
         settings = warm_start / "parlswarm.json"
-        if settings.is_file():
+        if config.lora is not None:
+            base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
+            write_settings(out / "warm_start", base.model_copy(update={"base": str(warm_start)}))
+        elif settings.is_file():
             shutil.copy(settings, out / "warm_start" / "parlswarm.json")
     subagent_model, frozen_module = load_subagent(config, warm_start)
     reference = frozen_module if frozen_module is not None else None
@@ -316,7 +331,8 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             p.requires_grad_(False)
     pool, tools = load_task_pool(config)
     prefix = expert_prefix(config.prefix_notes) if config.expert_prefix else None
-    optimizer = torch.optim.AdamW(policy.model.parameters(), lr=config.lr, weight_decay=0.0)
+    trained = [p for p in policy.model.parameters() if p.requires_grad]  # the adapter's alone under LoRA
+    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)
     start = 0
     if resume is not None:
