@@ -445,6 +445,15 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
     # Low-rank updates of a barely trained tiny model move its loss a little (0.11 here), not much.
     assert after < before - 0.05, (before, after)
 
+    # A run whose init is an adapter goes on training that adapter, on the same base.
+    more = lora_config(2).model_copy(update={"init": str(final), "out_dir": tmp_path / "more"})
+    SFTRun(more).run()
+    assert json.loads((tmp_path / "more" / "final" / "parlswarm.json").read_text())["base"] == str(base_dir)
+    mismatched = more.model_copy(update={"out_dir": tmp_path / "other"})
+    mismatched.train = mismatched.train.model_copy(update={"lora": LoraSettings(r=8, alpha=8)})
+    with pytest.raises(ValueError, match="train.lora must match it"):
+        SFTRun(mismatched).run()
+
 
 def test_lora_config_errors_name_the_setting(tmp_path: Path) -> None:
     from parlswarm.models.base import ModelSpecError

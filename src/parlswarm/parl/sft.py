@@ -36,8 +36,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
-from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable_count
-from parlswarm.models.local import LocalModel, LocalSettings, load_local
+from parlswarm.models.adapter import ADAPTER_CONFIG, LoraSettings, add_adapter, has_adapter, load_adapter, trainable_count
+from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
@@ -944,6 +944,14 @@ class SFTRun:
         """A new nano model (tokenizer trained here) or the ``init`` model, as a LocalModel."""
         cfg = self.config
         if cfg.init is not None:
+            if cfg.train.lora is not None and has_adapter(cfg.init):
+                saved = json.loads((Path(cfg.init) / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+                if (saved.get("r"), saved.get("lora_alpha")) != (cfg.train.lora.r, cfg.train.lora.alpha):
+                    raise ValueError(
+                        f"init {cfg.init} holds an adapter of r={saved.get('r')}, alpha={saved.get('lora_alpha')}: "
+                        "train.lora must match it to go on training it"
+                    )
+                return self.load(Path(cfg.init))  # go on training init's own adapter
             lm = load_local(str(cfg.init))
             lm.settings = self.settings()
             if cfg.train.lora is not None:
@@ -956,10 +964,20 @@ class SFTRun:
         model = build_model(arch, tokenizer, seed=cfg.train.seed)
         return LocalModel(model, tokenizer, name="nano", settings=cfg.settings)
 
+    def base(self) -> str:
+        """Under LoRA, the model the adapter applies to: ``init``, or init's own base when init is an adapter."""
+        init = str(self.config.init)
+        if not has_adapter(init):
+            return init
+        saved = LocalSettings.model_validate_json((Path(init) / SETTINGS_FILE).read_text(encoding="utf-8"))
+        if saved.base is None:
+            raise ValueError(f"init {init} holds an adapter but its {SETTINGS_FILE} names no base model")
+        return saved.base
+
     def settings(self) -> LocalSettings:
         """How the trained model is run; an adapter's settings name the model it applies to."""
         cfg = self.config
-        return cfg.settings.model_copy(update={"base": str(cfg.init)}) if cfg.train.lora is not None else cfg.settings
+        return cfg.settings.model_copy(update={"base": self.base()}) if cfg.train.lora is not None else cfg.settings
 
     def load(self, folder: Path) -> LocalModel:
         """A model this run saved (a checkpoint, or the model before step 1), ready to train on."""
@@ -967,8 +985,7 @@ class SFTRun:
         if cfg.train.lora is None:
             lm = LocalModel.from_pretrained(folder, name="nano")
         else:
-            assert cfg.init is not None  # LoRA needs a base; SFTConfig's validator and build() see to it
-            lm = load_local(str(cfg.init))
+            lm = load_local(self.base())
             lm.model = load_adapter(lm.model, folder, trainable=True)
         lm.settings = self.settings()
         return lm
@@ -1241,7 +1258,7 @@ class SFTRun:
             copy["accuracy"] = {k: round(sum(v) / len(v), 4) for k, v in self.copy_state["recent"].items()}
         lora = self.config.train.lora
         return {
-            "model": f"LoRA adapter (r={lora.r}) on {self.config.init}" if lora else "parlswarm nano (LlamaForCausalLM)",
+            "model": f"LoRA adapter (r={lora.r}) on {self.base()}" if lora else "parlswarm nano (LlamaForCausalLM)",
             "parameters": parameter_count(lm.model),
             "trained_parameters": trainable_count(lm.model),
             "config": self.config.model_dump(mode="json"),
