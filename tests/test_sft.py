@@ -453,6 +453,10 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
     mismatched.train = mismatched.train.model_copy(update={"lora": LoraSettings(r=8, alpha=8)})
     with pytest.raises(ValueError, match="train.lora must match it"):
         SFTRun(mismatched).run()
+    whole = more.model_copy(update={"out_dir": tmp_path / "whole"})
+    whole.train = whole.train.model_copy(update={"lora": None})
+    with pytest.raises(ValueError, match="is a LoRA adapter: go on training it with train.lora"):
+        SFTRun(whole).run()
 
 
 def test_lora_config_errors_name_the_setting(tmp_path: Path) -> None:

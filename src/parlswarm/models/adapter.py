@@ -24,7 +24,7 @@ LLAMA_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 
 class LoraSettings(BaseModel):
-    """``train.lora`` of an SFT config: the adapter's shape."""
+    """The adapter's shape: ``train.lora`` of an SFT config, ``lora`` of a PARL config."""
 
     model_config = ConfigDict(extra="forbid")
 

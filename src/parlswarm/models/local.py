@@ -668,7 +668,7 @@ def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
 
 
 def load_local(spec: str) -> LocalModel:
-    """A local model from a spec (``builtin``, ``hf:PATH``, ``hf-gguf:FILE`` or ``smollm2``) or a folder path."""
+    """A local model from a spec (``builtin``, ``hf:PATH``, ``hf-gguf:FILE``, ``hf-gguf:smollm2``) or a folder path."""
     kind, _, arg = spec.partition(":")
     if spec == "builtin":
         return load_builtin()

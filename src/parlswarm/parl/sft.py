@@ -193,7 +193,8 @@ class TrainConfig(BaseModel):
     input_noise: float = Field(0.0, ge=0.0, lt=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
     # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
-    # the run's folders then hold the adapter, and name ``init`` as its base.
+    # the run's folders then hold the adapter and name its base (``init``, or init's own base
+    # when init is an adapter, whose training goes on).
     lora: LoraSettings | None = None
 
 
@@ -952,6 +953,9 @@ class SFTRun:
                         "train.lora must match it to go on training it"
                     )
                 return self.load(Path(cfg.init))  # go on training init's own adapter
+            if has_adapter(cfg.init):
+                # Merged and trained whole, it could not be saved when its base is a GGUF file.
+                raise ValueError(f"init {cfg.init} is a LoRA adapter: go on training it with train.lora")
             lm = load_local(str(cfg.init))
             lm.settings = self.settings()
             if cfg.train.lora is not None:
