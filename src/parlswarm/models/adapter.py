@@ -60,8 +60,9 @@ def load_adapter(model: Any, folder: str | Path, *, trainable: bool = False) -> 
     return peft_model if trainable else peft_model.merge_and_unload()
 
 
-def trainable_count(model: Any) -> int:
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+def trainable(model: Any) -> list[Any]:
+    """The parameters an optimiser updates: the adapter's alone under LoRA, else all."""
+    return [p for p in model.parameters() if p.requires_grad]
 
 
-__all__ = ["ADAPTER_CONFIG", "LLAMA_LINEAR", "LoraSettings", "add_adapter", "has_adapter", "load_adapter", "trainable_count"]
+__all__ = ["ADAPTER_CONFIG", "LLAMA_LINEAR", "LoraSettings", "add_adapter", "has_adapter", "load_adapter", "trainable"]

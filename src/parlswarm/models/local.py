@@ -364,7 +364,7 @@ class LocalModel:
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
             if adapter:
-                model = load_adapter(load_local(str(settings.base)).model, path)
+                model = load_adapter(load_local(settings.base).model, path)
             else:
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
         except (OSError, ValueError) as exc:
@@ -667,24 +667,27 @@ def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
     return LocalModel.from_pretrained(file.parent, gguf_file=file.name, name=f"hf-gguf:{arg}", sampling=_sampling(options))
 
 
+# The local ``--model`` forms: prefix -> (loader, help).
+LOCAL_FORMS: dict[str, tuple[Callable[..., LocalModel], str]] = {
+    "builtin": (load_builtin, "builtin (the nano model shipped with parlswarm)"),
+    "hf": (load_hf, "hf:PATH (a Hugging Face model folder)"),
+    "hf-gguf": (load_hf_gguf, "hf-gguf:FILE.gguf or hf-gguf:smollm2"),
+}
+
+
 def load_local(spec: str) -> LocalModel:
-    """A local model from a spec (``builtin``, ``hf:PATH``, ``hf-gguf:FILE``, ``hf-gguf:smollm2``) or a folder path."""
-    kind, _, arg = spec.partition(":")
-    if spec == "builtin":
-        return load_builtin()
-    if kind == "hf":
-        return load_hf(arg)
-    if kind == "hf-gguf":
-        return load_hf_gguf(arg)
+    """A local model from one of the :data:`LOCAL_FORMS` (``hf-gguf:smollm2``, …) or a folder path."""
+    prefix, _, arg = spec.partition(":")
+    if prefix in LOCAL_FORMS:
+        return LOCAL_FORMS[prefix][0](arg)
     return LocalModel.from_pretrained(Path(spec).expanduser())
 
 
 def _register() -> None:
     from parlswarm.models.registry import register
 
-    register("builtin", load_builtin, "builtin (the nano model shipped with parlswarm)")
-    register("hf", load_hf, "hf:PATH (a Hugging Face model folder)")
-    register("hf-gguf", load_hf_gguf, "hf-gguf:FILE.gguf or hf-gguf:smollm2")
+    for prefix, (loader, help_text) in LOCAL_FORMS.items():
+        register(prefix, loader, help_text)
 
 
 _register()

@@ -36,7 +36,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
-from parlswarm.models.adapter import ADAPTER_CONFIG, LoraSettings, add_adapter, has_adapter, load_adapter, trainable_count
+from parlswarm.models.adapter import ADAPTER_CONFIG, LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
@@ -217,7 +217,7 @@ class SFTConfig(BaseModel):
     train: TrainConfig = Field(default_factory=TrainConfig)
 
     @model_validator(mode="after")
-    def _gguf_needs_lora(self) -> SFTConfig:
+    def _lora_and_init_agree(self) -> SFTConfig:
         if self.train.lora is not None and self.init is None:
             raise ValueError("train.lora needs init: the pretrained model the adapter is trained on")
         if self.init is not None and self.init.startswith("hf-gguf:") and self.train.lora is None:
@@ -1114,7 +1114,7 @@ class SFTRun:
             raise ValueError("no training samples: check data.world_seeds, data.max_tokens and the sample counts")
         model = lm.model
         model.train()
-        trained = [p for p in model.parameters() if p.requires_grad]  # an adapter's alone under LoRA
+        trained = trainable(model)
         optimizer = torch.optim.AdamW(trained, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         rng = random.Random(cfg.train.seed)
         step = 0
@@ -1264,7 +1264,7 @@ class SFTRun:
         return {
             "model": f"LoRA adapter (r={lora.r}) on {self.base()}" if lora else "parlswarm nano (LlamaForCausalLM)",
             "parameters": parameter_count(lm.model),
-            "trained_parameters": trainable_count(lm.model),
+            "trained_parameters": sum(p.numel() for p in trainable(lm.model)),
             "config": self.config.model_dump(mode="json"),
             "data": data.stats,
             "git_commit": self.commit,

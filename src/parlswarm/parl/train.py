@@ -31,7 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.config import load_yaml_model
-from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter
+from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
 from parlswarm.models.local import BUILTIN_DIR, LocalModel, LocalSettings, Sampling
@@ -198,7 +198,7 @@ def update(
             out = grpo_loss(logp, old, advantages, mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_([p for p in policy.parameters() if p.requires_grad], config.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(trainable(policy), config.max_grad_norm)
             optimizer.step()
             parts["loss"].append(out.loss.item())
             parts["policy"].append(out.policy)
@@ -331,8 +331,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             p.requires_grad_(False)
     pool, tools = load_task_pool(config)
     prefix = expert_prefix(config.prefix_notes) if config.expert_prefix else None
-    trained = [p for p in policy.model.parameters() if p.requires_grad]  # the adapter's alone under LoRA
-    optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(trainable(policy.model), lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)
     start = 0
     if resume is not None:
