@@ -49,3 +49,22 @@ def sft(
         manifest = SFTRun(cfg, progress=_progress).run()
     console.print(f"final model: {Path(cfg.out_dir) / 'final'}", highlight=False)
     console.print(json.dumps({"data": manifest["data"], "dev": manifest["dev"]}, indent=2), highlight=False)
+
+
+@train_app.command("ship")
+def ship(
+    source: Annotated[Path, typer.Argument(help="A saved model: the final/ folder of a training run.")],
+    name: Annotated[str, typer.Option("--name", help="Ship as --model builtin:NAME ('nano' is --model builtin).")],
+    evaluation: Annotated[
+        list[Path] | None, typer.Option("--evaluation", help="A benchmarks/nano_eval.py --out report of SOURCE; repeatable.")
+    ] = None,
+    command: Annotated[str | None, typer.Option(help="The evaluation command, recorded in the manifest.")] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Ship over a model already shipped under NAME.")] = False,
+) -> None:
+    """Commit a trained model with parlswarm: copy it (an adapter as float16) into weights/NAME with its manifest."""
+    with user_errors():
+        from parlswarm.models.ship import ship as ship_model
+
+        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace)
+    size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
+    console.print(f"shipped {source} as {'builtin' if name == 'nano' else f'builtin:{name}'}: {dest} ({size:.1f} MiB)", highlight=False)

@@ -362,10 +362,13 @@ class LocalModel:
         if adapter and not settings.base:
             raise ModelSpecError(f"{path} holds a LoRA adapter but {SETTINGS_FILE} names no 'base' model for it")
         try:
-            tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
             if adapter:
-                model = load_adapter(load_local(settings.base).model, path)
+                base = load_local(settings.base)
+                model = load_adapter(base.model, path)
+                # A shipped adapter leaves its base's tokenizer out (3.5 MB for SmolLM2).
+                tokenizer = AutoTokenizer.from_pretrained(str(path)) if _has_tokenizer(path) else base.tokenizer
             else:
+                tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
         except (OSError, ValueError) as exc:
             raise ModelSpecError(f"cannot load local model from {path}{f' ({gguf_file})' if gguf_file else ''}: {exc}") from None
@@ -618,7 +621,30 @@ class LocalModel:
 # --------------------------------------------------------------------------------------------
 # ``--model`` forms.
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "weights" / "nano"
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+BUILTIN_DIR = WEIGHTS_DIR / "nano"
+BUILTIN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+def builtin_names() -> list[str]:
+    """The models shipped with parlswarm: ``nano`` (``--model builtin``) and any ``builtin:NAME``."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / SETTINGS_FILE).is_file())
+
+
+def builtin_dir(name: str = "") -> Path:
+    """The folder of a shipped model: ``""`` is the nano model, else ``weights/NAME``."""
+    name = name or "nano"
+    folder = WEIGHTS_DIR / name
+    if not BUILTIN_NAME.fullmatch(name) or not (folder / SETTINGS_FILE).is_file():
+        shipped = ", ".join(builtin_names()) or "none"
+        raise ModelSpecError(f"no built-in model {name!r} in {WEIGHTS_DIR} (shipped: {shipped})")
+    return folder
+
+
+def _has_tokenizer(path: Path) -> bool:
+    return (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()
 
 
 def smollm2_gguf() -> Path:
@@ -634,11 +660,10 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
-def load_builtin(_: str = "", options: Any = None) -> LocalModel:
-    """The nano model committed with parlswarm (``--model builtin``)."""
-    if not (BUILTIN_DIR / "config.json").is_file():
-        raise ModelSpecError(f"the built-in model's weights are missing from {BUILTIN_DIR}")
-    return LocalModel.from_pretrained(BUILTIN_DIR, name="builtin", sampling=_sampling(options, BUILTIN_DIR))
+def load_builtin(arg: str = "", options: Any = None) -> LocalModel:
+    """A model committed with parlswarm: ``--model builtin`` (nano) or ``--model builtin:NAME``."""
+    folder = builtin_dir(arg)
+    return LocalModel.from_pretrained(folder, name=f"builtin:{arg}" if arg else "builtin", sampling=_sampling(options, folder))
 
 
 def _sampling(options: Any, path: Path | None = None) -> Sampling | None:
@@ -669,7 +694,7 @@ def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
 
 # The local ``--model`` forms: prefix -> (loader, help).
 LOCAL_FORMS: dict[str, tuple[Callable[..., LocalModel], str]] = {
-    "builtin": (load_builtin, "builtin (the nano model shipped with parlswarm)"),
+    "builtin": (load_builtin, "builtin (the nano model shipped with parlswarm) or builtin:NAME (weights/NAME)"),
     "hf": (load_hf, "hf:PATH (a Hugging Face model folder)"),
     "hf-gguf": (load_hf_gguf, "hf-gguf:FILE.gguf or hf-gguf:smollm2"),
 }
@@ -694,12 +719,16 @@ _register()
 
 __all__ = [
     "BUILTIN_DIR",
+    "BUILTIN_NAME",
+    "WEIGHTS_DIR",
     "NANO_CHAT_TEMPLATE",
     "NANO_SPECIAL_TOKENS",
     "Generation",
     "LocalModel",
     "LocalSettings",
     "Sampling",
+    "builtin_dir",
+    "builtin_names",
     "chat_dicts",
     "load_local",
     "parse_reply",

@@ -1045,7 +1045,10 @@ class SFTRun:
             self.conversations([cfg.data.dev_world_seed], cfg.data.dev_split) if cfg.data.dev_samples else []
         )
         trace_seconds = time.perf_counter() - t0
-        log.info("building the model (and training its tokenizer)")
+        if cfg.init:
+            log.info("loading %s", cfg.init)
+        else:
+            log.info("building the model (and training its tokenizer)")
         lm = self.build(conversations)
         log.info("%s: %.2f M parameters; encoding samples", lm.name, parameter_count(lm.model) / 1e6)
         rng = random.Random(cfg.train.seed)

@@ -34,7 +34,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import BUILTIN_DIR, LocalModel, LocalSettings, Sampling
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
@@ -101,7 +101,8 @@ class ParlConfig(BaseModel):
 
 
 def _policy_path(spec: str) -> Path:
-    path = BUILTIN_DIR if spec == "builtin" else Path(spec).expanduser()
+    form, _, name = spec.partition(":")
+    path = builtin_dir(name) if form == "builtin" else Path(spec).expanduser()
     if not ((path / "config.json").is_file() or has_adapter(path)):
         raise FileNotFoundError(f"PARL warm start not found: {path} has neither config.json nor adapter_config.json")
     return path
@@ -320,7 +321,9 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         settings = warm_start / "parlswarm.json"
         if config.lora is not None:
             base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
-            write_settings(out / "warm_start", base.model_copy(update={"base": str(warm_start)}))
+            # A shipped warm start is named by its spec, which resolves on any install.
+            spec = config.policy if config.policy.partition(":")[0] == "builtin" else str(warm_start)
+            write_settings(out / "warm_start", base.model_copy(update={"base": spec}))
         elif settings.is_file():
             shutil.copy(settings, out / "warm_start" / "parlswarm.json")
     subagent_model, frozen_module = load_subagent(config, warm_start)

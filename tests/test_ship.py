@@ -1,0 +1,125 @@
+"""Shipping a trained model as ``--model builtin:NAME`` (``parlswarm train ship``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from nano_support import tiny_policy
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from parlswarm.cli import app
+from parlswarm.models import load_model
+from parlswarm.models.adapter import LoraSettings, add_adapter
+from parlswarm.models.base import ModelSpecError
+from parlswarm.models.local import LocalModel, LocalSettings
+from parlswarm.models.nano import write_settings
+from parlswarm.models.ship import ShipError, ship
+
+
+@pytest.fixture
+def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "weights"
+    root.mkdir()
+    monkeypatch.setattr("parlswarm.models.local.WEIGHTS_DIR", root)
+    return root
+
+
+def _adapter(folder: Path, base_dir: Path, base_spec: str) -> Path:
+    """A LoRA adapter on the model in ``base_dir`` whose update is not zero, saved as a run saves one."""
+    lm = LocalModel.from_pretrained(base_dir)
+    model = add_adapter(lm.model, LoraSettings(r=2, alpha=4))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    model.save_pretrained(folder)
+    lm.tokenizer.save_pretrained(folder)
+    (folder / "README.md").write_text("peft's model card\n")
+    write_settings(folder, LocalSettings(tool_format="compact", base=base_spec))
+    return folder
+
+
+def test_a_whole_model_ships_and_loads_by_name(tmp_path: Path, weights: Path) -> None:
+    source = tiny_policy(tmp_path / "run" / "final")
+    (source / "manifest.json").write_text(json.dumps({"git_commit": "abc", "steps": 3}))
+    report = tmp_path / "eval.json"
+    report.write_text(json.dumps({
+        "model": "hf:run/final", "world_seed": 1000, "split": "test",
+        "subagent_lookups": {"lookups": 2, "cell_accuracy": 0.5, "runs": [{"reply": "..."}]},
+    }))
+    dest = ship(source, "tiny", evaluations=[report], command="nano_eval ...", root=weights)
+    assert dest == weights / "tiny"
+    assert {p.name for p in dest.iterdir()} == {p.name for p in source.iterdir()}
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["git_commit"] == "abc" and manifest["shipped_from"] == str(source)
+    figures = manifest["evaluation"]["figures"]["hf:run/final · world seed 1000 · test"]
+    assert figures == {"subagent_lookups": {"lookups": 2, "cell_accuracy": 0.5}}  # transcripts left out
+    assert manifest["evaluation"]["command"] == "nano_eval ..."
+    lm = load_model("builtin:tiny")
+    assert isinstance(lm, LocalModel) and lm.name == "builtin:tiny"
+    from parlswarm.parl.train import _policy_path
+
+    assert _policy_path("builtin:tiny") == dest  # a shipped model can be PARL's warm start
+    original = LocalModel.from_pretrained(source).model.state_dict()
+    assert all(torch.equal(v, original[k]) for k, v in lm.model.state_dict().items())
+
+    with pytest.raises(ShipError, match="exists: pass replace"):
+        ship(source, "tiny", root=weights)
+    ship(source, "tiny", root=weights, replace=True)  # no manifest of the run's own: still one, naming the source
+    assert json.loads((dest / "manifest.json").read_text())["shipped_from"] == str(source)
+    assert not list(weights.glob(".*"))  # no staging folder left behind
+
+
+def test_an_adapter_ships_in_float16_without_its_tokenizer_and_loads_on_its_base(tmp_path: Path, weights: Path) -> None:
+    ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
+    source = _adapter(tmp_path / "adapter", weights / "tinybase", "builtin:tinybase")
+    dest = ship(source, "tinylora", root=weights)
+    names = {p.name for p in dest.iterdir()}
+    assert names == {"adapter_config.json", "adapter_model.safetensors", "parlswarm.json", "manifest.json"}
+    assert all(t.dtype == torch.float16 for t in load_file(str(dest / "adapter_model.safetensors")).values())
+    assert json.loads((dest / "manifest.json").read_text())["dtype"] == "float16"
+    assert (dest / "adapter_model.safetensors").stat().st_size < (source / "adapter_model.safetensors").stat().st_size
+
+    shipped = load_model("builtin:tinylora")
+    unshipped = LocalModel.from_pretrained(source)
+    base = LocalModel.from_pretrained(weights / "tinybase").model.state_dict()
+    moved = 0
+    for k, v in shipped.model.state_dict().items():
+        assert v.dtype == torch.float32  # merged into the float32 base
+        assert torch.allclose(v, unshipped.model.state_dict()[k], atol=1e-3)  # float16 rounding alone
+        moved += not torch.equal(v, base[k])
+    assert moved  # the adapter is in the merged weights
+    assert shipped.tokenizer.get_vocab() == unshipped.tokenizer.get_vocab()  # the base's tokenizer
+
+
+def test_what_cannot_ship_is_refused_by_name(tmp_path: Path, weights: Path) -> None:
+    base = tiny_policy(tmp_path / "base")
+    with pytest.raises(ShipError, match="adapter on .*which a fresh install cannot load"):
+        ship(_adapter(tmp_path / "adapter", base, str(base)), "local", root=weights)
+    with pytest.raises(ShipError, match="has no parlswarm.json"):
+        ship(tmp_path, "empty", root=weights)
+    with pytest.raises(ShipError, match="cannot ship as '../x'"):
+        ship(base, "../x", root=weights)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    with pytest.raises(ShipError, match="bad.json: not a benchmarks/nano_eval.py --out report"):
+        ship(base, "ok", evaluations=[bad], root=weights)
+    assert not (weights / "ok").exists() and not list(weights.iterdir())  # nothing half-shipped
+    with pytest.raises(ModelSpecError, match=r"no built-in model 'nothing' .*\(shipped: none\)"):
+        load_model("builtin:nothing")
+
+
+def test_ship_cli_names_what_is_wrong(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", "ship", str(tmp_path / "missing"), "--name", "x"])
+    assert result.exit_code != 0 and "has no parlswarm.json" in str(result.exception or result.output)
+
+
+def test_builtin_names_the_shipped_models() -> None:
+    from parlswarm.models.local import BUILTIN_DIR, builtin_dir, builtin_names
+
+    assert "nano" in builtin_names() and builtin_dir() == BUILTIN_DIR == builtin_dir("nano")
