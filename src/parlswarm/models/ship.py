@@ -9,7 +9,8 @@ ships has to load on a fresh install and stay small (git holds every version; th
   be a spec that resolves on any install (``builtin``, ``builtin:NAME``, ``hf-gguf:smollm2``),
   not a run folder of this machine.
 
-The manifest is the run's own (config, data seeds, git commit, dev figures), plus the
+The manifest is the run's own (config, data seeds, git commit, dev figures), with the
+manifests of the runs it went on from (its ``init``, and theirs) as ``stages``, plus the
 evaluation figures measured on the folder before it shipped (``benchmarks/nano_eval.py --out``).
 """
 
@@ -55,6 +56,17 @@ def _evaluation(files: list[Path], command: str | None) -> dict[str, Any]:
     return {"command": command, "figures": figures} if command else {"figures": figures}
 
 
+def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifests of the runs this one started from (its ``init``, and so on), earliest first."""
+    stages: list[dict[str, Any]] = []
+    init = (manifest.get("config") or {}).get("init")
+    while init and (Path(init) / MANIFEST).is_file() and len(stages) < 100:
+        earlier = json.loads((Path(init) / MANIFEST).read_text(encoding="utf-8"))
+        stages.insert(0, {"init_folder": init, **{k: v for k, v in earlier.items() if k != "stages"}})
+        init = (earlier.get("config") or {}).get("init")
+    return stages
+
+
 def _half(source: Path, dest: Path) -> None:
     import torch
     from safetensors.torch import load_file, save_file
@@ -97,6 +109,8 @@ def ship(
     if (source / MANIFEST).is_file():
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     manifest["shipped_from"] = str(source)
+    if stages := _stages(manifest):
+        manifest["stages"] = stages  # how the weights it went on training were made
     if evaluations:
         manifest["evaluation"] = _evaluation(evaluations, command)
 

@@ -51,7 +51,7 @@ class ParlConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    policy: str = Field("builtin", description="warm start: 'builtin' or a save_pretrained folder (whole weights or a LoRA adapter)")
+    policy: str = Field("builtin", description="warm start: 'builtin', 'builtin:NAME' or a save_pretrained folder (whole weights or a LoRA adapter)")
     subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert[:OPTIONS]', or a folder")
     world_seeds: list[int] = Field(default_factory=lambda: [11, 12, 13, 14], min_length=1)
     split: Literal["train", "dev", "test"] = "train"
