@@ -87,6 +87,7 @@ def test_an_adapter_ships_in_float16_without_its_tokenizer_and_loads_on_its_base
     assert names == {"adapter_config.json", "adapter_model.safetensors", "parlswarm.json", "manifest.json"}
     assert all(t.dtype == torch.float16 for t in load_file(str(dest / "adapter_model.safetensors")).values())
     assert json.loads((dest / "manifest.json").read_text())["dtype"] == "float16"
+    assert json.loads((dest / "adapter_config.json").read_text())["base_model_name_or_path"] == "builtin:tinybase"
     assert (dest / "adapter_model.safetensors").stat().st_size < (source / "adapter_model.safetensors").stat().st_size
 
     shipped = load_model("builtin:tinylora")

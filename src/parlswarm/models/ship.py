@@ -21,7 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from parlswarm.models.adapter import has_adapter
+from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
 from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings
 
 MANIFEST = "manifest.json"
@@ -94,6 +94,7 @@ def ship(
     if not settings_file.is_file():
         raise ShipError(f"{source} has no {SETTINGS_FILE}: ship the final/ folder of a training run")
     adapter = has_adapter(source)
+    base = ""
     if not adapter and not (source / "config.json").is_file():
         raise ShipError(f"{source} holds neither a model (config.json) nor an adapter (adapter_config.json)")
     if adapter:
@@ -123,6 +124,11 @@ def ship(
         if adapter and file.suffix == ".safetensors":
             _half(file, staging / file.name)
             manifest["dtype"] = "float16"
+        elif adapter and file.name == ADAPTER_CONFIG:
+            # peft records the base as a path of this machine; name it by its spec instead.
+            config = json.loads(file.read_text(encoding="utf-8"))
+            config["base_model_name_or_path"] = base
+            (staging / file.name).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         else:
             shutil.copy2(file, staging / file.name)
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
