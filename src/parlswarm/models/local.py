@@ -626,6 +626,11 @@ BUILTIN_DIR = WEIGHTS_DIR / "nano"
 BUILTIN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
+def is_builtin(spec: str) -> bool:
+    """Whether a model spec names a shipped model (``builtin`` or ``builtin:NAME``): it resolves on any install."""
+    return spec.partition(":")[0] == "builtin"
+
+
 def builtin_names() -> list[str]:
     """The models shipped with parlswarm: ``nano`` (``--model builtin``) and any ``builtin:NAME``."""
     if not WEIGHTS_DIR.is_dir():
@@ -729,6 +734,7 @@ __all__ = [
     "Sampling",
     "builtin_dir",
     "builtin_names",
+    "is_builtin",
     "chat_dicts",
     "load_local",
     "parse_reply",

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
-from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings
+from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings, is_builtin
 
 MANIFEST = "manifest.json"
 # Files of a saved run that a shipped folder leaves out: the model card peft writes, and an
@@ -37,7 +37,7 @@ class ShipError(ValueError):
 
 
 def _portable(base: str) -> bool:
-    return base in _PORTABLE_BASES or base.startswith("builtin:")
+    return is_builtin(base) or base in _PORTABLE_BASES
 
 
 def _evaluation(files: list[Path], command: str | None) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir, is_builtin
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
@@ -101,8 +101,7 @@ class ParlConfig(BaseModel):
 
 
 def _policy_path(spec: str) -> Path:
-    form, _, name = spec.partition(":")
-    path = builtin_dir(name) if form == "builtin" else Path(spec).expanduser()
+    path = builtin_dir(spec.partition(":")[2]) if is_builtin(spec) else Path(spec).expanduser()
     if not ((path / "config.json").is_file() or has_adapter(path)):
         raise FileNotFoundError(f"PARL warm start not found: {path} has neither config.json nor adapter_config.json")
     return path
@@ -322,7 +321,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         if config.lora is not None:
             base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
             # A shipped warm start is named by its spec, which resolves on any install.
-            spec = config.policy if config.policy.partition(":")[0] == "builtin" else str(warm_start)
+            spec = config.policy if is_builtin(config.policy) else str(warm_start)
             write_settings(out / "warm_start", base.model_copy(update={"base": spec}))
         elif settings.is_file():
             shutil.copy(settings, out / "warm_start" / "parlswarm.json")
