@@ -141,7 +141,7 @@ def test_cli_split_run_with_filters(tmp_path: Path, tmp_path_factory: pytest.Tem
     out = tmp_path / "b"
     monkeypatch.setattr(sys, "argv", [
         "parlswarm", "bench", "--split", "test", "--max-rows", "8", "--limit", "2", "--mode", "swarm", "--out", str(out),
-        "--cache-dir", str(cache_dir(tmp_path_factory)),
+        "--subagent-model", "expert:find", "--cache-dir", str(cache_dir(tmp_path_factory)),
     ])  # fmt: skip
     with pytest.raises(SystemExit) as done:
         main()
@@ -150,6 +150,10 @@ def test_cli_split_run_with_filters(tmp_path: Path, tmp_path_factory: pytest.Tem
     data = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert data["modes"] == ["swarm"] and len(data["runs"]) == 2 and all(r["rows"] <= 8 for r in data["runs"])
     assert (out / "tasks" / "tasks.jsonl").is_file()
+    # The frozen sub-agents' model is named in the results, the report and the printed table.
+    assert data["models"] == ["scripted expert"] and data["subagent_model"] == "scripted expert (find)"
+    assert "Sub-agents in swarm mode: `scripted expert (find)` (frozen)" in (out / "results.md").read_text(encoding="utf-8")
+    assert "sub-agents: scripted expert (find)" in captured.out
     monkeypatch.setattr(sys, "argv", ["parlswarm", "bench", "--out", str(out), "--mode", "swarm,solo", "--split", "test"])
     with pytest.raises(SystemExit) as done:
         main()

@@ -184,6 +184,7 @@ class BenchResult(BaseModel):
     trials: int
     latency: float | None
     config: BenchConfig
+    subagent_model: str | None = None  # the frozen sub-agents' model in swarm mode; None: each orchestrator's own
     input_errors: list[InputError] = Field(default_factory=list)
     runs: list[RunRecord] = Field(default_factory=list)
     summary: list[GroupSummary] = Field(default_factory=list)
@@ -510,6 +511,8 @@ def render_markdown(result: BenchResult) -> str:
         f"{result.trials} trial(s){latency}. Scores in %, Avg@{result.trials} over tasks; other figures are "
         "means per run; wall-clock in seconds per task.",
         "",
+        f"Sub-agents in swarm mode: {_subagents(result)}.",
+        "",
         "## All tasks",
         "",
         *summary_markdown(result.summary),
@@ -548,6 +551,10 @@ def render_markdown(result: BenchResult) -> str:
         lines += ["", "## Input errors (these tasks were not run)", ""]
         lines += [f"- {e}" for e in result.input_errors]
     return "\n".join(lines) + "\n"
+
+
+def _subagents(result: BenchResult) -> str:
+    return f"`{result.subagent_model}` (frozen), under every orchestrator" if result.subagent_model else "each orchestrator's own model"
 
 
 def plot(result: BenchResult, path: Path) -> Path:

@@ -1,22 +1,44 @@
-"""``make demo``: the main job, offline, in a minute or two.
+"""``make demo``: the main job, offline, in a few minutes.
 
 Builds the offline world (World Factbook pages and their search index, cached after the
-first run), then benches four test tasks of 6 to 56 rows with the scripted expert, as a
-single agent and as a swarm, through the same runtime and tools an LLM would use. Every
-model call is delayed by 0.1 s to stand in for a remote LLM, so wall-clock means something.
-It prints the table and writes the full reports.
+first run), then runs two parts through the same runtime and tools an LLM would use:
 
-The runtime's own fan-out overhead is measured separately: ``make bench-fanout``
-(``benchmarks/fanout.py``).
+1. **The scripted expert**, as a single agent and as a swarm, on four test tasks of 6 to 56
+   rows. Every model call is delayed by 0.1 s to stand in for a remote LLM, so wall-clock
+   means something.
+2. **The built-in model** (``builtin:smollm2``, the shipped SmolLM2-135M-Instruct adapter)
+   as the swarm's frozen sub-agents, decoding on this machine's CPU, on the two smallest of
+   those tasks. The orchestrator is the scripted expert handing out one place a sub-agent,
+   the form the model was trained on: the built-in model does not yet orchestrate or solve a
+   task alone well enough to show (docs/local-model.md has its figures).
+
+It prints the tables and writes the full reports. ``python -m parlswarm.demo --expert-only``
+skips the second part. The runtime's own fan-out overhead is measured separately: ``make
+bench-fanout`` (``benchmarks/fanout.py``).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
+from collections.abc import Sequence
+from pathlib import Path
 
-from parlswarm.bench import BenchConfig, BenchResult, LatencyModel, finish, load_bench_tasks, run_bench, write_reports
+from parlswarm.bench import (
+    BenchConfig,
+    BenchResult,
+    BenchTask,
+    LatencyModel,
+    Mode,
+    finish,
+    load_bench_tasks,
+    run_bench,
+    write_reports,
+)
 from parlswarm.cli.bench import print_result
+from parlswarm.models import load_model
+from parlswarm.models.base import Model
 from parlswarm.world.expert import ExpertModel
 from parlswarm.world.factbook import Factbook
 from parlswarm.world.tasks import WorldTask, make_tasks, write_tasks
@@ -24,6 +46,9 @@ from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World, default_cache_dir
 
 LATENCY = 0.1
+BUILTIN = "builtin:smollm2"
+# The form of sub-task the built-in model was trained on: the expert's find reader, one place a sub-agent.
+BUILTIN_ORCHESTRATOR = "expert:find,rows=1"
 
 
 def demo_tasks(tasks: list[WorldTask]) -> list[WorldTask]:
@@ -34,9 +59,45 @@ def demo_tasks(tasks: list[WorldTask]) -> list[WorldTask]:
     return sorted(chosen.values(), key=lambda t: t.instance_id)
 
 
-def main() -> None:
+def quiet_model_loading() -> None:
+    """Loading a local model prints progress bars and library deprecation warnings; a demo's reader needs neither."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="Could not find a config file")
+
+
+def bench(
+    tasks: list[BenchTask], tasks_file: Path, gold: Path, world: World, model: Model, modes: Sequence[Mode],
+    out: Path, *, subagent_model: Model | None = None, latency: float | None = None,
+) -> BenchResult:  # fmt: skip
+    """One bench part: run, score, print the table and write the reports under ``out``."""
+    config = BenchConfig()
+    runs = asyncio.run(run_bench(tasks, [model], world_tools(world), modes=modes, config=config, subagent_model=subagent_model))
+    result = finish(
+        BenchResult(
+            tasks_file=str(tasks_file), gold_dir=str(gold), world_seed=0, models=[model.name], modes=list(modes),
+            trials=1, latency=latency, config=config, runs=runs,
+            subagent_model=subagent_model.name if subagent_model else None,
+        )  # fmt: skip
+    )
+    paths = write_reports(result, out)
+    print()
+    print_result(result)
+    print(f"reports: {paths['md']} and {paths['plot']}")
+    return result
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m parlswarm.demo", description="parlswarm's offline demo (make demo).")
+    parser.add_argument("--expert-only", action="store_true", help=f"skip the part that runs the built-in model ({BUILTIN})")
+    args = parser.parse_args(argv)
     out = default_cache_dir() / "demo"
-    print("parlswarm demo: the offline wide-search world, single agent vs swarm (scripted expert)")
+    print("parlswarm demo: the offline wide-search world, single agent vs swarm")
     t0 = time.perf_counter()
     real = Factbook.load()
     world = World.load(0, base=real)
@@ -49,20 +110,21 @@ def main() -> None:
     bench_tasks, errors, _ = load_bench_tasks(tasks_file, gold)
     assert not errors, errors
     print(f"tasks: {', '.join(f'{t.instance_id} ({len(t.rows)} rows)' for t in chosen)}")
-    print(f"model: scripted expert, every model call delayed {LATENCY:g}s (emulated remote LLM); running ...")
-    model = LatencyModel(ExpertModel(), LATENCY)
-    config = BenchConfig()
-    runs = asyncio.run(run_bench(bench_tasks, [model], world_tools(world), config=config))
-    result = finish(
-        BenchResult(
-            tasks_file=str(tasks_file), gold_dir=str(gold), world_seed=0, models=[model.name],
-            modes=["single", "swarm"], trials=1, latency=LATENCY, config=config, runs=runs,
-        )  # fmt: skip
-    )
-    paths = write_reports(result, out)
-    print()
-    print_result(result)
-    print(f"\nreports: {paths['md']} and {paths['plot']} · total {time.perf_counter() - t0:.0f}s")
+
+    print(f"\n1. the scripted expert, every model call delayed {LATENCY:g}s (emulated remote LLM); running ...")
+    bench(bench_tasks, tasks_file, gold, world, LatencyModel(ExpertModel(), LATENCY), ("single", "swarm"), out / "expert")
+
+    if not args.expert_only:
+        small = sorted(bench_tasks, key=lambda t: (t.rows, t.task.instance_id))[:2]
+        print(
+            f"\n2. the built-in model {BUILTIN} as the swarm's sub-agents, decoding on this CPU, "
+            f"under the scripted orchestrator ({BUILTIN_ORCHESTRATOR}), on {' and '.join(t.task.instance_id for t in small)}; "
+            "loading and running (a minute or two) ..."
+        )
+        quiet_model_loading()
+        orchestrator, subagents = load_model(BUILTIN_ORCHESTRATOR), load_model(BUILTIN)
+        bench(small, tasks_file, gold, world, orchestrator, ("swarm",), out / "builtin", subagent_model=subagents)
+    print(f"\ntotal {time.perf_counter() - t0:.0f}s")
     print("more: parlswarm bench --split test --out DIR (all test tasks); make bench-fanout (runtime overhead)")
 
 

@@ -42,7 +42,8 @@ def print_result(result: object) -> None:
     from parlswarm.bench import WIDE_ROWS, BenchResult, summary_markdown
 
     assert isinstance(result, BenchResult)
-    sections = [(f"world seed {result.world_seed} · all tasks", result.summary)]
+    subagents = f" · sub-agents: {result.subagent_model}" if result.subagent_model and "swarm" in result.modes else ""
+    sections = [(f"world seed {result.world_seed}{subagents} · all tasks", result.summary)]
     if result.wide_summary:
         sections.append((f"tasks of ≥ {WIDE_ROWS} rows", result.wide_summary))
     for title, groups in sections:
@@ -126,6 +127,7 @@ def bench(
     result = BenchResult(
         tasks_file=str(tasks), gold_dir=str(gold), world_seed=seed, models=[m.name for m in models],
         modes=modes, trials=trials, latency=latency, config=bench_config, input_errors=errors,  # type: ignore[arg-type]
+        subagent_model=sub.name if sub else None,
     )  # fmt: skip
     total = len(chosen) * len(models) * len(modes) * trials
     started = time.perf_counter()
