@@ -88,6 +88,21 @@ def test_parse_reply_reads_content_and_parallel_calls() -> None:
     assert len({c.id for c in message.tool_calls or []}) == 2
 
 
+def test_a_call_without_its_closing_tag_ends_where_the_next_call_opens() -> None:
+    # SmolLM2 adapters write several calls this way; read whole, the first block swallowed the rest.
+    text = (
+        '<tool_call>{"name": "find", "arguments": {"doc_id": "kz", "text": "Area"}}'
+        '<tool_call>{"name": "find", "arguments": {"doc_id": "kz", "text": "Capital"}}</tool_call>\n'
+        '<tool_call>{"name": "find", "arguments": {"doc_id": "kg", "text": "Area"}}'
+    )
+    message = parse_reply(text)
+    calls = message.tool_calls or []
+    assert [json.loads(c.function.arguments) for c in calls] == [
+        {"doc_id": "kz", "text": "Area"}, {"doc_id": "kz", "text": "Capital"}, {"doc_id": "kg", "text": "Area"},
+    ]  # fmt: skip
+    assert message.content is None
+
+
 def test_parse_reply_without_calls_is_an_answer() -> None:
     message = parse_reply("| country | capital |\n| Chad | N'Djamena |")
     assert message.tool_calls is None

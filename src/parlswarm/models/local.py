@@ -14,7 +14,9 @@ Tool-call protocol (plain text, so that any model can follow it)
 
         <tool_call>{"name": "search", "arguments": {"query": "capital of Chad"}}</tool_call>
 
-    A turn with no block is the final answer. Tool results come back as ``tool`` messages,
+    A block ends at ``</tool_call>``, at the next ``<tool_call>`` (small models often leave
+    the closing tag out between calls, and the next opening tag says where the call ended)
+    or at the end of the turn. A turn with no block is the final answer. Tool results come back as ``tool`` messages,
     one per call and in the order of the calls (templates that reject the ``tool`` role get
     them as ``user`` messages wrapped in ``<tool_response>...</tool_response>``). A block
     that is not valid JSON, or has no usable name, still becomes a :class:`ToolCall` whose
@@ -208,7 +210,9 @@ def chat_dicts(
     return out
 
 
-_CALL_BLOCK = re.compile(re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|\Z)", re.S)
+_CALL_BLOCK = re.compile(
+    re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|(?=" + re.escape(TOOL_CALL_OPEN) + r")|\Z)", re.S
+)
 _NAME_FIELD = re.compile(r'"name"\s*:\s*"([^"\\]{1,100})"')
 
 
