@@ -61,11 +61,15 @@ def demo_tasks(tasks: list[WorldTask]) -> list[WorldTask]:
 
 def quiet_model_loading() -> None:
     """Loading a local model prints progress bars and library deprecation warnings; a demo's reader needs neither."""
+    import functools
     import warnings
 
+    import tqdm
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
+    # transformers' GGUF reader uses tqdm directly, past its own progress-bar switch.
+    tqdm.tqdm.__init__ = functools.partialmethod(tqdm.tqdm.__init__, disable=True)  # type: ignore[method-assign]
     hf_logging.set_verbosity_error()
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", message="Could not find a config file")
