@@ -116,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tasks: {', '.join(f'{t.instance_id} ({len(t.rows)} rows)' for t in chosen)}")
 
     print(f"\n1. the scripted expert, every model call delayed {LATENCY:g}s (emulated remote LLM); running ...")
-    bench(bench_tasks, tasks_file, gold, world, LatencyModel(ExpertModel(), LATENCY), ("single", "swarm"), out / "expert")
+    bench(bench_tasks, tasks_file, gold, world, LatencyModel(ExpertModel(), LATENCY), ("single", "swarm"), out / "expert", latency=LATENCY)
 
     if not args.expert_only:
         small = sorted(bench_tasks, key=lambda t: (t.rows, t.task.instance_id))[:2]
