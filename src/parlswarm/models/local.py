@@ -16,12 +16,13 @@ Tool-call protocol (plain text, so that any model can follow it)
 
     A block ends at ``</tool_call>``, at the next ``<tool_call>`` (small models often leave
     the closing tag out between calls, and the next opening tag says where the call ended)
-    or at the end of the turn. A turn with no block is the final answer. Tool results come back as ``tool`` messages,
-    one per call and in the order of the calls (templates that reject the ``tool`` role get
-    them as ``user`` messages wrapped in ``<tool_response>...</tool_response>``). A block
-    that is not valid JSON, or has no usable name, still becomes a :class:`ToolCall` whose
-    arguments are the raw text, so the runtime answers it with a tool error the model can
-    read; a bad generation never crashes a run.
+    or at the end of the turn. A turn with no block is the final answer. Tool results come
+    back as ``tool`` messages, one per call and in the order of the calls (templates that
+    reject the ``tool`` role get them as ``user`` messages wrapped in
+    ``<tool_response>...</tool_response>``). A block that is not valid JSON, or has no
+    usable name, still becomes a :class:`ToolCall` whose arguments are the raw text, so the
+    runtime answers it with a tool error the model can read; a bad generation never crashes
+    a run.
 
 Batched decoding
     Requests that arrive together (the sub-agents of one spawning step reach the model in
