@@ -130,7 +130,9 @@ async def lookups(
     }
 
 
-async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None) -> dict[str, Any]:
+async def single_mode(
+    model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None
+) -> dict[str, Any]:
     tools = world_tools(world)
     config = BenchConfig()
     gate = asyncio.Semaphore(concurrency)
@@ -142,6 +144,8 @@ async def single_mode(model: Any, world: World, bench_tasks: list[Any], concurre
         swarm = Swarm(model, tools=tools, mode="single", budgets=budgets)
         async with gate:
             result = await swarm.run(bt.task.query)
+        if traces is not None:
+            result.trace.save_jsonl(traces / f"{bt.task.instance_id}.single.jsonl")
         score = score_response(bt.task, bt.gold, result.answer)
         return {
             "task": bt.task.instance_id,
@@ -182,6 +186,11 @@ def main() -> None:
     parser.add_argument("--single-steps", type=int, default=None, help="step budget in single mode (default: the bench's tiers)")
     parser.add_argument("--limit", type=int, default=None, help="single mode: only the first N tasks")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="cap each reply of a local model")
+    parser.add_argument(
+        "--single-max-new-tokens", type=int, default=None,
+        help="cap each reply in single mode instead (its answer is a whole table; default: --max-new-tokens)",
+    )
+    parser.add_argument("--traces", type=Path, default=None, help="save each single-mode run's trace (JSONL) in this folder")
     parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
     args = parser.parse_args()
 
@@ -218,7 +227,13 @@ def main() -> None:
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:
-        report["single_mode"] = asyncio.run(single_mode(model, world, small, args.concurrency, args.single_steps))
+        if args.single_max_new_tokens is not None and hasattr(model, "sampling"):
+            model.sampling = model.sampling.model_copy(update={"max_new_tokens": args.single_max_new_tokens})  # type: ignore[attr-defined]
+        if args.traces is not None:
+            args.traces.mkdir(parents=True, exist_ok=True)
+        report["single_mode"] = asyncio.run(
+            single_mode(model, world, small, args.concurrency, args.single_steps, args.traces)
+        )
         sm = report["single_mode"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: single mode on {sm['tasks']} tasks of ≤ {args.max_rows} rows: "

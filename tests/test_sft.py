@@ -36,7 +36,7 @@ from parlswarm.parl.sft import (  # noqa: E402
     sample_counts,
 )
 from parlswarm.swarm import Swarm  # noqa: E402
-from parlswarm.types import AssistantMessage, ToolMessage  # noqa: E402
+from parlswarm.types import AssistantMessage, ToolMessage, content_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,6 +227,22 @@ def test_serial_traces_in_swarm_mode_and_delegated_turns_drawn_apart() -> None:
     assert {ti for _, ti in apart["parallel"]} == {0, 1, 2}  # search, index, create_subagent
     counts = sample_counts(data.model_copy(update={"orchestrator_samples": 10, "orchestrator_parallel_share": 0.2, "subagent_samples": 4}))
     assert counts == {"serial": 8, "parallel": 2, "subagent": 4, "delegated": 5}
+
+
+def test_answer_turns_drawn_apart() -> None:
+    data = DataConfig(split="drawn", drawn_tasks=3, max_rows=None, reader="find", orchestrator_parallel_share=0.0, answer_samples=6)
+    conversations = record_traces(3, data)
+    serial = [ci for ci, c in enumerate(conversations) if c.kind == "serial"]
+    together, apart = _turn_refs(conversations), _turn_refs(conversations, answers=True)
+    assert together["answer"] == [] and len(serial) == 3
+    assert sorted(apart["answer"]) == [(ci, conversations[ci].turns() - 1) for ci in serial]
+    assert sorted(apart["serial"] + apart["answer"]) == sorted(together["serial"])
+    for ci, ti in apart["answer"]:  # the final reply: an answer, no tool call
+        reply = [m for m in conversations[ci].messages if isinstance(m, AssistantMessage)][ti]
+        assert not reply.tool_calls and "|" in content_text(reply.content)
+    assert apart["subagent"] == together["subagent"] and apart["parallel"] == together["parallel"]
+    counts = sample_counts(data.model_copy(update={"orchestrator_samples": 10, "subagent_samples": 4}))
+    assert counts == {"serial": 10, "parallel": 0, "subagent": 4, "answer": 6}
 
 
 def _tiny_config(out: Path, steps: int) -> SFTConfig:

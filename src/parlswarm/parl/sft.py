@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["serial", "parallel", "subagent"]
 # A sample's kind: a conversation's, except that with ``data.delegated_samples`` the turns of a
-# parallel conversation after its create_subagent turn (assign, merge) are "delegated".
-SampleKind = Literal["serial", "parallel", "delegated", "subagent"]
+# parallel conversation after its create_subagent turn (assign, merge) are "delegated", and with
+# ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
+SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
 NoteStyle = Literal["labelled", "row", "verbatim", "stepwise"]
 
 
@@ -100,6 +101,10 @@ class DataConfig(BaseModel):
     # A number: its turns after create_subagent (assign, merge) are drawn apart, this many, so
     # the share sets the decision alone and the turns after it can still be trained enough.
     delegated_samples: int | None = Field(None, ge=0)
+    # None: a serial conversation's answer turn is drawn with its other turns. A number: answer
+    # turns are drawn apart, this many. A serial trace has one answer turn among a dozen tool
+    # turns, and its prompt is the longest, so drawn together few are trained (docs/local-model.md).
+    answer_samples: int | None = Field(None, ge=0)
     subtask: Literal["full", "short"] = "full"  # how the expert writes sub-tasks (see parlswarm.world.expert)
     subagent_samples: int = Field(2000, ge=0)
     dev_samples: int = Field(64, ge=0)
@@ -580,13 +585,25 @@ class Dataset:
     stats: dict[str, Any] = field(default_factory=dict)
 
 
-def _turn_refs(conversations: Sequence[Conversation], delegated: bool = False) -> dict[SampleKind, list[tuple[int, int]]]:
-    """(conversation, turn) of every trained turn by sample kind; ``delegated``: split parallel turns."""
-    refs: dict[SampleKind, list[tuple[int, int]]] = {"serial": [], "parallel": [], "delegated": [], "subagent": []}
+def _turn_refs(
+    conversations: Sequence[Conversation], delegated: bool = False, answers: bool = False
+) -> dict[SampleKind, list[tuple[int, int]]]:
+    """(conversation, turn) of every trained turn by sample kind.
+
+    ``delegated``: a parallel conversation's turns after its decision are a pool of their own;
+    ``answers``: so is a serial conversation's final answer turn.
+    """
+    refs: dict[SampleKind, list[tuple[int, int]]] = {k: [] for k in get_args(SampleKind)}
     for ci, conv in enumerate(conversations):
         decided = _decision_turn(conv) if delegated and conv.kind == "parallel" else None
+        answered = _answer_turn(conv) if answers and conv.kind == "serial" else None
         for ti in conv.trained_turns():
-            refs["delegated" if decided is not None and ti > decided else conv.kind].append((ci, ti))
+            if decided is not None and ti > decided:
+                refs["delegated"].append((ci, ti))
+            elif ti == answered:
+                refs["answer"].append((ci, ti))
+            else:
+                refs[conv.kind].append((ci, ti))
     return refs
 
 
@@ -596,6 +613,14 @@ def _decision_turn(conv: Conversation) -> int | None:
     for turn, message in enumerate(replies):
         if any(c.function.name == "create_subagent" for c in getattr(message, "tool_calls", None) or []):
             return turn
+    return None
+
+
+def _answer_turn(conv: Conversation) -> int | None:
+    """The index of the last assistant turn when it calls no tool (the final answer), if so."""
+    replies = [m for m in conv.messages if m.role == "assistant"]
+    if replies and not getattr(replies[-1], "tool_calls", None):
+        return len(replies) - 1
     return None
 
 
@@ -619,7 +644,7 @@ def draw_samples(
     rng: random.Random,
 ) -> tuple[list[Sample], dict[str, int]]:
     """Draw turns of each kind (with replacement when a pool is small) and encode them."""
-    refs = _turn_refs(conversations, delegated="delegated" in counts)
+    refs = _turn_refs(conversations, delegated="delegated" in counts, answers="answer" in counts)
     samples: list[Sample] = []
     skipped = 0
     for kind, n in counts.items():
@@ -645,6 +670,8 @@ def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[SampleKind, int]
     }
     if data.delegated_samples is not None:
         counts["delegated"] = round(data.delegated_samples * scale)
+    if data.answer_samples is not None:
+        counts["answer"] = round(data.answer_samples * scale)
     return counts
 
 
@@ -1057,7 +1084,10 @@ class SFTRun:
             relabelled, on_policy = self.on_policy_samples(lm, cfg.data.on_policy, rng)
             train += relabelled
             stats["on_policy"] = on_policy
-        planned = cfg.data.orchestrator_samples + cfg.data.subagent_samples + (cfg.data.delegated_samples or 0)
+        planned = (
+            cfg.data.orchestrator_samples + cfg.data.subagent_samples
+            + (cfg.data.delegated_samples or 0) + (cfg.data.answer_samples or 0)
+        )
         dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, planned))
         dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})
         kinds: dict[str, int] = {}
@@ -1094,7 +1124,9 @@ class SFTRun:
         conversations, stats = relabelled_conversations(policy, self.config.data)
         pools = _turn_refs(conversations)
         total = sum(len(p) for p in pools.values())
-        counts: dict[SampleKind, int] = {k: round(cfg.samples * len(p) / total) if total else 0 for k, p in pools.items()}
+        # Only the kinds the pools hold: an empty "delegated" or "answer" count would make
+        # draw_samples split those turns off into a pool drawn zero times.
+        counts: dict[SampleKind, int] = {k: round(cfg.samples * len(p) / total) for k, p in pools.items() if p}
         samples, drawn = draw_samples(lm, conversations, counts, self.config.data.max_tokens, rng)
         log.info(
             "on-policy data: %d states (the model's turn was the expert's in %.1f%%), %d samples",
