@@ -134,13 +134,11 @@ async def single_mode(
     model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None
 ) -> dict[str, Any]:
     tools = world_tools(world)
-    config = BenchConfig()
+    config = BenchConfig() if max_steps is None else BenchConfig().capped(max_steps)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(bt: Any) -> dict[str, Any]:
         budgets = config.budgets_for(bt.rows)
-        if max_steps is not None:
-            budgets = budgets.model_copy(update={"max_orchestrator_steps": max_steps})
         swarm = Swarm(model, tools=tools, mode="single", budgets=budgets)
         async with gate:
             result = await swarm.run(bt.task.query)

@@ -46,6 +46,12 @@ def test_budgets_come_from_one_config_by_task_size(tmp_path: Path) -> None:
     custom.write_text("tiers:\n  - min_rows: 0\n    budgets: {max_steps: 7}\n", encoding="utf-8")
     with pytest.raises(ValueError, match=f"bench config {custom}"):
         BenchConfig.from_yaml(custom)
+    capped = config.capped(20)  # every tier, orchestrator and sub-agents; lower budgets stay
+    assert [t.budgets.max_orchestrator_steps for t in capped.tiers] == [20, 20]
+    assert capped.budgets_for(45).max_subagent_steps == 20 and capped.budgets_for(45).max_tool_calls == 1500
+    assert config.capped(1000).budgets_for(5) == config.budgets_for(5)
+    with pytest.raises(ValueError, match="at least 1"):
+        config.capped(0)
 
 
 async def test_latency_model_is_labelled_and_waits_before_each_call(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,6 +160,16 @@ def test_cli_split_run_with_filters(tmp_path: Path, tmp_path_factory: pytest.Tem
     assert data["models"] == ["scripted expert"] and data["subagent_model"] == "scripted expert (find)"
     assert "Sub-agents in swarm mode: `scripted expert (find)` (frozen)" in (out / "results.md").read_text(encoding="utf-8")
     assert "sub-agents: scripted expert (find)" in captured.out
+    capped = tmp_path / "capped"  # --max-steps: a looping local model stops at the cap
+    monkeypatch.setattr(sys, "argv", [
+        "parlswarm", "bench", "--split", "test", "--limit", "1", "--mode", "single", "--max-steps", "3", "--out", str(capped),
+        "--cache-dir", str(cache_dir(tmp_path_factory)),
+    ])  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code in (0, None), capsys.readouterr().err
+    run = json.loads((capped / "results.json").read_text(encoding="utf-8"))["runs"][0]
+    assert run["steps"] == 3 and run["stop_reason"] == "max_steps"
     monkeypatch.setattr(sys, "argv", ["parlswarm", "bench", "--out", str(out), "--mode", "swarm,solo", "--split", "test"])
     with pytest.raises(SystemExit) as done:
         main()

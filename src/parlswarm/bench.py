@@ -88,6 +88,26 @@ class BenchConfig(BaseModel):
         tier = max(fitting, key=lambda t: t.min_rows) if fitting else min(self.tiers, key=lambda t: t.min_rows)
         return tier.budgets
 
+    def capped(self, steps: int) -> BenchConfig:
+        """The same tiers with every agent's step budget at most ``steps``.
+
+        The default tiers give a serial agent room for a serial read of the widest task (300
+        steps); a small local model that loops would use it all, an hour on a CPU.
+        """
+        if steps < 1:
+            raise ValueError(f"a step cap must be at least 1, not {steps}")
+        tiers = []
+        for tier in self.tiers:
+            b = tier.budgets
+            capped = b.model_copy(
+                update={
+                    "max_orchestrator_steps": min(b.max_orchestrator_steps, steps),
+                    "max_subagent_steps": min(b.max_subagent_steps, steps),
+                }
+            )
+            tiers.append(tier.model_copy(update={"budgets": capped}))
+        return self.model_copy(update={"tiers": tiers})
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> BenchConfig:
         return load_yaml_model(cls, path, "bench config")

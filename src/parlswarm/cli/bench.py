@@ -79,6 +79,10 @@ def bench(
     min_rows: Annotated[int, typer.Option(help="Only tasks whose gold table has at least this many rows.", min=0)] = 0,
     max_rows: Annotated[int | None, typer.Option(help="Only tasks whose gold table has at most this many rows.", min=0)] = None,
     config: Annotated[Path | None, typer.Option(help="Budgets by task size (YAML, see parlswarm.bench.BenchConfig).")] = None,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="Cap every agent's steps (orchestrator and sub-agents) at N, below the config's budgets: for local models that may loop.", min=1),
+    ] = None,
     subagent_model: Annotated[str | None, typer.Option(help="Frozen sub-agent model; the orchestrator's by default.")] = None,
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint for the model(s).")] = None,
     traces: Annotated[bool, typer.Option("--traces/--no-traces", help="Save every run's trace (JSONL) under OUT/traces.")] = False,
@@ -101,6 +105,8 @@ def bench(
         if bad or not modes:
             raise ValueError(f"--mode takes single and/or swarm, not {', '.join(bad) or 'nothing'}")
         bench_config = BenchConfig.from_yaml(config) if config else BenchConfig()
+        if max_steps is not None:
+            bench_config = bench_config.capped(max_steps)
         options = ModelOptions(base_url=base_url)
         models = [load_model(m, options) for m in split_model_list(model)]
         if not models:
