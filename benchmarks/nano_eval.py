@@ -171,6 +171,12 @@ async def single_mode(
     }
 
 
+def cap_replies(model: Any, max_new_tokens: int | None) -> None:
+    """Cap each reply of a local model (others have no sampling settings to cap)."""
+    if max_new_tokens is not None and hasattr(model, "sampling"):
+        model.sampling = model.sampling.model_copy(update={"max_new_tokens": max_new_tokens})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="builtin")
@@ -193,8 +199,7 @@ def main() -> None:
     args = parser.parse_args()
 
     model = load_model(args.model)
-    if args.max_new_tokens is not None and hasattr(model, "sampling"):
-        model.sampling = model.sampling.model_copy(update={"max_new_tokens": args.max_new_tokens})  # type: ignore[attr-defined]
+    cap_replies(model, args.max_new_tokens)
     real = Factbook.load()
     world = World.load(args.world_seed, base=real)
     tasks = make_tasks(args.split, world.factbook, real=real, world_seed=args.world_seed)
@@ -225,8 +230,7 @@ def main() -> None:
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:
-        if args.single_max_new_tokens is not None and hasattr(model, "sampling"):
-            model.sampling = model.sampling.model_copy(update={"max_new_tokens": args.single_max_new_tokens})  # type: ignore[attr-defined]
+        cap_replies(model, args.single_max_new_tokens)
         if args.traces is not None:
             args.traces.mkdir(parents=True, exist_ok=True)
         report["single_mode"] = asyncio.run(

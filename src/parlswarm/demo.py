@@ -77,10 +77,11 @@ def quiet_model_loading() -> None:
 
 def bench(
     tasks: list[BenchTask], tasks_file: Path, gold: Path, world: World, model: Model, modes: Sequence[Mode],
-    out: Path, *, subagent_model: Model | None = None, latency: float | None = None,
+    out: Path, *, subagent_model: Model | None = None,
 ) -> BenchResult:  # fmt: skip
     """One bench part: run, score, print the table and write the reports under ``out``."""
     config = BenchConfig()
+    latency = model.seconds if isinstance(model, LatencyModel) else None  # recorded in the reports
     runs = asyncio.run(run_bench(tasks, [model], world_tools(world), modes=modes, config=config, subagent_model=subagent_model))
     result = finish(
         BenchResult(
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"tasks: {', '.join(f'{t.instance_id} ({len(t.rows)} rows)' for t in chosen)}")
 
     print(f"\n1. the scripted expert, every model call delayed {LATENCY:g}s (emulated remote LLM); running ...")
-    bench(bench_tasks, tasks_file, gold, world, LatencyModel(ExpertModel(), LATENCY), ("single", "swarm"), out / "expert", latency=LATENCY)
+    bench(bench_tasks, tasks_file, gold, world, LatencyModel(ExpertModel(), LATENCY), ("single", "swarm"), out / "expert")
 
     if not args.expert_only:
         small = sorted(bench_tasks, key=lambda t: (t.rows, t.task.instance_id))[:2]
