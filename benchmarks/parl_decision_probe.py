@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--min-rows", type=int, default=5)
     parser.add_argument("--max-rows", type=int, default=8)
     parser.add_argument("--reader", choices=["pages", "find"], default="pages", help="the expert's reader (serial action: open_page or find)")
-    parser.add_argument("--notes", choices=["labelled", "row", "verbatim"], default=None,
+    parser.add_argument("--notes", choices=["labelled", "row", "verbatim", "checked"], default=None,
                         help="the expert writes notes in this style (the policies' data.note_style), so that both "
                              "continuations start as the policy learnt them; none by default")
     args = parser.parse_args()

@@ -104,7 +104,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="override the config's sampling temperature")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the config's cap on a turn")
     parser.add_argument("--show", type=int, default=2, help="episodes to print per policy")
-    parser.add_argument("--notes", default="labelled", choices=["labelled", "row", "verbatim"],
+    parser.add_argument("--notes", default="labelled", choices=["labelled", "row", "verbatim", "checked"],
                         help="the notes the expert prefix writes (the policies' data.note_style)")
     args = parser.parse_args()
     overrides = {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens}

@@ -138,6 +138,47 @@ def test_row_notes_are_the_rows_of_the_final_table(world, small_task, style) -> 
         assert line.count("), ") == len(listed) - 1
 
 
+def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tasks import make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    task = min(
+        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
+        key=lambda t: (len(t.rows), t.instance_id),
+    )
+    parsed = parse_query(task.query)
+    assert parsed is not None and parsed.filter is not None and parsed.filter_field is not None
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="checked"))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
+    (messages, _), = recorder.conversations()
+    turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
+    header = "| " + " | ".join(parsed.header) + " |"
+    assert turns[0] == header
+    notes = [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines()
+    rows = [i for i, ln in enumerate(notes) if ln.startswith("| ") and ln != header]
+    places = len(world.factbook.regions[task.spec.region].members)
+    assert len(rows) == places  # every place is noted as its row, kept or not
+    label = dict(zip(parsed.columns, parsed.header[1:])).get(parsed.filter_field, parsed.filter_field.label)
+    kept, left_out = [], []
+    for i in rows:
+        verdict = notes[i + 1]  # with a filter, every row is followed by the filter's check
+        assert verdict.startswith(f"{label}"), verdict
+        if verdict.endswith(": left out"):
+            left_out.append(notes[i])
+        else:
+            assert verdict.endswith(f"{parsed.filter.op} {parsed.filter_field.cell(parsed.filter.value)}: kept"), verdict
+            kept.append(notes[i])
+            if i + 2 < len(notes) and notes[i + 2].endswith(": no value: left out"):  # a column without a value
+                left_out.append(kept.pop())
+    gold = ["| " + " | ".join(row) + " |" for row in task.rows]
+    assert kept == gold and len(left_out) == places - len(gold) > 0  # the rows kept are the answer's
+    assert not any("?" in row for row in kept)
+    assert result.answer == turns[-1] and all(row in result.answer for row in gold)
+    with pytest.raises(ValueError, match="data.reader"):
+        DataConfig(note_style="checked", reader="pages")
+
+
 def test_stepwise_notes_fill_each_row_one_found_value_a_turn(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query

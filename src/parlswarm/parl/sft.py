@@ -49,7 +49,7 @@ Kind = Literal["serial", "parallel", "subagent"]
 # parallel conversation after its create_subagent turn (assign, merge) are "delegated", and with
 # ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
 SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
-NoteStyle = Literal["labelled", "row", "verbatim", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "checked", "stepwise"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,6 +118,8 @@ class DataConfig(BaseModel):
     def _stepwise_reads_with_find(self) -> DataConfig:
         if self.note_style == "stepwise" and self.reader != "find":
             raise ValueError("data.note_style 'stepwise' notes find results one at a time: set data.reader to 'find'")
+        if self.note_style == "checked" and self.reader != "find":
+            raise ValueError("data.note_style 'checked' notes the rows of find results: set data.reader to 'find'")
         return self
 
 
@@ -303,6 +305,15 @@ class NotingExpert:
     its ``- Name (code)`` lines copied as they are; and, in the first turn, the answer's
     header row copied from the task (``| Country | ... |``), so that the columns stand in
     order near every later turn and the final header is a copy of the agent's own note.
+    ``checked`` (``find`` reader): as ``verbatim``, but every place read is noted as its row
+    first, ``?`` for a value the page lacks, and the verdict after it, on a line of its own:
+    the filter's value and whether it passes (``Coastline (km) = 136, not above 400: left
+    out``, or ``...: kept``), or the first column without a value (``Electrification (%): no
+    value: left out``). In ``verbatim`` a left-out place is noted ``Name (code): left out``,
+    so keep or leave out is the first word the turn writes, before any value is copied; the
+    SmolLM2 adapter trained on such notes came to write it for places with every value found
+    and no filter (docs/local-model.md, "Checked notes"). Here the decision follows the
+    values it rests on.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -415,7 +426,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
-        return table_line(task.header) if style == "verbatim" else ""
+        return table_line(task.header) if style in ("verbatim", "checked") else ""
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
@@ -431,7 +442,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
             continue
         if view.doc_id.startswith("region/"):
             places = region_members(view.body)
-            if places and style == "verbatim":  # the index's own lines
+            if places and style in ("verbatim", "checked"):  # the index's own lines
                 lines.append(_index_note(places))
             elif places:
                 lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
@@ -482,6 +493,9 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
         docs[view.doc_id] = (docs.get(view.doc_id, "") + "\n" + view.body).strip("\n")
     lines = []
     for code, (name, docs) in found.items():
+        if style == "checked":
+            lines.extend(_checked_note(task, name, code, docs))
+            continue
         parts = []
         cells: dict[str, str] = {}
         left_out = False
@@ -502,6 +516,35 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
             lines.append(_note(name, code, parts, left_out))
+    return lines
+
+
+def _checked_note(task: Any, name: str, code: str, docs: dict[str, str]) -> list[str]:
+    """A place's ``checked`` note: its row (``?`` where the page lacks a value), then the verdict."""
+    from parlswarm.world.expert import table_line
+    from parlswarm.world.pages import read_entry
+
+    read: dict[str, Any] = {}  # field id -> value (None: read, and the page has no value)
+    for f in task.fields_to_read:
+        text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))
+        if text is not None:
+            read[f.id] = f.parse(read_entry(text, f.path))
+    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    lines = [table_line([name, *(f.cell(read[f.id]) if read.get(f.id) is not None else "?" for f in task.columns)])]
+    flt = task.filter_field
+    if flt is not None and flt.id in read:
+        label = labels.get(flt.id, flt.label)
+        value = read[flt.id]
+        if value is None:
+            return [*lines, f"{label}: no value: left out"]
+        kept = task.passes_filter(value)
+        verdict = "kept" if kept else "left out"
+        lines.append(f"{label} = {flt.cell(value)}, {'' if kept else 'not '}{task.filter.op} {flt.cell(task.filter.value)}: {verdict}")
+        if not kept:
+            return lines
+    missing = next((f for f in task.columns if f.id in read and read[f.id] is None), None)
+    if missing is not None:
+        lines.append(f"{labels[missing.id]}: no value: left out")
     return lines
 
 
