@@ -42,6 +42,22 @@ def test_run_prints_answer_and_summary_and_writes_trace(tmp_path: Path) -> None:
     assert Trace.load_jsonl(trace).events[-1].kind == "run_finished"
 
 
+def test_per_step_tool_call_cap_reaches_the_run(tmp_path: Path) -> None:
+    script = tmp_path / "script.yaml"
+    script.write_text(yaml.safe_dump([
+        {"tool_calls": [{"name": "create_subagent", "arguments": {"name": "w", "system_prompt": "work"}}]},
+        {"tool_calls": [{"name": "assign_task", "arguments": {"agent": "w", "prompt": "a"}},
+                        {"name": "assign_task", "arguments": {"agent": "w", "prompt": "b"}}]},
+        "one done",
+    ]))
+    sub = tmp_path / "sub.yaml"
+    sub.write_text(yaml.safe_dump(["sub result"]))
+    proc = parlswarm("run", "do a and b", "--model", f"scripted:{script}", "--subagent-model", f"scripted:{sub}",
+                     "--max-tool-calls-per-step", "1", "--no-journal")
+    assert proc.returncode == 0, proc.stderr
+    assert "sub-agents 1 · tool calls 2" in proc.stderr  # the second assign_task was refused, not run
+
+
 def test_unknown_model_is_one_clear_line() -> None:
     proc = parlswarm("run", "x", "--model", "gpt-nonsense")
     assert proc.returncode != 0

@@ -89,6 +89,27 @@ async def test_tool_calls_of_one_turn_run_concurrently() -> None:
     assert result.tool_calls == 3
 
 
+async def test_calls_past_the_per_step_cap_are_answered_with_a_refusal_not_run() -> None:
+    seen: list[str] = []
+
+    def script(messages: Sequence[Message]):
+        if _turn(messages) == 0:
+            return calls_reply([("lookup", {"key": f"k{i}"}) for i in range(5)])
+        seen.extend(content_text(m.content) for m in messages if isinstance(m, ToolMessage))
+        return "done"
+
+    swarm = Swarm(ScriptedModel(script), tools=[lookup], mode="single", budgets=Budgets(max_tool_calls_per_step=2))
+    result = await swarm.run("look up five keys")
+    assert result.answer == "done"
+    assert seen[:2] == ["value:k0", "value:k1"]
+    assert len(seen) == 5 and all(s.startswith("error: refused: at most 2 tool calls a step") for s in seen[2:])
+    assert result.summary.tool_calls == 2  # the refused calls never ran
+    refusals = [e for e in result.trace.events if isinstance(e, BudgetEvent) and e.budget == "max_tool_calls_per_step"]
+    assert len(refusals) == 1 and "the 3 after the first 2" in refusals[0].detail
+    with pytest.raises(ValueError):
+        Budgets(max_tool_calls_per_step=0)
+
+
 async def test_orchestrator_runs_subagents_in_parallel_from_fresh_context() -> None:
     barrier = asyncio.Barrier(4)
     seen: list[list[str]] = []

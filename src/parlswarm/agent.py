@@ -313,9 +313,15 @@ async def run_agent(
             if not calls:
                 rt.critical_used += 1
                 return finish(message.content or "", True, "answer")
-            results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step, i) for i, c in enumerate(calls)))
+            cap = run.budgets.max_tool_calls_per_step
+            allowed, over = (calls, []) if cap is None else (calls[:cap], calls[cap:])
+            results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step, i) for i, c in enumerate(allowed)))
             tool_calls += len(calls)
             messages.extend(msg for msg, _ in results)
+            if over:  # every call still gets its answer, as chat APIs require
+                refusal = f"refused: at most {cap} tool calls a step; the {len(over)} after the first {cap} were not run"
+                run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_tool_calls_per_step", action="refused", detail=refusal))
+                messages.extend(ToolMessage(tool_call_id=c.id, content=f"error: {refusal}") for c in over)
             rt.critical_used += 1 + rt.child_critical.get(step, 0)
     except asyncio.CancelledError:
         finish(_partial_findings(messages, "cancelled"), False, "cancelled")

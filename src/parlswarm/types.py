@@ -139,6 +139,9 @@ class Budgets(BaseModel):
     max_concurrent_subagents: int = Field(100, ge=1)
     max_subagents: int = Field(100, ge=0)
     max_tool_calls: int | None = Field(1500, ge=0)
+    # One agent's calls in one step: a model that loops inside a single reply (twenty look-ups
+    # of things the task never asked for) is cut there, not when its context overflows.
+    max_tool_calls_per_step: int | None = Field(None, ge=1)
     max_orchestrator_steps: int = Field(100, ge=1)
     max_subagent_steps: int = Field(100, ge=1)
     max_critical_steps: int | None = Field(None, ge=1)
