@@ -23,16 +23,22 @@ def parlswarm(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
     )
 
 
-def test_run_prints_answer_and_summary_and_writes_trace(tmp_path: Path) -> None:
+def two_assignments(tmp_path: Path, answer: str) -> tuple[Path, Path]:
+    """Scripted orchestrator (one sub-agent, two tasks assigned in one step, then ``answer``) and sub-agent files."""
     script = tmp_path / "script.yaml"
     script.write_text(yaml.safe_dump([
         {"tool_calls": [{"name": "create_subagent", "arguments": {"name": "w", "system_prompt": "work"}}]},
         {"tool_calls": [{"name": "assign_task", "arguments": {"agent": "w", "prompt": "a"}},
                         {"name": "assign_task", "arguments": {"agent": "w", "prompt": "b"}}]},
-        "both done",
+        answer,
     ]))
     sub = tmp_path / "sub.yaml"
     sub.write_text(yaml.safe_dump(["sub result"]))
+    return script, sub
+
+
+def test_run_prints_answer_and_summary_and_writes_trace(tmp_path: Path) -> None:
+    script, sub = two_assignments(tmp_path, "both done")
     trace = tmp_path / "out" / "trace.jsonl"
     proc = parlswarm("run", "do a and b", "--model", f"scripted:{script}", "--subagent-model", f"scripted:{sub}",
                      "--trace", str(trace))
@@ -43,15 +49,7 @@ def test_run_prints_answer_and_summary_and_writes_trace(tmp_path: Path) -> None:
 
 
 def test_per_step_tool_call_cap_reaches_the_run(tmp_path: Path) -> None:
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump([
-        {"tool_calls": [{"name": "create_subagent", "arguments": {"name": "w", "system_prompt": "work"}}]},
-        {"tool_calls": [{"name": "assign_task", "arguments": {"agent": "w", "prompt": "a"}},
-                        {"name": "assign_task", "arguments": {"agent": "w", "prompt": "b"}}]},
-        "one done",
-    ]))
-    sub = tmp_path / "sub.yaml"
-    sub.write_text(yaml.safe_dump(["sub result"]))
+    script, sub = two_assignments(tmp_path, "one done")
     proc = parlswarm("run", "do a and b", "--model", f"scripted:{script}", "--subagent-model", f"scripted:{sub}",
                      "--max-tool-calls-per-step", "1", "--no-journal")
     assert proc.returncode == 0, proc.stderr
