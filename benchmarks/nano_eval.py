@@ -77,7 +77,8 @@ def header_blind_accuracy(task: Any, gold: GoldTable, header: list[str], reply: 
 
 
 async def lookups(
-    model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int
+    model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
+    calls_per_step: int | None = None,
 ) -> dict[str, Any]:
     tools = world_tools(world)
     jobs = []
@@ -91,7 +92,7 @@ async def lookups(
                 jobs.append((bt, parsed, row))
     jobs = rng.sample(jobs, min(n, len(jobs)))
     gate = asyncio.Semaphore(concurrency)
-    budgets = Budgets(max_orchestrator_steps=max_steps)
+    budgets = Budgets(max_orchestrator_steps=max_steps, max_tool_calls_per_step=calls_per_step)
 
     async def one(bt: Any, parsed: Any, row: list[str]) -> dict[str, Any]:
         name = row[0]
@@ -131,14 +132,15 @@ async def lookups(
 
 
 async def single_mode(
-    model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None
+    model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None,
+    calls_per_step: int | None = None,
 ) -> dict[str, Any]:
     tools = world_tools(world)
     config = BenchConfig() if max_steps is None else BenchConfig().capped(max_steps)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(bt: Any) -> dict[str, Any]:
-        budgets = config.budgets_for(bt.rows)
+        budgets = config.budgets_for(bt.rows).model_copy(update={"max_tool_calls_per_step": calls_per_step})
         swarm = Swarm(model, tools=tools, mode="single", budgets=budgets)
         async with gate:
             result = await swarm.run(bt.task.query)
@@ -194,6 +196,10 @@ def main() -> None:
         "--single-max-new-tokens", type=int, default=None,
         help="cap each reply in single mode instead (its answer is a whole table; default: --max-new-tokens)",
     )
+    parser.add_argument(
+        "--calls-per-step", type=int, default=None,
+        help="tool calls an agent may make in one reply (Budgets.max_tool_calls_per_step; default: no cap)",
+    )
     parser.add_argument("--traces", type=Path, default=None, help="save each single-mode run's trace (JSONL) in this folder")
     parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
     args = parser.parse_args()
@@ -211,7 +217,9 @@ def main() -> None:
         )
     if errors:
         raise SystemExit(f"bad tasks: {errors[0]}")
-    report: dict[str, Any] = {"model": model.name, "world_seed": args.world_seed, "split": args.split}
+    report: dict[str, Any] = {
+        "model": model.name, "world_seed": args.world_seed, "split": args.split, "calls_per_step": args.calls_per_step,
+    }
 
     def save() -> None:  # after each part, so a long second part loses nothing
         if args.out is not None:
@@ -219,7 +227,10 @@ def main() -> None:
             args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.lookups:
         report["subagent_lookups"] = asyncio.run(
-            lookups(model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps)
+            lookups(
+                model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps,
+                args.calls_per_step,
+            )
         )
         lk = report["subagent_lookups"]
         print(
@@ -234,7 +245,7 @@ def main() -> None:
         if args.traces is not None:
             args.traces.mkdir(parents=True, exist_ok=True)
         report["single_mode"] = asyncio.run(
-            single_mode(model, world, small, args.concurrency, args.single_steps, args.traces)
+            single_mode(model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step)
         )
         sm = report["single_mode"]
         print(

@@ -54,3 +54,20 @@ def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -
     assert nano_eval.header_blind_accuracy(wst, gold, columns, wrong_header) == 1.0
     assert nano_eval.header_blind_accuracy(wst, gold, columns, swapped) < 1.0
     assert nano_eval.header_blind_accuracy(wst, gold, columns, "no table") == 0.0
+
+
+def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
+    # The find expert reads a place's columns with several find calls in one reply; capped at
+    # one, the others are refused and it answers without their values.
+    figures = {}
+    for cap in ([], ["--calls-per-step", "1"]):
+        out = tmp_path / f"eval{len(cap)}.json"
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--model", "expert:find", "--world-seed", "1000", "--lookups", "4",
+             "--max-rows", "-1", *cap, "--out", str(out)],
+            capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(out.read_text())
+        figures[report["calls_per_step"]] = report["subagent_lookups"]["cell_accuracy"]
+    assert figures[None] == 1.0 and figures[1] < 1.0
