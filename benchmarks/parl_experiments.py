@@ -228,8 +228,12 @@ def main() -> None:
     parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
     parser.add_argument("--policy", default=None, help="override the config's warm start")
     parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
+    parser.add_argument("--prefix-notes", default=None, choices=["labelled", "row", "verbatim", "checked"],
+                        help="override the config's prefix_notes (the warm start's data.note_style)")
     args = parser.parse_args()
-    overrides = {k: v for k, v in (("policy", args.policy), ("lr", args.lr)) if v is not None}
+    overrides = {
+        k: v for k, v in (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes)) if v is not None
+    }
     base = ParlConfig.from_yaml(args.config, overrides or None)
     import torch
 
