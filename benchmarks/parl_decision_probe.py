@@ -31,7 +31,7 @@ from parlswarm.models.local import NANO_END, TOOL_CALL_OPEN, LocalModel, Samplin
 from parlswarm.models.scripted import reply_to_message
 from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
 from parlswarm.parl.rollout import TaskCase
-from parlswarm.parl.sft import NoteStyle, NotingExpert
+from parlswarm.parl.sft import PLAIN_NOTE_STYLES, NoteStyle, NotingExpert
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 from parlswarm.world.expert import ExpertModel, Reader
@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--min-rows", type=int, default=5)
     parser.add_argument("--max-rows", type=int, default=8)
     parser.add_argument("--reader", choices=["pages", "find"], default="pages", help="the expert's reader (serial action: open_page or find)")
-    parser.add_argument("--notes", choices=["labelled", "row", "verbatim", "checked"], default=None,
+    parser.add_argument("--notes", choices=PLAIN_NOTE_STYLES, default=None,
                         help="the expert writes notes in this style (the policies' data.note_style), so that both "
                              "continuations start as the policy learnt them; none by default")
     args = parser.parse_args()

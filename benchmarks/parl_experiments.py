@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from parlswarm.parl.rewards import RewardConfig, Schedule
+from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import ParlConfig, _policy_path, latest_checkpoint, load_subagent, train
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -228,7 +229,7 @@ def main() -> None:
     parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
     parser.add_argument("--policy", default=None, help="override the config's warm start")
     parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
-    parser.add_argument("--prefix-notes", default=None, choices=["labelled", "row", "verbatim", "checked"],
+    parser.add_argument("--prefix-notes", default=None, choices=PLAIN_NOTE_STYLES,
                         help="override the config's prefix_notes (the warm start's data.note_style)")
     args = parser.parse_args()
     overrides = {

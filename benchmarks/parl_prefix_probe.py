@@ -30,6 +30,7 @@ import torch
 from parlswarm.models.local import LocalModel, Sampling
 from parlswarm.parl.rewards import Schedule, reward
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
+from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import ParlConfig, load_subagent, load_task_pool
 from parlswarm.trace.events import AgentStarted, ToolStarted
 
@@ -104,7 +105,7 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None, help="override the config's sampling temperature")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the config's cap on a turn")
     parser.add_argument("--show", type=int, default=2, help="episodes to print per policy")
-    parser.add_argument("--notes", default="labelled", choices=["labelled", "row", "verbatim", "checked"],
+    parser.add_argument("--notes", default="labelled", choices=PLAIN_NOTE_STYLES,
                         help="the notes the expert prefix writes (the policies' data.note_style)")
     args = parser.parse_args()
     overrides = {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens}

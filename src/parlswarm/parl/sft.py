@@ -50,6 +50,8 @@ Kind = Literal["serial", "parallel", "subagent"]
 # ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
 SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
 NoteStyle = Literal["labelled", "row", "verbatim", "checked", "stepwise"]
+# The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
+PLAIN_NOTE_STYLES: tuple[str, ...] = tuple(s for s in get_args(NoteStyle) if s != "stepwise")
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,7 +482,7 @@ def _note(name: str, code: str, parts: Sequence[str], left_out: bool) -> str:
 def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "labelled") -> list[str]:
     """One note per place for the ``find`` results of one turn (the ``find`` reader's notes)."""
     from parlswarm.world.expert import table_line
-    from parlswarm.world.pages import parse_find, read_entry
+    from parlswarm.world.pages import parse_find
 
     found: dict[str, tuple[str, dict[str, str]]] = {}  # code -> (name, doc_id -> entries found)
     for m in results:
@@ -493,17 +495,17 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
         docs[view.doc_id] = (docs.get(view.doc_id, "") + "\n" + view.body).strip("\n")
     lines = []
     for code, (name, docs) in found.items():
+        read = _read_fields(task, code, docs)
         if style == "checked":
-            lines.extend(_checked_note(task, name, code, docs))
+            lines.extend(_checked_note(task, name, read))
             continue
         parts = []
         cells: dict[str, str] = {}
         left_out = False
         for f in task.fields_to_read:
-            text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))  # a section's find, or the place's
-            if text is None:
+            if f.id not in read:
                 continue
-            value = f.parse(read_entry(text, f.path))
+            value = read[f.id]
             if value is None:
                 left_out = True
                 continue
@@ -519,16 +521,23 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
     return lines
 
 
-def _checked_note(task: Any, name: str, code: str, docs: dict[str, str]) -> list[str]:
-    """A place's ``checked`` note: its row (``?`` where the page lacks a value), then the verdict."""
-    from parlswarm.world.expert import table_line
+def _read_fields(task: Any, code: str, docs: dict[str, str]) -> dict[str, Any]:
+    """A place's values of the task's fields from its ``find`` results, by field id: None where
+    the entry was found without a value; fields not looked for are absent."""
     from parlswarm.world.pages import read_entry
 
-    read: dict[str, Any] = {}  # field id -> value (None: read, and the page has no value)
+    read: dict[str, Any] = {}
     for f in task.fields_to_read:
-        text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))
+        text = docs.get(f"{code}/{_slug_of(f.section)}", docs.get(code))  # a section's find, or the place's
         if text is not None:
             read[f.id] = f.parse(read_entry(text, f.path))
+    return read
+
+
+def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
+    """A place's ``checked`` note: its row (``?`` where the page lacks a value), then the verdict."""
+    from parlswarm.world.expert import table_line
+
     labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
     lines = [table_line([name, *(f.cell(read[f.id]) if read.get(f.id) is not None else "?" for f in task.columns)])]
     flt = task.filter_field
