@@ -89,6 +89,7 @@ def test_two_parl_steps_train_only_the_orchestrator(tiny_warm_start: tuple[Path,
 @pytest.mark.usefixtures("answer_graded_score")
 def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
     from parlswarm.models.adapter import LoraSettings, has_adapter
+    from parlswarm.models.local import weights_digest
 
     folder, config = tiny_warm_start
     out = Path(config.out_dir).with_name(Path(config.out_dir).name + "-lora")
@@ -97,7 +98,8 @@ def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tup
     train(lora)
     checkpoint = out / "checkpoints" / "step-00002"
     assert has_adapter(checkpoint) and not (checkpoint / "config.json").exists()
-    assert json.loads((checkpoint / "parlswarm.json").read_text())["base"] == str(folder)
+    saved = json.loads((checkpoint / "parlswarm.json").read_text())
+    assert saved["base"] == str(folder) and saved["base_digest"] == weights_digest(str(folder))
     # Loaded, the checkpoint is the warm start with the adapter merged: its linear layers moved, nothing else.
     trained = LocalModel.from_pretrained(checkpoint).model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], trained[k])}

@@ -466,7 +466,7 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
     import torch
 
     from parlswarm.models.adapter import LoraSettings, has_adapter
-    from parlswarm.models.local import LocalModel
+    from parlswarm.models.local import LocalModel, weights_digest
 
     base_run = SFTRun(_tiny_config(tmp_path / "base", steps=1))
     base_run.run()
@@ -486,7 +486,8 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
     assert [r["step"] for r in records] == list(range(1, 9))  # resumed from the adapter checkpoint
     final = out / "final"
     assert has_adapter(final) and not (final / "config.json").exists()  # the adapter alone, not the base
-    assert json.loads((final / "parlswarm.json").read_text())["base"] == str(base_dir)
+    saved = json.loads((final / "parlswarm.json").read_text())
+    assert saved["base"] == str(base_dir) and saved["base_digest"] == weights_digest(str(base_dir))
     assert 0 < manifest["trained_parameters"] < manifest["parameters"] / 2
     # The base on disk is untouched; the loaded model is the base with the adapter merged in.
     unchanged = LocalModel.from_pretrained(base_dir).model.state_dict()

@@ -15,7 +15,7 @@ from parlswarm.cli import app
 from parlswarm.models import load_model
 from parlswarm.models.adapter import LoraSettings, add_adapter
 from parlswarm.models.base import ModelSpecError
-from parlswarm.models.local import LocalModel, LocalSettings
+from parlswarm.models.local import LocalModel, LocalSettings, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.models.ship import ShipError, ship
 
@@ -40,7 +40,7 @@ def _adapter(folder: Path, base_dir: Path, base_spec: str) -> Path:
     model.save_pretrained(folder)
     lm.tokenizer.save_pretrained(folder)
     (folder / "README.md").write_text("peft's model card\n")
-    write_settings(folder, LocalSettings(tool_format="compact", base=base_spec))
+    write_settings(folder, LocalSettings(tool_format="compact", base=base_spec, base_digest=weights_digest(base_spec)))
     return folder
 
 
@@ -100,6 +100,34 @@ def test_an_adapter_ships_in_float16_without_its_tokenizer_and_loads_on_its_base
         moved += not torch.equal(v, base[k])
     assert moved  # the adapter is in the merged weights
     assert shipped.tokenizer.get_vocab() == unshipped.tokenizer.get_vocab()  # the base's tokenizer
+
+
+def test_an_adapter_refuses_a_base_that_was_shipped_over_since_it_was_trained(
+    tmp_path: Path, weights: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
+    adapter = _adapter(tmp_path / "adapter", weights / "tinybase", "builtin:tinybase")
+    LocalModel.from_pretrained(adapter)  # on the base it was trained on
+
+    other = tiny_policy(tmp_path / "other")
+    state = LocalModel.from_pretrained(other).model.state_dict()
+    from safetensors.torch import save_file
+
+    save_file({k: v + 0.01 for k, v in state.items()}, str(other / "model.safetensors"), metadata={"format": "pt"})
+    ship(other, "tinybase", root=weights, replace=True)  # builtin:tinybase is now other weights
+    with pytest.raises(ModelSpecError, match=r"trained on builtin:tinybase when its weights had sha256 \w{12}; "
+                       r"builtin:tinybase now holds other weights \(\w{12}\)"):
+        LocalModel.from_pretrained(adapter)
+
+    # Named by a folder holding the weights it was trained on, it loads again.
+    settings = LocalSettings.model_validate_json((adapter / "parlswarm.json").read_text())
+    write_settings(adapter, settings.model_copy(update={"base": str(tmp_path / "base")}))
+    LocalModel.from_pretrained(adapter)
+    # An adapter saved before digests were recorded still loads, with a warning that nothing was checked.
+    write_settings(adapter, settings.model_copy(update={"base_digest": None}))
+    with caplog.at_level("WARNING"):
+        LocalModel.from_pretrained(adapter)
+    assert "records no digest of its base builtin:tinybase" in caplog.text
 
 
 def test_what_cannot_ship_is_refused_by_name(tmp_path: Path, weights: Path) -> None:

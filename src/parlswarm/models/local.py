@@ -34,6 +34,7 @@ Batched decoding
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import inspect
 import json
@@ -111,6 +112,10 @@ class LocalSettings(BaseModel):
     # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
     # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
     base: str | None = None
+    # sha256 of the base's weights when the adapter was trained (weights_digest): a spec such as
+    # ``builtin:smollm2`` names whatever is shipped under it today, and an adapter merged into
+    # other weights than it was trained on decodes garbage without any error.
+    base_digest: str | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,6 +371,8 @@ class LocalModel:
         adapter = gguf_file is None and has_adapter(path)
         if adapter and not settings.base:
             raise ModelSpecError(f"{path} holds a LoRA adapter but {SETTINGS_FILE} names no 'base' model for it")
+        if adapter:
+            _check_base(path, settings)
         try:
             if adapter:
                 base = load_local(settings.base)
@@ -670,6 +677,56 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
+_digests: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> sha256: a base is hashed once a process
+
+
+def weights_files(spec: str) -> list[Path]:
+    """The files holding the weights of the local model ``spec`` names (a form of :data:`LOCAL_FORMS` or a folder)."""
+    prefix, _, arg = spec.partition(":")
+    if prefix == "builtin":
+        where = builtin_dir(arg)
+    elif prefix == "hf-gguf":
+        where = smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
+    else:
+        where = Path(arg if prefix == "hf" else spec).expanduser()
+    if where.is_file():
+        return [where]
+    files = sorted(p for p in where.glob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file()) if where.is_dir() else []
+    if not files:
+        raise ModelSpecError(f"no weights files ({', '.join(_WEIGHT_SUFFIXES)}) for {spec} in {where}")
+    return files
+
+
+def weights_digest(spec: str) -> str:
+    """sha256 over the names and contents of the weights files of ``spec``: it changes when they do."""
+    whole = hashlib.sha256()
+    for file in weights_files(spec):
+        stat = file.stat()
+        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+        if key not in _digests:
+            with file.open("rb") as f:
+                _digests[key] = hashlib.file_digest(f, "sha256").hexdigest()
+        whole.update(f"{file.name}\0{_digests[key]}\n".encode())
+    return whole.hexdigest()
+
+
+def _check_base(adapter: Path, settings: LocalSettings) -> None:
+    """Refuse to merge an adapter into other weights than its ``base`` held when it was trained."""
+    base = str(settings.base)
+    if settings.base_digest is None:
+        log.warning("%s records no digest of its base %s: whether %s still holds the weights it was trained on is not checked",
+                    adapter, base, base)
+        return
+    now = weights_digest(base)
+    if now != settings.base_digest:
+        raise ModelSpecError(
+            f"{adapter} is an adapter trained on {base} when its weights had sha256 {settings.base_digest[:12]}; "
+            f"{base} now holds other weights ({now[:12]}): restore the base it was trained on and name it as "
+            f"'base' in {adapter / SETTINGS_FILE}, or train the adapter again on the current one"
+        )
+
+
 def load_builtin(arg: str = "", options: Any = None) -> LocalModel:
     """A model committed with parlswarm: ``--model builtin`` (nano) or ``--model builtin:NAME``."""
     folder = builtin_dir(arg)
@@ -745,4 +802,6 @@ __all__ = [
     "parse_reply",
     "render_tools",
     "smollm2_gguf",
+    "weights_digest",
+    "weights_files",
 ]

@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import ADAPTER_CONFIG, LoraSettings, add_adapter, has_adapter, load_adapter, trainable
-from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local
+from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local, weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
@@ -1060,7 +1060,10 @@ class SFTRun:
     def settings(self) -> LocalSettings:
         """How the trained model is run; an adapter's settings name the model it applies to."""
         cfg = self.config
-        return cfg.settings.model_copy(update={"base": self.base()}) if cfg.train.lora is not None else cfg.settings
+        if cfg.train.lora is None:
+            return cfg.settings
+        base = self.base()
+        return cfg.settings.model_copy(update={"base": base, "base_digest": weights_digest(base)})
 
     def load(self, folder: Path) -> LocalModel:
         """A model this run saved (a checkpoint, or the model before step 1), ready to train on."""

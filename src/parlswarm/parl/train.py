@@ -34,7 +34,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir, is_builtin
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir, is_builtin, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
@@ -322,7 +322,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
             # A shipped warm start is named by its spec, which resolves on any install.
             spec = config.policy if is_builtin(config.policy) else str(warm_start)
-            write_settings(out / "warm_start", base.model_copy(update={"base": spec}))
+            write_settings(out / "warm_start", base.model_copy(update={"base": spec, "base_digest": weights_digest(spec)}))
         elif settings.is_file():
             shutil.copy(settings, out / "warm_start" / "parlswarm.json")
     subagent_model, frozen_module = load_subagent(config, warm_start)
