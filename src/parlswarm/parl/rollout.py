@@ -30,11 +30,11 @@ from parlswarm.parl.grpo import Sample
 from parlswarm.parl.rewards import EpisodeStats, episode_stats
 from parlswarm.parl.sft import NoteStyle, NotingExpert
 from parlswarm.scoring import GoldTable, TaskScore, WideSearchTask, score_response
+from parlswarm.scoring.tasks import norm_column
 from parlswarm.swarm import Mode, Swarm
 from parlswarm.tools import Toolset
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec
-from parlswarm.world.fields import norm_column
 from parlswarm.world.tasks import WorldTask, header
 
 

@@ -226,6 +226,3 @@ def field_by_noun(noun: str) -> Field | None:
     return next((f for f in FIELDS if f.noun.lower() == key), None)
 
 
-def norm_column(name: str) -> str:
-    """WideSearch's column-name normalisation: lower case, spaces removed."""
-    return name.strip().lower().replace(" ", "")

@@ -31,8 +31,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from parlswarm.scoring.tasks import Evaluation, norm_column
 from parlswarm.world.factbook import REGION_NAMES, Factbook
-from parlswarm.world.fields import FIELDS, FIELDS_BY_ID, field_by_label, field_by_noun, format_number, get_field, norm_column
+from parlswarm.world.fields import FIELDS, FIELDS_BY_ID, field_by_label, field_by_noun, format_number, get_field
 from parlswarm.world.fields import Field as WorldField
 
 TASKS_VERSION = "1"
@@ -190,13 +191,13 @@ def render_query(spec: TaskSpec) -> str:
 # --- WideSearch format --------------------------------------------------------------------
 
 
-def evaluation(spec: TaskSpec) -> dict[str, object]:
+def evaluation(spec: TaskSpec) -> Evaluation:
     """WideSearch's ``evaluation`` object: required and key columns, per-column scoring."""
     key = norm_column(KEY_LABEL)
     pipeline: dict[str, object] = {key: {"preprocess": ["norm_str"], "metric": ["exact_match"]}}
     for f in spec.fields:
         pipeline[norm_column(f.label)] = f.eval_pipeline()
-    return {"required": [norm_column(h) for h in header(spec)], "unique_columns": [key], "eval_pipeline": pipeline}
+    return Evaluation.model_validate({"required": [norm_column(h) for h in header(spec)], "unique_columns": [key], "eval_pipeline": pipeline})
 
 
 @dataclass
@@ -215,7 +216,7 @@ class WorldTask:
         return {
             "instance_id": self.instance_id,
             "query": self.query,
-            "evaluation": json.dumps(evaluation(self.spec), ensure_ascii=False),
+            "evaluation": evaluation(self.spec).to_json_string(),
             "language": "en",
             "spec": self.spec.model_dump(),
         }
