@@ -32,8 +32,9 @@ chromium:
 demo: $(STAMP)
 	$(PY) -m parlswarm.demo
 
+# --durations: the slowest tests, so every CI log profiles the suite's time.
 test: lint chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
 
 # Style rules live in pyproject.toml ([tool.ruff]); `make test` runs this first.
 lint: $(STAMP)
