@@ -67,3 +67,19 @@ def test_one_update_raises_the_likelihood_of_a_rewarded_completion() -> None:
         after = token_logprobs(model, ids, attention)
     gain = ((after - before) * mask).sum(dim=1)
     assert gain[0] > 0 > gain[1]
+
+
+def test_token_logprobs_score_tokens_under_the_sampling_temperature() -> None:
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
+    model = transformers.LlamaForCausalLM(config)
+    ids, attention, _ = batch_tensors([Sample([1, 2, 3], [4, 5], [])], pad_id=0)
+    with torch.no_grad():
+        logits = model(input_ids=ids, attention_mask=attention).logits[0, :-1]
+        by_hand = torch.log_softmax(logits / 0.5, dim=-1).gather(1, ids[0, 1:, None])[:, 0]
+        tempered = token_logprobs(model, ids, attention, temperature=0.5)[0]
+        plain = token_logprobs(model, ids, attention)[0]
+    assert torch.allclose(tempered, by_hand, atol=1e-5)
+    assert not torch.allclose(tempered, plain)  # T = 0.5 is a sharper distribution than T = 1
+    assert torch.allclose(plain, torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:, None])[:, 0], atol=1e-5)

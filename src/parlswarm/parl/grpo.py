@@ -73,9 +73,14 @@ def batch_tensors(samples: Sequence[Sample], pad_id: int) -> tuple[torch.Tensor,
     return ids, attention, completion
 
 
-def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    """log p(token_{j+1} | tokens_≤j) for every position j, shape [batch, width − 1]."""
-    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1, :].float()
+def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """log p(token_{j+1} | tokens_≤j) for every position j, shape [batch, width − 1].
+
+    ``temperature``: the distribution the tokens were sampled from, softmax(logits / T). The
+    policy gradient is that of the sampling policy, so rollouts sampled below temperature 1
+    are scored (and their ratios and KL taken) under the same tempered distribution.
+    """
+    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1, :].float() / temperature
     return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
 
 

@@ -176,7 +176,7 @@ def update(
         for i in range(0, len(samples), config.minibatch):
             chunk = samples[i : i + config.minibatch]
             ids, attention, _ = batch_tensors(chunk, pad_id)
-            logp = token_logprobs(policy, ids, attention)
+            logp = token_logprobs(policy, ids, attention, config.temperature)
             for s, row in zip(chunk, logp):
                 start = len(s.prompt_ids) - 1
                 s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
@@ -193,8 +193,8 @@ def update(
             ref = None
             if reference is not None and config.kl_coef > 0:
                 with torch.no_grad():
-                    ref = token_logprobs(reference, ids, attention)
-            logp = token_logprobs(policy, ids, attention)
+                    ref = token_logprobs(reference, ids, attention, config.temperature)
+            logp = token_logprobs(policy, ids, attention, config.temperature)
             out = grpo_loss(logp, old, advantages, mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
