@@ -32,13 +32,24 @@ from parlswarm.parl.rewards import Schedule, reward
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import ParlConfig, load_subagent, load_task_pool
-from parlswarm.trace.events import AgentStarted, ToolStarted
+from parlswarm.trace.events import AgentStarted, ToolFinished, ToolStarted
 
 
 def policy_calls(ep: Episode) -> list[ToolStarted]:
     """The orchestrator's tool calls from the turns the policy played."""
     root = next(e.agent_id for e in ep.trace.events if isinstance(e, AgentStarted) and e.parent_id is None)
     return [e for e in ep.trace.events if isinstance(e, ToolStarted) and e.agent_id == root and e.step >= ep.prefix_turns]
+
+
+# ToolFinished.error kinds that mean the call itself was malformed, not that the tool failed.
+MALFORMED = {"bad_json", "bad_arguments", "unknown_tool"}
+
+
+def malformed_calls(ep: Episode) -> tuple[int, int]:
+    """(malformed, all) tool calls of the policy's own turns: how far sampling garbles its turns."""
+    root = next(e.agent_id for e in ep.trace.events if isinstance(e, AgentStarted) and e.parent_id is None)
+    done = [e for e in ep.trace.events if isinstance(e, ToolFinished) and e.agent_id == root and e.step >= ep.prefix_turns]
+    return sum(e.error in MALFORMED for e in done), len(done)
 
 
 def call_label(call: ToolStarted) -> str:
@@ -56,6 +67,7 @@ def call_label(call: ToolStarted) -> str:
 
 
 def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[str, Any]:
+    """Sample the episodes of one policy at ``config.temperature`` and sum them up."""
     policy = LocalModel.from_pretrained(
         path, sampling=Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
     )
@@ -77,12 +89,16 @@ def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[st
         return statistics.fmean(float(len({round(rewards[i], 6) for i in idx}) > 1) for idx in groups.values())
 
     for ep in episodes[:show]:
-        print(f"--- {path} · {ep.case.task.instance_id} ({ep.case.rows} rows), after {ep.prefix_turns} expert turns:")
+        print(f"--- {path} · T {config.temperature} · {ep.case.task.instance_id} ({ep.case.rows} rows), "
+              f"after {ep.prefix_turns} expert turns:")
         for c in policy_calls(ep)[:4]:
             print(f"    {call_label(c)} {c.arguments[:200]}")
         print(f"    answer: {ep.answer[:240]!r}")
+    bad, calls = (sum(n) for n in zip(*(malformed_calls(ep) for ep in episodes), strict=True)) if episodes else (0, 0)
     return {
         "policy": path,
+        "temperature": config.temperature,
+        "malformed_calls": f"{bad} of {calls}",
         "episodes": len(episodes),
         "first_turn": dict(first_turn.most_common()),
         "created": sum(ep.stats.subagents_created > 0 for ep in episodes),
@@ -102,14 +118,16 @@ def main() -> None:
     parser.add_argument("--config", default="configs/parl-nano-find.yaml")
     parser.add_argument("--tasks", type=int, default=6)
     parser.add_argument("--group", type=int, default=4)
-    parser.add_argument("--temperature", type=float, default=None, help="override the config's sampling temperature")
+    parser.add_argument("--temperature", type=float, action="append", default=None,
+                        help="override the config's sampling temperature (repeatable: each policy is probed at each)")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the config's cap on a turn")
     parser.add_argument("--show", type=int, default=2, help="episodes to print per policy")
     parser.add_argument("--notes", default="labelled", choices=PLAIN_NOTE_STYLES,
                         help="the notes the expert prefix writes (the policies' data.note_style)")
     args = parser.parse_args()
-    overrides = {"temperature": args.temperature, "max_new_tokens": args.max_new_tokens}
+    overrides = {"max_new_tokens": args.max_new_tokens}
     config = ParlConfig.from_yaml(args.config, {k: v for k, v in overrides.items() if v is not None})
+    temperatures = args.temperature or [config.temperature]
     torch.set_num_threads(config.torch_threads)
     pool, tools = load_task_pool(config)
     cases = [c for seed in config.world_seeds for c in pool[seed]][: args.tasks]
@@ -120,16 +138,18 @@ def main() -> None:
     def episodes_of(policy: LocalModel) -> list[Episode]:
         return asyncio.run(rollout_groups(policy, subagent, tools, cases, args.group, config.budgets, prefix=prefix))
 
-    print(f"{len(cases)} tasks × {args.group} episodes, temperature {config.temperature}, at most {config.max_new_tokens} "
+    print(f"{len(cases)} tasks × {args.group} episodes, temperature {', '.join(map(str, temperatures))}, at most {config.max_new_tokens} "
           f"tokens a turn, sub-agents {config.subagent}, budget {config.budgets.max_critical_steps} critical steps")
-    rows = [probe(path, config, episodes_of, args.show) for path in args.policy]
+    rows = [probe(path, ParlConfig.model_validate(config.model_dump() | {"temperature": t}), episodes_of, args.show)
+            for path in args.policy for t in temperatures]
     print()
-    print("| policy | episodes | first policy turn | created / assigned / finished | Item-F1 | reward (B), (A) at e=0 "
-          "| groups with a reward spread (B), (A) |")
-    print("|---|---:|---|---|---:|---|---|")
+    print("| policy | temperature | episodes | first policy turn | policy calls malformed | created / assigned / finished "
+          "| Item-F1 | reward (B), (A) at e=0 | groups with a reward spread (B), (A) |")
+    print("|---|---:|---:|---|---|---|---:|---|---|")
     for r in rows:
         turns = ", ".join(f"{k} {v}" for k, v in r["first_turn"].items())
-        print(f"| {r['policy']} | {r['episodes']} | {turns} | {r['created']} / {r['assigned']} / {r['finished']} | "
+        print(f"| {r['policy']} | {r['temperature']} | {r['episodes']} | {turns} | {r['malformed_calls']} | "
+              f"{r['created']} / {r['assigned']} / {r['finished']} | "
               f"{r['item_f1']:.3f} | {r['reward_b']:.3f}, {r['reward_a']:.3f} | "
               f"{r['groups_with_signal_b']:.2f}, {r['groups_with_signal_a']:.2f} |")
 

@@ -16,7 +16,7 @@ pytest.importorskip("transformers")
 from nano_support import tiny_policy  # noqa: E402
 from script_support import benchmark_module  # noqa: E402
 
-from parlswarm.trace.events import ToolStarted  # noqa: E402
+from parlswarm.trace.events import AgentStarted, ToolFinished, ToolStarted  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_prefix_probe.py"
 
@@ -39,6 +39,23 @@ def test_an_unreadable_call_is_marked() -> None:
     assert label(broken) == "assign_ <tool_call>{ (unreadable, raw text)"  # one line in the tally
 
 
+def test_malformed_calls_counts_the_policys_garbled_calls_only() -> None:
+    from types import SimpleNamespace
+
+    def done(agent: str, step: int, error: str | None) -> ToolFinished:
+        return ToolFinished(agent_id=agent, step=step, call_id="c", tool="t", ok=error is None, seconds=0.0, error=error)
+
+    events = [
+        AgentStarted(agent_id="o", name="orchestrator"),
+        AgentStarted(agent_id="s", name="reader", parent_id="o"),
+        done("o", 0, "unknown_tool"),  # an expert prefix turn: not the policy's
+        done("o", 2, "unknown_tool"), done("o", 2, "bad_json"), done("o", 3, "tool_error"), done("o", 3, None),
+        done("s", 3, "bad_arguments"),  # a sub-agent's
+    ]
+    episode = SimpleNamespace(trace=SimpleNamespace(events=events), prefix_turns=2)
+    assert _module().malformed_calls(episode) == (2, 4)  # a tool's own error is not a malformed call
+
+
 def test_a_tiny_probe_prints_its_table(tmp_path: Path) -> None:
     policy = tiny_policy(tmp_path / "policy")
     config = tmp_path / "parl.yaml"
@@ -49,11 +66,14 @@ def test_a_tiny_probe_prints_its_table(tmp_path: Path) -> None:
     }))
     proc = subprocess.run(
         [sys.executable, str(SCRIPT), "--policy", str(policy), "--config", str(config), "--tasks", "1", "--group", "2",
-         "--show", "1"],
+         "--show", "1", "--temperature", "1.0", "--temperature", "0.5"],
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    row = next(line for line in proc.stdout.splitlines() if line.startswith(f"| {policy} |"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1] == "2"  # one task, a group of two episodes
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in proc.stdout.splitlines() if line.startswith(f"| {policy} |")]
+    assert [r[1] for r in rows] == ["1.0", "0.5"]  # the policy probed at each temperature
+    for cells in rows:
+        assert cells[2] == "2"  # one task, a group of two episodes
+        bad, calls = (int(n) for n in cells[4].split(" of "))
+        assert 0 <= bad <= calls
     assert "after" in proc.stdout and "expert turns" in proc.stdout  # an episode shown from the decision point
