@@ -179,6 +179,49 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
         DataConfig(note_style="checked", reader="pages")
 
 
+def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.agent import Agent
+    from parlswarm.types import Budgets
+    from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
+    from parlswarm.world.tasks import make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    task = min(make_tasks("dev", world.factbook, world_seed=1), key=lambda t: (len(t.rows), t.instance_id))
+
+    def turns_of(style: str) -> list[AssistantMessage]:
+        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
+        asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
+        (messages, _), = recorder.conversations()
+        return [m for m in messages if isinstance(m, AssistantMessage)]
+
+    tracked, checked = turns_of("tracked"), turns_of("checked")
+    # The checked notes, each turn after the index ending with the place to read next.
+    without = ["\n".join(ln for ln in (t.content or "").splitlines() if not ln.startswith("Next: ")) for t in tracked]
+    assert without == [t.content or "" for t in checked]
+    places = re.findall(r"^- (.+) \((\w+)\)$", tracked[2].content or "", re.M)  # the index note
+    assert len(places) == len(world.factbook.regions[task.spec.region].members)
+    nexts = [next(ln for ln in (t.content or "").splitlines() if ln.startswith("Next: ")) for t in tracked[2:]]
+    assert nexts == [f"Next: {n} ({c})" for n, c in places] + ["Next: none: answer"]
+    for t, (_, code) in zip(tracked[2:], places):  # the turn that names a place reads it
+        assert {c.function.name for c in t.tool_calls or []} == {"find"}
+        assert all(json.loads(c.function.arguments)["doc_id"] == code for c in t.tool_calls or [])
+    answer = tracked[-1].content or ""
+    assert not tracked[-1].tool_calls and answer.index("Next: none: answer") < answer.index("Here is the table")
+
+    # A sub-agent's places are its sub-task's list.
+    parsed = parse_query(task.query)
+    assert parsed is not None
+    name, code = places[0]
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="tracked"))
+    agent = Agent(SUBAGENT, recorder, SUBAGENT_PROMPT, tools=world_tools(world), max_steps=6)
+    asyncio.run(agent.run(ExpertModel.subtask(parsed, [(name, code)]), Budgets(max_orchestrator_steps=6)))
+    (messages, _), = recorder.conversations()
+    reply = [m for m in messages if isinstance(m, AssistantMessage)][-1].content or ""
+    assert "Next: none: answer" in reply
+    with pytest.raises(ValueError, match="note_style 'tracked'.*data.reader"):
+        DataConfig(note_style="tracked", reader="pages")
+
+
 def test_stepwise_notes_fill_each_row_one_found_value_a_turn(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query

@@ -49,7 +49,9 @@ Kind = Literal["serial", "parallel", "subagent"]
 # parallel conversation after its create_subagent turn (assign, merge) are "delegated", and with
 # ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
 SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
-NoteStyle = Literal["labelled", "row", "verbatim", "checked", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "checked", "tracked", "stepwise"]
+# The styles that note a place as its row first and its verdict after (find reader only).
+CHECKED_STYLES = ("checked", "tracked")
 # The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
 PLAIN_NOTE_STYLES: tuple[str, ...] = tuple(s for s in get_args(NoteStyle) if s != "stepwise")
 
@@ -120,8 +122,8 @@ class DataConfig(BaseModel):
     def _stepwise_reads_with_find(self) -> DataConfig:
         if self.note_style == "stepwise" and self.reader != "find":
             raise ValueError("data.note_style 'stepwise' notes find results one at a time: set data.reader to 'find'")
-        if self.note_style == "checked" and self.reader != "find":
-            raise ValueError("data.note_style 'checked' notes the rows of find results: set data.reader to 'find'")
+        if self.note_style in CHECKED_STYLES and self.reader != "find":
+            raise ValueError(f"data.note_style '{self.note_style}' notes the rows of find results: set data.reader to 'find'")
         return self
 
 
@@ -316,6 +318,13 @@ class NotingExpert:
     SmolLM2 adapter trained on such notes came to write it for places with every value found
     and no filter (docs/local-model.md, "Checked notes"). Here the decision follows the
     values it rests on.
+    ``tracked`` (``find`` reader): as ``checked``, and every turn that read the index or a
+    place ends its notes with the place to read next, ``Next: Name (code)`` (the first place
+    of the index, or of the sub-task's list, not yet read), or ``Next: none: answer`` once
+    every place is read. The checked round's single-mode runs answered after one or two of six
+    places (docs/local-model.md, "Tracked notes"): whether to stop rested on comparing the
+    whole place list with every turn before; here it is the line after the previous turn's
+    ``Next`` place in the list, and the answer follows ``Next: none``.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -428,7 +437,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
-        return table_line(task.header) if style in ("verbatim", "checked") else ""
+        return table_line(task.header) if style in ("verbatim", *CHECKED_STYLES) else ""
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
@@ -444,7 +453,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
             continue
         if view.doc_id.startswith("region/"):
             places = region_members(view.body)
-            if places and style in ("verbatim", "checked"):  # the index's own lines
+            if places and style in ("verbatim", *CHECKED_STYLES):  # the index's own lines
                 lines.append(_index_note(places))
             elif places:
                 lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
@@ -467,7 +476,33 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
                 left_out = True
         if parts or left_out:
             lines.append(_note(name, code, parts, left_out))
+    if style == "tracked" and lines:
+        upcoming = _next_note(task, messages)
+        if upcoming:
+            lines.append(upcoming)
     return "\n".join(lines)
+
+
+def _next_note(task: Any, messages: Sequence[Message]) -> str | None:
+    """``tracked`` notes: the first listed place no ``find`` has read yet, or ``none: answer``."""
+    from parlswarm.world.pages import parse_find, parse_page, region_members
+
+    places = task.places
+    read: set[str] = set()
+    for m in messages:
+        if not isinstance(m, ToolMessage):
+            continue
+        text = content_text(m.content)
+        found = parse_find(text)
+        if found is not None:
+            read.add(found.doc_id.partition("/")[0])
+        page = parse_page(text) if found is None and places is None else None
+        if page is not None and page.doc_id.startswith("region/"):
+            places = region_members(page.body) or None
+    if not places:
+        return None
+    left = [(name, code) for name, code in places if code not in read]
+    return f"Next: {left[0][0]} ({left[0][1]})" if left else "Next: none: answer"
 
 
 def _index_note(places: Sequence[tuple[str, str]]) -> str:
@@ -496,7 +531,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
     lines = []
     for code, (name, docs) in found.items():
         read = _read_fields(task, code, docs)
-        if style == "checked":
+        if style in CHECKED_STYLES:
             lines.extend(_checked_note(task, name, read))
             continue
         parts = []
