@@ -147,6 +147,21 @@ def test_what_cannot_ship_is_refused_by_name(tmp_path: Path, weights: Path) -> N
         load_model("builtin:nothing")
 
 
+def test_a_round_on_a_shipped_model_takes_its_recorded_history_and_does_not_loop(tmp_path: Path, weights: Path) -> None:
+    # builtin:tiny went on training itself (its init is its own folder) and was shipped over
+    # itself; a third round starts from it. Its manifest holds its history as shipped.
+    shipped = weights / "tiny"
+    ship(tiny_policy(tmp_path / "first"), "tiny", root=weights)
+    first = {"git_commit": "one", "steps": 1, "config": {"init": None}}
+    second = {"git_commit": "two", "steps": 2, "config": {"init": str(shipped)}, "stages": [first]}
+    (shipped / "manifest.json").write_text(json.dumps(second))
+    source = tiny_policy(tmp_path / "third")
+    (source / "manifest.json").write_text(json.dumps({"git_commit": "three", "steps": 3, "config": {"init": str(shipped)}}))
+    ship(source, "tiny", root=weights, replace=True)
+    stages = json.loads((shipped / "manifest.json").read_text())["stages"]
+    assert [st["git_commit"] for st in stages] == ["one", "two"]  # then "three" itself; once each
+
+
 def test_ship_cli_names_what_is_wrong(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "ship", str(tmp_path / "missing"), "--name", "x"])
     assert result.exit_code != 0 and "has no parlswarm.json" in str(result.exception or result.output)

@@ -63,6 +63,11 @@ def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     while init and (Path(init) / MANIFEST).is_file() and len(stages) < 100:
         earlier = json.loads((Path(init) / MANIFEST).read_text(encoding="utf-8"))
         stages.insert(0, {"init_folder": init, **{k: v for k, v in earlier.items() if k != "stages"}})
+        if "stages" in earlier:
+            # A shipped model's manifest holds its history as it was shipped. Its own init may
+            # name the folder it now sits in (a round on builtin:NAME shipped over NAME), whose
+            # manifest is this one again: walking on would loop.
+            return [*earlier["stages"], *stages]
         init = (earlier.get("config") or {}).get("init")
     return stages
 
