@@ -321,10 +321,11 @@ class NotingExpert:
     ``tracked`` (``find`` reader): as ``checked``, and every turn that read the index or a
     place ends its notes with the place to read next, ``Next: Name (code)`` (the first place
     of the index, or of the sub-task's list, not yet read), or ``Next: none: answer`` once
-    every place is read. The checked round's single-mode runs answered after one or two of six
-    places (docs/local-model.md, "Tracked notes"): whether to stop rested on comparing the
-    whole place list with every turn before; here it is the line after the previous turn's
-    ``Next`` place in the list, and the answer follows ``Next: none``.
+    every place is read. The checked round's single-mode runs read their first place again and
+    again, or answered after one or two (docs/local-model.md, "Single mode on all ten tasks"):
+    which place is next, and whether any is left, rested on comparing the whole place list
+    with every turn before; here it is the line after the previous turn's ``Next`` place in
+    the list, and the answer follows ``Next: none``.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
