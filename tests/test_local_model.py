@@ -295,6 +295,18 @@ def test_unknown_paths_are_clear_errors(tmp_path: Path) -> None:
         load_model(f"hf-gguf:{tmp_path / 'x.gguf'}")
 
 
+def test_one_resolver_says_where_every_local_spec_lives(tmp_path: Path) -> None:
+    from parlswarm.models.local import BUILTIN_DIR, local_path, smollm2_gguf
+
+    assert local_path("builtin") == local_path("builtin:nano") == BUILTIN_DIR
+    assert local_path(f"hf:{tmp_path}") == local_path(str(tmp_path)) == tmp_path
+    assert local_path("hf-gguf:smollm2") == smollm2_gguf() and smollm2_gguf().suffix == ".gguf"
+    assert local_path("hf-gguf:~/m.gguf") == Path.home() / "m.gguf"
+    for empty, needs in (("hf:", "hf:PATH needs"), ("hf-gguf:", "hf-gguf:PATH needs"), ("builtin:nope", "no built-in model")):
+        with pytest.raises(ModelSpecError, match=needs):
+            local_path(empty)
+
+
 def test_gguf_smollm2_runs_the_same_runtime() -> None:
     pytest.importorskip("gguf")
     import importlib.util

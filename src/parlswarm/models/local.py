@@ -677,19 +677,33 @@ def smollm2_gguf() -> Path:
     return files[0]
 
 
+def local_path(spec: str) -> Path:
+    """Where the local model ``spec`` lives: a folder, or the ``.gguf`` file of an ``hf-gguf:`` spec.
+
+    ``builtin[:NAME]`` is a shipped folder, ``hf:PATH`` a folder, ``hf-gguf:PATH`` (or ``hf-gguf:smollm2``) a
+    file, and anything else a path. Whether the path holds a loadable model is the loader's to say.
+    """
+    prefix, _, arg = spec.partition(":")
+    if prefix == "builtin":
+        return builtin_dir(arg)
+    if prefix == "hf-gguf":
+        if not arg:
+            raise ModelSpecError("hf-gguf:PATH needs a .gguf file (or 'smollm2')")
+        return smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
+    if prefix == "hf":
+        if not arg:
+            raise ModelSpecError("hf:PATH needs the folder of a save_pretrained model")
+        return Path(arg).expanduser()
+    return Path(spec).expanduser()
+
+
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
 _digests: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> sha256: a base is hashed once a process
 
 
 def weights_files(spec: str) -> list[Path]:
     """The files holding the weights of the local model ``spec`` names (a form of :data:`LOCAL_FORMS` or a folder)."""
-    prefix, _, arg = spec.partition(":")
-    if prefix == "builtin":
-        where = builtin_dir(arg)
-    elif prefix == "hf-gguf":
-        where = smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
-    else:
-        where = Path(arg if prefix == "hf" else spec).expanduser()
+    where = local_path(spec)
     if where.is_file():
         return [where]
     files = sorted(p for p in where.glob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file()) if where.is_dir() else []
@@ -729,7 +743,7 @@ def _check_base(adapter: Path, settings: LocalSettings) -> None:
 
 def load_builtin(arg: str = "", options: Any = None) -> LocalModel:
     """A model committed with parlswarm: ``--model builtin`` (nano) or ``--model builtin:NAME``."""
-    folder = builtin_dir(arg)
+    folder = local_path(f"builtin:{arg}")
     return LocalModel.from_pretrained(folder, name=f"builtin:{arg}" if arg else "builtin", sampling=_sampling(options, folder))
 
 
@@ -744,16 +758,12 @@ def _sampling(options: Any, path: Path | None = None) -> Sampling | None:
 
 
 def load_hf(arg: str, options: Any = None) -> LocalModel:
-    if not arg:
-        raise ModelSpecError("hf:PATH needs the folder of a save_pretrained model")
-    path = Path(arg).expanduser()
+    path = local_path(f"hf:{arg}")
     return LocalModel.from_pretrained(path, name=f"hf:{arg}", sampling=_sampling(options, path))
 
 
 def load_hf_gguf(arg: str, options: Any = None) -> LocalModel:
-    if not arg:
-        raise ModelSpecError("hf-gguf:PATH needs a .gguf file (or 'smollm2')")
-    file = smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
+    file = local_path(f"hf-gguf:{arg}")
     if not file.is_file():
         raise ModelSpecError(f"GGUF file not found: {file}")
     return LocalModel.from_pretrained(file.parent, gguf_file=file.name, name=f"hf-gguf:{arg}", sampling=_sampling(options))
@@ -772,7 +782,7 @@ def load_local(spec: str) -> LocalModel:
     prefix, _, arg = spec.partition(":")
     if prefix in LOCAL_FORMS:
         return LOCAL_FORMS[prefix][0](arg)
-    return LocalModel.from_pretrained(Path(spec).expanduser())
+    return LocalModel.from_pretrained(local_path(spec))
 
 
 def _register() -> None:
@@ -797,6 +807,7 @@ __all__ = [
     "builtin_dir",
     "builtin_names",
     "is_builtin",
+    "local_path",
     "chat_dicts",
     "load_local",
     "parse_reply",

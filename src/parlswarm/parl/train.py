@@ -34,7 +34,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling, builtin_dir, is_builtin, weights_digest
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling, is_builtin, local_path, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
 from parlswarm.parl.rewards import RewardConfig, reward
@@ -101,7 +101,7 @@ class ParlConfig(BaseModel):
 
 
 def _policy_path(spec: str) -> Path:
-    path = builtin_dir(spec.partition(":")[2]) if is_builtin(spec) else Path(spec).expanduser()
+    path = local_path(spec)
     if not ((path / "config.json").is_file() or has_adapter(path)):
         raise FileNotFoundError(f"PARL warm start not found: {path} has neither config.json nor adapter_config.json")
     return path
