@@ -548,8 +548,12 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
 
     # A run whose init is an adapter goes on training that adapter, on the same base.
     more = lora_config(2).model_copy(update={"init": str(final), "out_dir": tmp_path / "more"})
-    SFTRun(more).run()
+    adapter_digest = weights_digest(str(final))
+    more_manifest = SFTRun(more).run()
     assert json.loads((tmp_path / "more" / "final" / "parlswarm.json").read_text())["base"] == str(base_dir)
+    # The manifest pins what init held when the run read it (the adapter's file, not the base's).
+    assert more_manifest["init_digest"] == adapter_digest != weights_digest(str(base_dir))
+    assert "init_digest" not in more_manifest["data"]
     mismatched = more.model_copy(update={"out_dir": tmp_path / "other"})
     mismatched.train = mismatched.train.model_copy(update={"lora": LoraSettings(r=8, alpha=8)})
     with pytest.raises(ValueError, match="train.lora must match it"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from nano_support import tiny_policy
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
 from parlswarm.cli import app
@@ -171,3 +171,23 @@ def test_builtin_names_the_shipped_models() -> None:
     from parlswarm.models.local import BUILTIN_DIR, builtin_dir, builtin_names
 
     assert "nano" in builtin_names() and builtin_dir() == BUILTIN_DIR == builtin_dir("nano")
+
+
+def test_a_stage_whose_init_folder_holds_other_weights_now_ends_the_known_history(tmp_path: Path, weights: Path) -> None:
+    # A round started from folder A (recorded as init_digest); A was trained on again since.
+    # Shipping the round must not take A's present manifest as the history of its weights.
+    first = tiny_policy(tmp_path / "a")
+    (first / "manifest.json").write_text(json.dumps({"git_commit": "a", "config": {"init": None}}))
+    started_from = weights_digest(str(first))
+    source = tiny_policy(tmp_path / "round")
+    round_manifest = {"git_commit": "round", "config": {"init": str(first)}, "init_digest": started_from}
+    (source / "manifest.json").write_text(json.dumps(round_manifest))
+    ship(source, "kept", root=weights)
+    assert [st["git_commit"] for st in json.loads((weights / "kept" / "manifest.json").read_text())["stages"]] == ["a"]
+
+    (weights_file,) = first.glob("*.safetensors")
+    tensors = load_file(str(weights_file))
+    save_file({k: v + 1 for k, v in tensors.items()}, str(weights_file))  # A now holds other weights
+    ship(source, "moved", root=weights)
+    stages = json.loads((weights / "moved" / "manifest.json").read_text())["stages"]
+    assert len(stages) == 1 and stages[0]["init_digest"] == started_from and "not known" in stages[0]["unknown"]

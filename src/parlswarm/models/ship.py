@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
-from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings, is_builtin
+from parlswarm.models.base import ModelSpecError
+from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings, is_builtin, weights_digest
 
 MANIFEST = "manifest.json"
 # Files of a saved run that a shipped folder leaves out: the model card peft writes, and an
@@ -56,11 +57,28 @@ def _evaluation(files: list[Path], command: str | None) -> dict[str, Any]:
     return {"command": command, "figures": figures} if command else {"figures": figures}
 
 
+def _holds(folder: str, digest: str) -> bool:
+    """Whether ``folder`` still holds the weights whose :func:`weights_digest` is ``digest``."""
+    try:
+        return weights_digest(folder) == digest
+    except ModelSpecError:
+        return False
+
+
 def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     """The manifests of the runs this one started from (its ``init``, and so on), earliest first."""
     stages: list[dict[str, Any]] = []
+    later = manifest
     init = (manifest.get("config") or {}).get("init")
     while init and (Path(init) / MANIFEST).is_file() and len(stages) < 100:
+        recorded = later.get("init_digest")
+        if recorded and not _holds(init, recorded):
+            # The folder was trained on or shipped over since: its manifest tells another model's history.
+            stages.insert(0, {
+                "init_folder": init, "init_digest": recorded,
+                "unknown": f"{init} now holds other weights than the stage after it started from; the stages before are not known",
+            })
+            return stages
         earlier = json.loads((Path(init) / MANIFEST).read_text(encoding="utf-8"))
         stages.insert(0, {"init_folder": init, **{k: v for k, v in earlier.items() if k != "stages"}})
         if "stages" in earlier:
@@ -69,6 +87,7 @@ def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
             # manifest is this one again: walking on would loop.
             return [*earlier["stages"], *stages]
         init = (earlier.get("config") or {}).get("init")
+        later = earlier
     return stages
 
 

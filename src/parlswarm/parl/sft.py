@@ -1167,10 +1167,14 @@ class SFTRun:
             log.info("loading %s", cfg.init)
         else:
             log.info("building the model (and training its tokenizer)")
+        # Hashed when the weights are read: a folder such as weights/NAME may hold others by the time the run ships.
+        init_digest = weights_digest(str(cfg.init)) if cfg.init else None
         lm = self.build(conversations)
         log.info("%s: %.2f M parameters; encoding samples", lm.name, parameter_count(lm.model) / 1e6)
         rng = random.Random(cfg.train.seed)
         train, stats = draw_samples(lm, conversations, sample_counts(cfg.data), cfg.data.max_tokens, rng)
+        if init_digest:
+            stats["init_digest"] = init_digest
         if cfg.data.on_policy is not None:
             relabelled, on_policy = self.on_policy_samples(lm, cfg.data.on_policy, rng)
             train += relabelled
@@ -1392,7 +1396,9 @@ class SFTRun:
             "parameters": parameter_count(lm.model),
             "trained_parameters": sum(p.numel() for p in trainable(lm.model)),
             "config": self.config.model_dump(mode="json"),
-            "data": data.stats,
+            # sha256 of init's weights files when the run read them (see models.local.weights_digest).
+            "init_digest": data.stats.get("init_digest"),
+            "data": {k: v for k, v in data.stats.items() if k != "init_digest"},
             "git_commit": self.commit,
             "steps": int(steps[-1]["step"]) if steps else 0,
             "copy_stage": copy,
