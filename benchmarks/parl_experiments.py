@@ -231,10 +231,11 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     parser.add_argument("--prefix-notes", default=None, choices=PLAIN_NOTE_STYLES,
                         help="override the config's prefix_notes (the warm start's data.note_style)")
+    parser.add_argument("--temperature", type=float, default=None,
+                        help="override the config's sampling temperature (parl_prefix_probe.py finds one)")
     args = parser.parse_args()
-    overrides = {
-        k: v for k, v in (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes)) if v is not None
-    }
+    given = (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes), ("temperature", args.temperature))
+    overrides = {k: v for k, v in given if v is not None}
     base = ParlConfig.from_yaml(args.config, overrides or None)
     import torch
 

@@ -40,7 +40,7 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     }))
     out = tmp_path / "exp"
     args = ["--config", str(config), "--conditions", "A,B", "--seeds", "0", "--steps", "1", "--eval-tasks", "1",
-            "--width", "2", "--out", str(out), "--prefix-notes", "verbatim"]
+            "--width", "2", "--out", str(out), "--prefix-notes", "verbatim", "--temperature", "0.8"]
     first = _run(*args)
     assert f"{out / 'A-perf-only' / 'seed0'}: training 1 steps" in first.stdout
     assert f"{out / 'B-annealed' / 'seed0'}: training 1 steps" in first.stdout
@@ -52,7 +52,8 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
         assert [m["step"] for m in metrics] == [1]
         lambda1[condition] = metrics[0]["episode/lambda1"]
     assert lambda1["A-perf-only"] == 0.0 < lambda1["B-annealed"]
-    assert yaml.safe_load((out / "A-perf-only" / "seed0" / "config.yaml").read_text())["prefix_notes"] == "verbatim"
+    saved = yaml.safe_load((out / "A-perf-only" / "seed0" / "config.yaml").read_text())
+    assert saved["prefix_notes"] == "verbatim" and saved["temperature"] == 0.8
 
     rows = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["seed"]) for r in rows] == [("warm start", None), ("control", None), ("A", 0), ("B", 0)]
