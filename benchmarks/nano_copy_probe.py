@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from parlswarm.models.local import LocalModel
+from parlswarm.models.local import LocalModel, module_device
 
 
 def main() -> None:
@@ -37,7 +37,7 @@ def main() -> None:
     for n, sample in enumerate(dev):
         ids = sample["ids"]
         with torch.no_grad():
-            predicted = lm.model(torch.tensor([ids])).logits[0].argmax(-1).tolist()
+            predicted = lm.model(torch.tensor([ids], device=module_device(lm.model))).logits[0].argmax(-1).tolist()
         shown = []
         for t in range(1, len(ids)):
             if not sample["mask"][t]:

@@ -83,7 +83,8 @@ def share(lp: float, ls: float) -> float:
 def logprob(policy: LocalModel, sample: Sample) -> float:
     ids, attention, mask = batch_tensors([sample], policy.pad_id)
     with torch.no_grad():
-        return float((token_logprobs(policy.model, ids, attention) * mask).sum())
+        logp = token_logprobs(policy.model, ids, attention)
+        return float((logp * mask.to(logp.device)).sum())
 
 
 def main() -> None:

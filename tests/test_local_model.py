@@ -295,6 +295,22 @@ def test_unknown_paths_are_clear_errors(tmp_path: Path) -> None:
         load_model(f"hf-gguf:{tmp_path / 'x.gguf'}")
 
 
+def test_the_device_comes_from_the_argument_the_environment_or_what_torch_sees(monkeypatch: pytest.MonkeyPatch) -> None:
+    from parlswarm.models.local import torch_device
+
+    monkeypatch.delenv("PARLSWARM_DEVICE", raising=False)
+    assert torch_device() == torch.device("cuda" if torch.cuda.is_available() else "cpu")  # auto
+    assert torch_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("PARLSWARM_DEVICE", "cpu")
+    assert torch_device() == torch.device("cpu")
+    monkeypatch.setenv("PARLSWARM_DEVICE", "gpu0")
+    with pytest.raises(ModelSpecError, match="PARLSWARM_DEVICE='gpu0' is not a torch device"):
+        torch_device()
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelSpecError, match="asks for CUDA but this torch build sees no GPU"):
+            torch_device("cuda")
+
+
 def test_one_resolver_says_where_every_local_spec_lives(tmp_path: Path) -> None:
     from parlswarm.models.local import BUILTIN_DIR, local_path, smollm2_gguf
 

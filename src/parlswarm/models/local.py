@@ -39,6 +39,7 @@ import importlib.util
 import inspect
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -287,6 +288,30 @@ class BatchStats:
     seconds: float = 0.0
 
 
+DEVICE_ENV = "PARLSWARM_DEVICE"
+
+
+def torch_device(name: str | torch.device | None = None) -> torch.device:
+    """Where local models run: ``name``, else ``$PARLSWARM_DEVICE``, else ``auto`` (CUDA when present, else the CPU)."""
+    if isinstance(name, torch.device):
+        return name
+    raw = (name or os.environ.get(DEVICE_ENV) or "auto").strip()
+    if raw == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(raw)
+    except RuntimeError:
+        raise ModelSpecError(f"{DEVICE_ENV}={raw!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ModelSpecError(f"{DEVICE_ENV}={raw!r} asks for CUDA but this torch build sees no GPU (torch {torch.__version__})")
+    return device
+
+
+def module_device(model: torch.nn.Module) -> torch.device:
+    """The device of a module's weights (the first parameter's: parlswarm keeps a model on one device)."""
+    return next(model.parameters()).device
+
+
 class LocalModel:
     """A Hugging Face causal LM (``transformers``) as a parlswarm :class:`Model`.
 
@@ -303,8 +328,10 @@ class LocalModel:
         settings: LocalSettings | None = None,
         max_batch_size: int = 64,
         batch_window: float = 0.0,
+        device: str | torch.device | None = None,
     ) -> None:
-        self.model = model.eval()
+        # Weights move once, here; prompts go to them and logits come back to the CPU for sampling.
+        self.model = model.to(torch_device(device)).eval()
         self.tokenizer = tokenizer
         self.name = name
         self.settings = settings or LocalSettings()
@@ -582,16 +609,18 @@ class LocalModel:
         with self._torch_lock, torch.inference_mode():
             cache = DynamicCache()
             step_ids, step_pos = input_ids, positions
+            device = module_device(self.model)
             for _ in range(budget):
                 out = self.model(
-                    input_ids=step_ids,
-                    attention_mask=attention,
-                    position_ids=step_pos,
+                    input_ids=step_ids.to(device),
+                    attention_mask=attention.to(device),
+                    position_ids=step_pos.to(device),
                     use_cache=True,
                     **{self._cache_arg: cache},  # the cache fills in place
                     **self._keep_last,
                 )
-                next_ids = self._pick(out.logits[:, -1, :])
+                # Sampled on the CPU with the seeded CPU generator: the same draws on any device.
+                next_ids = self._pick(out.logits[:, -1, :].float().cpu())
                 next_ids = torch.where(finished, torch.full_like(next_ids, self.pad_id), next_ids)
                 for i in (~finished).nonzero().flatten().tolist():
                     outputs[i].append(int(next_ids[i]))
@@ -808,6 +837,8 @@ __all__ = [
     "builtin_names",
     "is_builtin",
     "local_path",
+    "module_device",
+    "torch_device",
     "chat_dicts",
     "load_local",
     "parse_reply",

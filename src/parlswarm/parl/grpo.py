@@ -80,7 +80,8 @@ def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.T
     policy gradient is that of the sampling policy, so rollouts sampled below temperature 1
     are scored (and their ratios and KL taken) under the same tempered distribution.
     """
-    logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1, :].float() / temperature
+    ids = ids.to(next(model.parameters()).device)  # the model's device (a GPU when it runs on one)
+    logits = model(input_ids=ids, attention_mask=attention.to(ids.device)).logits[:, :-1, :].float() / temperature
     return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
 
 
@@ -112,6 +113,9 @@ def grpo_loss(
     kl_coef: float = 0.0,
 ) -> LossParts:
     """The clipped GRPO objective (to minimise) over masked tokens; shapes [batch, tokens]."""
+    old_logp, advantages, mask = old_logp.to(logp.device), advantages.to(logp.device), mask.to(logp.device)
+    if ref_logp is not None:
+        ref_logp = ref_logp.to(logp.device)
     ratio = torch.exp(logp - old_logp)
     adv = advantages.unsqueeze(1)
     unclipped = ratio * adv

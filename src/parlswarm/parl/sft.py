@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import ADAPTER_CONFIG, LoraSettings, add_adapter, has_adapter, load_adapter, trainable
-from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local, weights_digest
+from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local, module_device, weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, Message, ModelResponse, ToolMessage, ToolSpec, content_text
@@ -812,7 +812,10 @@ def masked_loss(
 
     ``inputs``: what the model reads, when not ``ids`` (noised); the labels are always ``ids``.
     """
-    hidden = model.get_decoder()(input_ids=ids if inputs is None else inputs, attention_mask=attention).last_hidden_state
+    device = module_device(model)
+    ids, attention, target = ids.to(device), attention.to(device), target.to(device)
+    inputs = ids if inputs is None else inputs.to(device)
+    hidden = model.get_decoder()(input_ids=inputs, attention_mask=attention).last_hidden_state
     # Position t predicts token t+1: trained positions are those whose next token is a target.
     predict = target[:, 1:]
     states = hidden[:, :-1][predict]
@@ -822,7 +825,7 @@ def masked_loss(
     with torch.no_grad():
         correct = (logits.argmax(-1) == labels).float()
         # Whole-turn exact match: every target token of a sequence right.
-        per_row = torch.zeros(ids.shape[0])
+        per_row = torch.zeros(ids.shape[0], device=device)
         rows = predict.nonzero()[:, 0]
         per_row.index_add_(0, rows, 1 - correct)
         exact = (per_row == 0).float().mean().item()
@@ -931,6 +934,7 @@ def copy_sampler(tokenizer: Any, cfg: CopyTaskConfig) -> CopySampler:
 
 def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy on the target positions of a copy batch; its accuracy."""
+    ids, target = ids.to(module_device(model)), target.to(module_device(model))
     hidden = model.get_decoder()(input_ids=ids).last_hidden_state
     predict = target[:, 1:]
     logits = model.get_output_embeddings()(hidden[:, :-1][predict])
