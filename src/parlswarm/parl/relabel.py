@@ -85,7 +85,7 @@ def lookup_prompts(world: Any, tasks: Sequence[Any], n: int, rng: random.Random)
 
 
 async def _on_policy_runs(
-    policy: Any, world_seed: int, data: DataConfig, real: Any
+    policy: Any, world_seed: int, data: DataConfig, real: Any, gate: asyncio.Semaphore
 ) -> tuple[list[Conversation], dict[str, int]]:
     from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel
     from parlswarm.world.tools import world_tools
@@ -98,7 +98,6 @@ async def _on_policy_runs(
     tasks = data_tasks(data, world.factbook, real, world_seed)
     rng = random.Random(world_seed)
     teacher = NotingExpert(ExpertModel("auto", reader=data.reader, stepwise=data.note_style == "stepwise"), data.note_style)
-    gate = asyncio.Semaphore(cfg.concurrency)
     runs: list[tuple[Kind, str, RelabellingModel]] = []
 
     async def lookup(task: Any, prompt: str) -> None:
@@ -153,8 +152,13 @@ def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conver
     out: list[Conversation] = []
     totals = {"runs": 0, "states": 0, "agreed": 0, "unanswered": 0}
     t0 = time.perf_counter()
-    for seed in cfg.world_seeds:
-        convs, stats = asyncio.run(_on_policy_runs(policy, seed, data, real))
+
+    async def every_world() -> list[tuple[list[Conversation], dict[str, int]]]:
+        # All worlds at once, cfg.concurrency runs in flight in all: turns decode in larger batches.
+        gate = asyncio.Semaphore(cfg.concurrency)
+        return await asyncio.gather(*(_on_policy_runs(policy, seed, data, real, gate) for seed in cfg.world_seeds))
+
+    for convs, stats in asyncio.run(every_world()):
         out.extend(convs)
         for k, v in stats.items():
             totals[k] += v
