@@ -61,6 +61,23 @@ def test_the_run_follows_the_policy_and_every_state_gets_the_experts_turn() -> N
     assert same_turn(label1, label1.model_copy(update={"tool_calls": [c.model_copy(update={"id": "other"}) for c in label1.tool_calls]}))
 
 
+def test_look_ups_draw_from_the_region_or_from_the_gold_rows_only() -> None:
+    world = World.load(1)
+    tasks = make_tasks("dev", world.factbook, world_seed=1)
+    gold = {(t.instance_id, row[0]) for t in tasks for row in t.rows}
+
+    def drawn(places: str) -> set[tuple[str, str]]:
+        out = set()
+        for task, prompt in lookup_prompts(world, tasks, 200, random.Random(0), places):  # type: ignore[arg-type]
+            [name] = re.findall(r"^- (.+) \(\w+\)$", prompt, re.MULTILINE)
+            out.add((task.instance_id, name))
+        return out
+
+    region, only_gold = drawn("region"), drawn("gold")
+    assert only_gold and only_gold <= gold
+    assert region - gold  # the region index holds places a sub-agent must leave out
+
+
 def test_on_policy_samples_train_only_the_experts_turn(tmp_path: Path) -> None:
     base = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
     tiny = TrainConfig(steps=1, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2, input_noise=0.1,

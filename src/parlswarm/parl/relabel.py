@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from parlswarm.agent import Agent
-from parlswarm.parl.sft import Conversation, DataConfig, Kind, NotingExpert, data_tasks
+from parlswarm.parl.sft import Conversation, DataConfig, Kind, LookupPlaces, NotingExpert, data_tasks
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 
@@ -63,11 +63,15 @@ def same_turn(a: AssistantMessage, b: AssistantMessage) -> bool:
     return (a.content or "").strip() == (b.content or "").strip() and calls(a) == calls(b)
 
 
-def lookup_prompts(world: Any, tasks: Sequence[Any], n: int, rng: random.Random) -> list[tuple[Any, str]]:
+def lookup_prompts(
+    world: Any, tasks: Sequence[Any], n: int, rng: random.Random, places: LookupPlaces = "region"
+) -> list[tuple[Any, str]]:
     """Up to ``n`` one-place sub-tasks, worded as the expert orchestrator words them.
 
-    Places come from the region index of each task (not only its gold rows), so some of them
-    are ones a sub-agent must leave out.
+    ``places="region"`` draws from the region index of each task, so some places are ones a
+    sub-agent must leave out (as when an orchestrator assigns a whole region);
+    ``places="gold"`` draws from the task's gold rows only, places every column has a value for
+    (as an orchestrator that filtered first assigns them, and as ``nano_eval.py`` tests them).
     """
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.pages import region_doc_id, region_members
@@ -78,8 +82,10 @@ def lookup_prompts(world: Any, tasks: Sequence[Any], n: int, rng: random.Random)
         parsed = parse_query(task.query)
         if parsed is None or parsed.region is None:
             continue
+        kept = {row[0] for row in task.rows} if places == "gold" else None
         for place in region_members(world.docs[region_doc_id(parsed.region)].text):
-            jobs.append((task, parsed, place))
+            if kept is None or place[0] in kept:
+                jobs.append((task, parsed, place))
     chosen = rng.sample(jobs, min(n, len(jobs)))
     return [(task, ExpertModel.subtask(parsed, [place])) for task, parsed, place in chosen]
 
@@ -116,7 +122,7 @@ async def _on_policy_runs(
             )
 
     small = [t for t in tasks if cfg.max_rows is None or len(t.rows) <= cfg.max_rows]
-    jobs = [lookup(task, prompt) for task, prompt in lookup_prompts(world, tasks, cfg.lookups, rng)]
+    jobs = [lookup(task, prompt) for task, prompt in lookup_prompts(world, tasks, cfg.lookups, rng, cfg.lookup_places)]
     jobs += [single(t) for t in rng.sample(small, min(cfg.single_tasks, len(small)))]
     await asyncio.gather(*jobs)
     out: list[Conversation] = []

@@ -50,6 +50,7 @@ Kind = Literal["serial", "parallel", "subagent"]
 # ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
 SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
 NoteStyle = Literal["labelled", "row", "verbatim", "checked", "tracked", "stepwise"]
+LookupPlaces = Literal["region", "gold"]  # where relabelled look-ups draw their place (parlswarm.parl.relabel)
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
 # The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
@@ -76,6 +77,8 @@ class OnPolicyConfig(BaseModel):
     single_tasks: int = Field(4, ge=0)  # single-mode tasks per world (of at most max_rows rows)
     max_rows: int | None = 10
     lookup_steps: int = Field(6, ge=1)
+    # "region": any place of the task's region (some must be left out); "gold": its gold rows only
+    lookup_places: LookupPlaces = "region"
     single_steps: int = Field(20, ge=1)
     max_new_tokens: int | None = 320  # caps the policy's turns (a looping turn ends sooner)
     temperature: float | None = None  # the policy's sampling temperature; its own setting when None
