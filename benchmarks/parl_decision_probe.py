@@ -83,7 +83,7 @@ def share(lp: float, ls: float) -> float:
 def logprob(policy: LocalModel, sample: Sample) -> float:
     ids, attention, mask = batch_tensors([sample], policy.pad_id)
     with torch.no_grad():
-        logp = token_logprobs(policy.model, ids, attention)
+        logp = token_logprobs(policy.model, ids, attention, wanted=mask)
         return float((logp * mask.to(logp.device)).sum())
 
 

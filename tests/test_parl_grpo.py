@@ -10,6 +10,13 @@ transformers = pytest.importorskip("transformers")
 from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs  # noqa: E402
 
 
+def _tiny_llama() -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
+    return transformers.LlamaForCausalLM(config)
+
+
 def test_group_advantages_by_hand() -> None:
     adv = group_advantages([1.0, 0.0, 0.5, 0.5], [0, 0, 1, 1])
     # group 0: mean 0.5, std 0.5 -> +1, -1; group 1: all equal -> 0, 0
@@ -45,10 +52,7 @@ def test_loss_on_policy_is_minus_the_advantage_and_clips() -> None:
 
 
 def test_one_update_raises_the_likelihood_of_a_rewarded_completion() -> None:
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
-    model = transformers.LlamaForCausalLM(config)
+    model = _tiny_llama()
     good = Sample([1, 2, 3], [4, 5, 6], [])
     bad = Sample([1, 2, 3], [7, 8, 9], [])
     samples = [good, bad]
@@ -70,10 +74,7 @@ def test_one_update_raises_the_likelihood_of_a_rewarded_completion() -> None:
 
 
 def test_token_logprobs_score_tokens_under_the_sampling_temperature() -> None:
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(vocab_size=32, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                      num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64)
-    model = transformers.LlamaForCausalLM(config)
+    model = _tiny_llama()
     ids, attention, _ = batch_tensors([Sample([1, 2, 3], [4, 5], [])], pad_id=0)
     with torch.no_grad():
         logits = model(input_ids=ids, attention_mask=attention).logits[0, :-1]
@@ -83,3 +84,54 @@ def test_token_logprobs_score_tokens_under_the_sampling_temperature() -> None:
     assert torch.allclose(tempered, by_hand, atol=1e-5)
     assert not torch.allclose(tempered, plain)  # T = 0.5 is a sharper distribution than T = 1
     assert torch.allclose(plain, torch.log_softmax(logits, dim=-1).gather(1, ids[0, 1:, None])[:, 0], atol=1e-5)
+
+
+def test_completion_only_logprobs_equal_the_whole_batchs_where_wanted() -> None:
+    model = _tiny_llama()
+    # Prompts of different lengths, so rows are padded and completions start at different places.
+    samples = [Sample([1, 2, 3, 9, 10, 11], [4, 5], []), Sample([1], [6, 7, 8], []), Sample([2, 3], [], [])]
+    ids, attention, mask = batch_tensors(samples, pad_id=0)
+    with torch.no_grad():
+        whole = token_logprobs(model, ids, attention, temperature=0.7)
+        wanted = token_logprobs(model, ids, attention, temperature=0.7, wanted=mask)
+    assert wanted.shape == whole.shape
+    assert torch.allclose(wanted * mask, whole * mask, atol=1e-5)
+    assert (wanted[mask == 0] == 0).all()  # nothing computed outside the completion
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_the_update_row_by_row_takes_the_whole_minibatchs_gradient(checkpointed: bool) -> None:
+    from parlswarm.parl.train import ParlConfig, checkpoint_activations, update
+
+    samples = [Sample([1, 2, 3, 9], [4, 5], [], advantage=1.0), Sample([1], [6, 7, 8], [], advantage=-0.5),
+               Sample([5, 6], [9, 2], [], advantage=0.25)]
+    model = _tiny_llama()
+    # By hand: the minibatch's loss in one forward and one backward.
+    ids, attention, mask = batch_tensors(samples, pad_id=0)
+    with torch.no_grad():
+        before = token_logprobs(model, ids, attention)
+    for s, row in zip(samples, before):
+        start = len(s.prompt_ids) - 1
+        s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
+    whole = grpo_loss(token_logprobs(model, ids, attention), pad_old_logprobs(samples, ids.shape[1]),
+                      torch.tensor([s.advantage for s in samples]), mask)
+    whole.loss.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    # update(): row by row; an optimiser that only records the gradient it was given.
+    model.zero_grad()
+    if checkpointed:  # recomputed activations, the same gradient
+        checkpoint_activations(model)
+        assert any(getattr(m, "gradient_checkpointing", False) for m in model.modules())
+    model.train()
+    seen: list[list[torch.Tensor]] = []
+
+    class Record(torch.optim.SGD):
+        def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+            seen.append([p.grad.clone() for p in model.parameters()])
+
+    parts = update(model, None, Record(model.parameters(), lr=0.0), samples, 0,
+                   ParlConfig(minibatch=3, ppo_epochs=1, max_grad_norm=1e9))
+    [got] = seen
+    assert all(torch.allclose(g, e, atol=1e-6) for g, e in zip(got, expected))
+    assert parts["loss"] == pytest.approx(float(whole.loss), abs=1e-6)
+    assert parts["ratio"] == pytest.approx(whole.ratio_mean, abs=1e-6)

@@ -73,16 +73,45 @@ def batch_tensors(samples: Sequence[Sample], pad_id: int) -> tuple[torch.Tensor,
     return ids, attention, completion
 
 
-def token_logprobs(model: torch.nn.Module, ids: torch.Tensor, attention: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def token_logprobs(
+    model: torch.nn.Module,
+    ids: torch.Tensor,
+    attention: torch.Tensor,
+    temperature: float = 1.0,
+    wanted: torch.Tensor | None = None,
+) -> torch.Tensor:
     """log p(token_{j+1} | tokens_≤j) for every position j, shape [batch, width − 1].
 
     ``temperature``: the distribution the tokens were sampled from, softmax(logits / T). The
     policy gradient is that of the sampling policy, so rollouts sampled below temperature 1
     are scored (and their ratios and KL taken) under the same tempered distribution.
+
+    ``wanted`` ([batch, width − 1], e.g. the completion mask of ``batch_tensors``): only these
+    positions need a value; the others are 0. Each row then runs alone, without padding, and
+    the vocabulary projection covers only its positions from the first wanted one on. The
+    logits of a whole batch (rows × width × vocabulary, several copies for the softmax and
+    its gradient) are what exhausts memory when prompts run to thousands of tokens: 4 rows of
+    6,000 tokens × SmolLM2's 49,152 words are 4.7 GB a copy.
     """
-    ids = ids.to(next(model.parameters()).device)  # the model's device (a GPU when it runs on one)
-    logits = model(input_ids=ids, attention_mask=attention.to(ids.device)).logits[:, :-1, :].float() / temperature
-    return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    device = next(model.parameters()).device  # the model's device (a GPU when it runs on one)
+    ids, attention = ids.to(device), attention.to(device)
+    if wanted is None:
+        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1, :].float() / temperature
+        return -F.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    width = ids.shape[1]
+    rows = []
+    for i in range(ids.shape[0]):
+        length = int(attention[i].sum())
+        positions = torch.nonzero(wanted[i]).flatten()
+        if positions.numel() == 0:
+            rows.append(torch.zeros(width - 1, device=device))
+            continue
+        first = int(positions[0])
+        # Logits of positions first .. length − 1; the last predicts past the end and is dropped.
+        logits = model(input_ids=ids[i : i + 1, :length], logits_to_keep=length - first).logits[0, :-1].float() / temperature
+        logp = -F.cross_entropy(logits, ids[i, first + 1 : length], reduction="none")
+        rows.append(F.pad(logp, (first, width - length)))
+    return torch.stack(rows)
 
 
 def pad_old_logprobs(samples: Sequence[Sample], width: int) -> torch.Tensor:

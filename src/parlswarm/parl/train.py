@@ -74,6 +74,11 @@ class ParlConfig(BaseModel):
         None, description="train a new LoRA adapter on the warm start instead of all its weights; checkpoints hold the adapter"
     )
     temperature: float = Field(1.0, gt=0)
+    gradient_checkpointing: bool = Field(
+        True,
+        description="recompute each layer's activations in the backward pass instead of keeping them: an orchestrator turn "
+        "thousands of tokens long keeps ~1 MB a token in SmolLM2-135M otherwise (about a third more compute)",
+    )
     max_new_tokens: int = Field(256, ge=1)
     expert_prefix: bool = Field(
         False,
@@ -115,6 +120,16 @@ def load_policy(config: ParlConfig, warm_start: Path, resume: Path | None) -> Lo
     policy = LocalModel.from_pretrained(warm_start, name="orchestrator (PARL)", sampling=sampling)
     policy.model = load_adapter(policy.model, resume, trainable=True) if resume else add_adapter(policy.model, config.lora)
     return policy
+
+
+def checkpoint_activations(model: torch.nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them."""
+    # Non-reentrant: under LoRA no input needs a gradient, which the reentrant form requires.
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # its name from transformers 5.x on
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def load_subagent(config: ParlConfig, warm_start: Path) -> tuple[Model, torch.nn.Module | None]:
@@ -175,8 +190,8 @@ def update(
     with torch.no_grad():
         for i in range(0, len(samples), config.minibatch):
             chunk = samples[i : i + config.minibatch]
-            ids, attention, _ = batch_tensors(chunk, pad_id)
-            logp = token_logprobs(policy, ids, attention, config.temperature)
+            ids, attention, mask = batch_tensors(chunk, pad_id)
+            logp = token_logprobs(policy, ids, attention, config.temperature, wanted=mask)
             for s, row in zip(chunk, logp):
                 start = len(s.prompt_ids) - 1
                 s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
@@ -187,24 +202,33 @@ def update(
         rng.shuffle(order)
         for i in range(0, len(order), config.minibatch):
             chunk = [samples[j] for j in order[i : i + config.minibatch]]
-            ids, attention, mask = batch_tensors(chunk, pad_id)
-            old = pad_old_logprobs(chunk, ids.shape[1])
-            advantages = torch.tensor([s.advantage for s in chunk], dtype=torch.float32)
-            ref = None
-            if reference is not None and config.kl_coef > 0:
-                with torch.no_grad():
-                    ref = token_logprobs(reference, ids, attention, config.temperature)
-            logp = token_logprobs(policy, ids, attention, config.temperature)
-            out = grpo_loss(logp, old, advantages, mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
             optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
+            # One row's graph at a time, gradients accumulated: the loss is a mean over rows, so
+            # Σ loss_row / rows is the minibatch's loss; the diagnostics are token-weighted as in
+            # grpo_loss. A turn thousands of tokens long holds gigabytes of graph on its own.
+            loss, tokens, weighted = 0.0, 0.0, {"policy": 0.0, "kl": 0.0, "clip_fraction": 0.0, "ratio": 0.0}
+            for s in chunk:
+                ids, attention, mask = batch_tensors([s], pad_id)
+                n = float(mask.sum())
+                if n == 0:  # nothing generated: adds 0 to the mean, and has no graph to go back through
+                    continue
+                ref = None
+                if reference is not None and config.kl_coef > 0:
+                    with torch.no_grad():
+                        ref = token_logprobs(reference, ids, attention, config.temperature, wanted=mask)
+                logp = token_logprobs(policy, ids, attention, config.temperature, wanted=mask)
+                old = pad_old_logprobs([s], ids.shape[1])
+                out = grpo_loss(logp, old, torch.tensor([s.advantage]), mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
+                (out.loss / len(chunk)).backward()
+                loss += out.loss.item() / len(chunk)
+                tokens += n
+                for k, v in (("policy", out.policy), ("kl", out.kl), ("clip_fraction", out.clip_fraction), ("ratio", out.ratio_mean)):
+                    weighted[k] += v * n
             norm = torch.nn.utils.clip_grad_norm_(trainable(policy), config.max_grad_norm)
             optimizer.step()
-            parts["loss"].append(out.loss.item())
-            parts["policy"].append(out.policy)
-            parts["kl"].append(out.kl)
-            parts["clip_fraction"].append(out.clip_fraction)
-            parts["ratio"].append(out.ratio_mean)
+            parts["loss"].append(loss)
+            for k, v in weighted.items():
+                parts[k].append(v / max(tokens, 1.0))
             parts["grad_norm"].append(float(norm))
     return {k: statistics.fmean(v) if v else 0.0 for k, v in parts.items()}
 
@@ -313,6 +337,8 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
     torch.manual_seed(config.seed)
     torch.set_num_threads(config.torch_threads)
     policy = load_policy(config, warm_start, resume)
+    if config.gradient_checkpointing:
+        checkpoint_activations(policy.model)
     if not (out / "warm_start").exists():
         # The settings every checkpoint is saved with: the warm start's, and under LoRA the
         # warm start as the base the checkpoints' adapters apply to.
