@@ -16,7 +16,7 @@ pytest.importorskip("bm25s")
 
 from parlswarm.agent import Agent  # noqa: E402
 from parlswarm.models.scripted import ScriptedModel, tool_reply  # noqa: E402
-from parlswarm.parl.relabel import RelabellingModel, lookup_prompts, same_turn  # noqa: E402
+from parlswarm.parl.relabel import RelabellingModel, lookup_prompts, same_turn, turn_agreement  # noqa: E402
 from parlswarm.parl.sft import (  # noqa: E402
     Conversation,
     CopyTaskConfig,
@@ -27,7 +27,7 @@ from parlswarm.parl.sft import (  # noqa: E402
     TrainConfig,
     _turn_refs,
 )
-from parlswarm.types import Budgets  # noqa: E402
+from parlswarm.types import AssistantMessage, Budgets, FunctionCall, ToolCall  # noqa: E402
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402
 from parlswarm.world.tools import world_tools  # noqa: E402
@@ -59,6 +59,27 @@ def test_the_run_follows_the_policy_and_every_state_gets_the_experts_turn() -> N
     conv = Conversation("subagent", [*second, label2], specs, 1, task.instance_id, last_turn_only=True)
     assert conv.turns() == 2 and _turn_refs([conv])["subagent"] == [(0, 1)]
     assert same_turn(label1, label1.model_copy(update={"tool_calls": [c.model_copy(update={"id": "other"}) for c in label1.tool_calls]}))
+
+
+def test_agreement_is_counted_per_turn_per_call_and_per_answer_cell() -> None:
+    def turn(content: str = "", calls: tuple[tuple[str, dict], ...] = ()) -> AssistantMessage:
+        return AssistantMessage(content=content, tool_calls=[
+            ToolCall(id=f"c{i}", function=FunctionCall(name=n, arguments=json.dumps(a))) for i, (n, a) in enumerate(calls)
+        ] or None)
+
+    find = ("find", {"doc_id": "ag", "text": "Capital"})
+    # A call turn: the same call with other notes agrees on calls, not as a whole turn.
+    assert turn_agreement(turn("Notes: a", (find,)), turn("Notes: b", (find,))) == {
+        "agreed": 0, "call_states": 1, "calls_agreed": 1, "cells": 0, "cells_agreed": 0}
+    assert turn_agreement(turn("", (find,)), turn("", (("find", {"doc_id": "ca", "text": "Capital"}),)))["calls_agreed"] == 0
+    # An answer: cells compared in the row of the same place, wherever the row is.
+    expert = turn("| Place | Capital | Area |\n|---|---|---|\n| Algeria | Algiers | 2381740 |\n| Chad | N'Djamena | 1284000 |")
+    policy = turn("| Place | Capital | Area |\n|---|---|---|\n| Chad | N'Djamena | 128400 |\n| algeria | Algiers | 2381740 |")
+    assert turn_agreement(expert, policy) == {"agreed": 0, "call_states": 0, "calls_agreed": 0, "cells": 4, "cells_agreed": 3}
+    assert turn_agreement(expert, expert)["agreed"] == 1 and turn_agreement(expert, expert)["cells_agreed"] == 4
+    # No table, or a call where the expert answers: none of the cells agree.
+    assert turn_agreement(expert, turn("I could not find it."))["cells_agreed"] == 0
+    assert turn_agreement(expert, turn("", (find,))) == {"agreed": 0, "call_states": 0, "calls_agreed": 0, "cells": 4, "cells_agreed": 0}
 
 
 def test_look_ups_draw_from_the_region_or_from_the_gold_rows_only() -> None:
@@ -98,6 +119,7 @@ def test_on_policy_samples_train_only_the_experts_turn(tmp_path: Path) -> None:
     lm, data = run.prepare()
     stats = data.stats["on_policy"]
     assert stats["runs"] == 4 and stats["states"] >= 4 and 0 <= stats["agreement"] <= 1
+    assert stats["call_states"] + stats["cells"] > 0 and 0 <= stats["call_agreement"] <= 1 and 0 <= stats["cell_agreement"] <= 1
     assert stats["samples"] == 5 and len(data.train) == data.stats["train_samples"]
     assert data.stats["train_samples"] == sum(data.stats["train_kinds"].values())
     for sample in data.train[-5:]:  # the relabelled turns come last

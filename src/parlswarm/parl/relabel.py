@@ -54,13 +54,49 @@ class RelabellingModel:
         return reply
 
 
+def _calls(m: AssistantMessage) -> list[tuple[str, str]]:
+    return [(c.function.name, c.function.arguments) for c in m.tool_calls or []]
+
+
 def same_turn(a: AssistantMessage, b: AssistantMessage) -> bool:
     """Whether two turns say the same thing (text and calls; call ids aside)."""
+    return (a.content or "").strip() == (b.content or "").strip() and _calls(a) == _calls(b)
 
-    def calls(m: AssistantMessage) -> list[tuple[str, str]]:
-        return [(c.function.name, c.function.arguments) for c in m.tool_calls or []]
 
-    return (a.content or "").strip() == (b.content or "").strip() and calls(a) == calls(b)
+AGREEMENT_COUNTS = ("agreed", "call_states", "calls_agreed", "cells", "cells_agreed")
+
+
+def turn_agreement(label: AssistantMessage, reply: AssistantMessage) -> dict[str, int]:
+    """Where the policy's turn and the expert's part, as counts to sum over states.
+
+    ``agreed``: the whole turn. Where the expert calls tools, ``calls_agreed``: the same calls
+    (its notes aside). Where it answers with a table, ``cells_agreed`` of ``cells``: the
+    expert's cells the policy wrote in the row of the same place (first column), text as is.
+    """
+    from parlswarm.scoring.table import TableError, extract_table
+
+    out = dict.fromkeys(AGREEMENT_COUNTS, 0)
+    out["agreed"] = int(same_turn(label, reply))
+    if label.tool_calls:
+        out["call_states"], out["calls_agreed"] = 1, int(_calls(label) == _calls(reply))
+        return out
+    try:
+        expected = extract_table(label.content or "")
+    except TableError:
+        expected = None
+    if expected is None:
+        return out
+    try:
+        got = None if reply.tool_calls else extract_table(reply.content or "")
+    except TableError:  # a table the policy garbled: none of its cells agree
+        got = None
+    written = {row[0].strip().lower(): row for row in got.rows if row} if got is not None else {}
+    for row in expected.rows:
+        mine = written.get(row[0].strip().lower(), [])
+        for j, cell in enumerate(row[1:], start=1):
+            out["cells"] += 1
+            out["cells_agreed"] += int(j < len(mine) and mine[j].strip() == cell.strip())
+    return out
 
 
 def lookup_prompts(
@@ -126,16 +162,19 @@ async def _on_policy_runs(
     jobs += [single(t) for t in rng.sample(small, min(cfg.single_tasks, len(small)))]
     await asyncio.gather(*jobs)
     out: list[Conversation] = []
-    stats = {"runs": len(runs), "states": 0, "agreed": 0, "unanswered": 0}
+    stats = {"runs": len(runs), "states": 0, "unanswered": 0, **dict.fromkeys(AGREEMENT_COUNTS, 0)}
     for kind, task_id, recorder in runs:
         stats["unanswered"] += recorder.unanswered
         for messages, specs, label, reply in recorder.records:
             out.append(Conversation(kind, [*messages, label], specs, world_seed, task_id, last_turn_only=True))
             stats["states"] += 1
-            stats["agreed"] += same_turn(label, reply)
+            for k, v in turn_agreement(label, reply).items():
+                stats[k] += v
     log.info(
-        "world seed %d: %d runs, %d states relabelled, the model's turn was the expert's in %d",
-        world_seed, stats["runs"], stats["states"], stats["agreed"],
+        "world seed %d: %d runs, %d states relabelled, the model's turn was the expert's in %d, its calls in %d of %d, "
+        "its answer cells in %d of %d",
+        world_seed, stats["runs"], stats["states"], stats["agreed"], stats["calls_agreed"], stats["call_states"],
+        stats["cells_agreed"], stats["cells"],
     )
     return out, stats
 
@@ -146,8 +185,11 @@ def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conver
     The expert reads with ``data.reader`` and notes in ``data.note_style``, as in the
     expert traces the policy was trained on; tasks come from ``data.split`` (see ``data_tasks``).
 
-    Statistics: runs, states relabelled, ``agreement`` (share of states where the policy's
-    turn already was the expert's), states the expert could not answer, seconds.
+    Statistics: runs, states relabelled, states the expert could not answer, seconds, the
+    counts of :func:`turn_agreement` summed, and shares: ``agreement`` (states where the
+    policy's turn already was the expert's), ``call_agreement`` (of the states where the expert
+    calls tools, those where the policy made the same calls), ``cell_agreement`` (of the
+    expert's answer cells, those the policy wrote the same).
     """
     from parlswarm.world.factbook import Factbook
 
@@ -156,7 +198,7 @@ def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conver
     cfg = data.on_policy
     real = Factbook.load()
     out: list[Conversation] = []
-    totals = {"runs": 0, "states": 0, "agreed": 0, "unanswered": 0}
+    totals = {"runs": 0, "states": 0, "unanswered": 0, **dict.fromkeys(AGREEMENT_COUNTS, 0)}
     t0 = time.perf_counter()
 
     async def every_world() -> list[tuple[list[Conversation], dict[str, int]]]:
@@ -168,5 +210,14 @@ def relabelled_conversations(policy: Any, data: DataConfig) -> tuple[list[Conver
         out.extend(convs)
         for k, v in stats.items():
             totals[k] += v
-    agreement = totals["agreed"] / totals["states"] if totals["states"] else 0.0
-    return out, {**totals, "agreement": round(agreement, 4), "seconds": round(time.perf_counter() - t0, 1)}
+
+    def share(part: str, whole: str) -> float:
+        return round(totals[part] / totals[whole], 4) if totals[whole] else 0.0
+
+    return out, {
+        **totals,
+        "agreement": share("agreed", "states"),
+        "call_agreement": share("calls_agreed", "call_states"),
+        "cell_agreement": share("cells_agreed", "cells"),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }

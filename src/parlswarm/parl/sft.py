@@ -1231,8 +1231,9 @@ class SFTRun:
         counts: dict[SampleKind, int] = {k: round(cfg.samples * len(p) / total) for k, p in pools.items() if p}
         samples, drawn = draw_samples(lm, conversations, counts, self.config.data.max_tokens, rng)
         log.info(
-            "on-policy data: %d states (the model's turn was the expert's in %.1f%%), %d samples",
-            stats["states"], 100 * stats["agreement"], len(samples),
+            "on-policy data: %d states (the model's turn was the expert's in %.1f%%, its calls in %.1f%%, its answer "
+            "cells in %.1f%%), %d samples",
+            stats["states"], 100 * stats["agreement"], 100 * stats["call_agreement"], 100 * stats["cell_agreement"], len(samples),
         )
         return samples, {**stats, "samples": len(samples), "too_long": drawn["too_long"]}
 
