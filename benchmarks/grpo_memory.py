@@ -36,7 +36,7 @@ def one(way: str, model_spec: str, rows: int, prompt: int, completion: int, thre
 
     from parlswarm.models.adapter import LoraSettings, add_adapter, trainable
     from parlswarm.models.local import load_local
-    from parlswarm.parl.grpo import Sample, batch_tensors, grpo_loss, pad_old_logprobs, token_logprobs
+    from parlswarm.parl.grpo import Sample, padded_loss
     from parlswarm.parl.train import ParlConfig, checkpoint_activations, update
 
     torch.set_num_threads(threads)
@@ -55,14 +55,7 @@ def one(way: str, model_spec: str, rows: int, prompt: int, completion: int, thre
     model.train()
     optimizer = torch.optim.AdamW(trainable(model), lr=1e-4)
     if way == "batched":
-        ids, attention, mask = batch_tensors(samples, local.pad_id)
-        with torch.no_grad():
-            old_rows = token_logprobs(model, ids, attention)
-        for s, row in zip(samples, old_rows):
-            start = len(s.prompt_ids) - 1
-            s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
-        out = grpo_loss(token_logprobs(model, ids, attention), pad_old_logprobs(samples, ids.shape[1]),
-                        torch.tensor([s.advantage for s in samples]), mask)
+        out = padded_loss(model, samples, local.pad_id)
         out.loss.backward()
         optimizer.step()
     elif way != "load":

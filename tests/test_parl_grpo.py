@@ -7,7 +7,16 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs  # noqa: E402
+from parlswarm.parl.grpo import (  # noqa: E402
+    Sample,
+    batch_tensors,
+    group_advantages,
+    grpo_loss,
+    keep_old_logprobs,
+    pad_old_logprobs,
+    padded_loss,
+    token_logprobs,
+)
 
 
 def _tiny_llama() -> torch.nn.Module:
@@ -59,8 +68,7 @@ def test_one_update_raises_the_likelihood_of_a_rewarded_completion() -> None:
     ids, attention, mask = batch_tensors(samples, pad_id=0)
     with torch.no_grad():
         before = token_logprobs(model, ids, attention)
-    for s, row in zip(samples, before):
-        s.old_logprobs = row[len(s.prompt_ids) - 1 : len(s.prompt_ids) - 1 + len(s.completion_ids)].tolist()
+    keep_old_logprobs(samples, before)
     old = pad_old_logprobs(samples, ids.shape[1])
     adv = torch.tensor(group_advantages([1.0, 0.0], [0, 0]))
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
@@ -107,14 +115,7 @@ def test_the_update_row_by_row_takes_the_whole_minibatchs_gradient(checkpointed:
                Sample([5, 6], [9, 2], [], advantage=0.25)]
     model = _tiny_llama()
     # By hand: the minibatch's loss in one forward and one backward.
-    ids, attention, mask = batch_tensors(samples, pad_id=0)
-    with torch.no_grad():
-        before = token_logprobs(model, ids, attention)
-    for s, row in zip(samples, before):
-        start = len(s.prompt_ids) - 1
-        s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
-    whole = grpo_loss(token_logprobs(model, ids, attention), pad_old_logprobs(samples, ids.shape[1]),
-                      torch.tensor([s.advantage for s in samples]), mask)
+    whole = padded_loss(model, samples, pad_id=0)
     whole.loss.backward()
     expected = [p.grad.clone() for p in model.parameters()]
     # update(): row by row; an optimiser that only records the gradient it was given.

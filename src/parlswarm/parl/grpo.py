@@ -114,6 +114,13 @@ def token_logprobs(
     return torch.stack(rows)
 
 
+def keep_old_logprobs(samples: Sequence[Sample], logp: torch.Tensor) -> None:
+    """Store each sample's completion log-probabilities (its row of ``token_logprobs``) as ``old_logprobs``."""
+    for s, row in zip(samples, logp):
+        start = len(s.prompt_ids) - 1
+        s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
+
+
 def pad_old_logprobs(samples: Sequence[Sample], width: int) -> torch.Tensor:
     old = torch.zeros((len(samples), width - 1), dtype=torch.float32)
     for i, s in enumerate(samples):
@@ -166,3 +173,18 @@ def grpo_loss(
         clip_fraction=float((((ratio - 1.0).abs() > clip).float() * mask).sum() / n),
         ratio_mean=float((ratio * mask).sum() / n),
     )
+
+
+def padded_loss(model: torch.nn.Module, samples: Sequence[Sample], pad_id: int, *, clip: float = 0.2) -> LossParts:
+    """The minibatch's clipped loss in one padded forward with logits at every position.
+
+    ``parlswarm.parl.train.update`` computed it so up to stop 24 and now goes row by row (one
+    row's graph at a time, logits of the completion only); this plain form is what the update
+    is tested against and benchmarked beside. The samples' old log-probabilities are taken
+    first, from the model as it is.
+    """
+    ids, attention, mask = batch_tensors(samples, pad_id)
+    with torch.no_grad():
+        keep_old_logprobs(samples, token_logprobs(model, ids, attention))
+    advantages = torch.tensor([s.advantage for s in samples])
+    return grpo_loss(token_logprobs(model, ids, attention), pad_old_logprobs(samples, ids.shape[1]), advantages, mask, clip=clip)

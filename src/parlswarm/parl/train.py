@@ -36,7 +36,15 @@ from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
 from parlswarm.models.local import LocalModel, LocalSettings, Sampling, is_builtin, local_path, weights_digest
 from parlswarm.models.nano import write_settings
-from parlswarm.parl.grpo import Sample, batch_tensors, group_advantages, grpo_loss, pad_old_logprobs, token_logprobs
+from parlswarm.parl.grpo import (
+    Sample,
+    batch_tensors,
+    group_advantages,
+    grpo_loss,
+    keep_old_logprobs,
+    pad_old_logprobs,
+    token_logprobs,
+)
 from parlswarm.parl.rewards import RewardConfig, reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
 from parlswarm.parl.sft import NoteStyle
@@ -191,10 +199,7 @@ def update(
         for i in range(0, len(samples), config.minibatch):
             chunk = samples[i : i + config.minibatch]
             ids, attention, mask = batch_tensors(chunk, pad_id)
-            logp = token_logprobs(policy, ids, attention, config.temperature, wanted=mask)
-            for s, row in zip(chunk, logp):
-                start = len(s.prompt_ids) - 1
-                s.old_logprobs = row[start : start + len(s.completion_ids)].tolist()
+            keep_old_logprobs(chunk, token_logprobs(policy, ids, attention, config.temperature, wanted=mask))
     parts: dict[str, list[float]] = {"loss": [], "policy": [], "kl": [], "clip_fraction": [], "ratio": [], "grad_norm": []}
     order = list(range(len(samples)))
     rng = random.Random(config.seed)
