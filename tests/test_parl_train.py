@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -127,6 +128,11 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     with pytest.raises(ValueError, match="another config"):
         train(resumed)  # steps is part of the schedule: a longer run is a new run
     train(first)  # the same config again finds its last checkpoint and has nothing left to do
+    # A run begun before an option existed resumes: the option counts at its default.
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    del saved["gradient_checkpointing"]
+    (out / "config.yaml").write_text(yaml.safe_dump(saved))
+    train(first)
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1]
 
