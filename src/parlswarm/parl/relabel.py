@@ -80,16 +80,17 @@ def turn_agreement(label: AssistantMessage, reply: AssistantMessage) -> dict[str
     if label.tool_calls:
         out["call_states"], out["calls_agreed"] = 1, int(_calls(label) == _calls(reply))
         return out
-    try:
-        expected = extract_table(label.content or "")
-    except TableError:
-        expected = None
+
+    def table(text: str | None) -> Any:
+        try:
+            return extract_table(text or "")
+        except TableError:  # a garbled table (only the policy writes them): none of its cells agree
+            return None
+
+    expected = table(label.content)
     if expected is None:
         return out
-    try:
-        got = None if reply.tool_calls else extract_table(reply.content or "")
-    except TableError:  # a table the policy garbled: none of its cells agree
-        got = None
+    got = None if reply.tool_calls else table(reply.content)
     written = {row[0].strip().lower(): row for row in got.rows if row} if got is not None else {}
     for row in expected.rows:
         mine = written.get(row[0].strip().lower(), [])
