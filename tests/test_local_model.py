@@ -220,7 +220,7 @@ async def test_batched_decoding_matches_transformers_generate(tiny: tuple[object
     prompts = [lm.encode(f"Chad capital {'x' * i}") for i in range(4)]
     ours = await asyncio.gather(*(lm.generate_ids(p) for p in prompts))
     for p, g in zip(prompts, ours):
-        ref = model.generate(torch.tensor([p]), max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=tok.pad_token_id)
+        ref = model.generate(torch.tensor([p], device=model.device), max_new_tokens=8, do_sample=False, eos_token_id=None, pad_token_id=tok.pad_token_id)
         assert g.output_ids == ref[0, len(p) :].tolist()
 
 
