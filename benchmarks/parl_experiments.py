@@ -29,6 +29,7 @@ from typing import Any
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import ParlConfig, _policy_path, latest_checkpoint, load_subagent, train
+from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
 PLOTTED = {
@@ -72,7 +73,18 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
     return runs
 
 
-def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int) -> list[dict[str, Any]]:
+def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
+    """The training budgets with the critical-step limit (and the orchestrator's, which a serial
+    episode spends one per critical step) set to each of ``critical_steps``; none given: the
+    training budgets alone. A looser budget lets a serial policy finish, so critical steps
+    compare at equal Item-F1 rather than both sides sitting at the limit."""
+    if not critical_steps:
+        return [base.budgets]
+    return [base.budgets.model_copy(update={"max_critical_steps": n, "max_orchestrator_steps": n}) for n in critical_steps]
+
+
+def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
+                 budgets: list[Budgets]) -> list[dict[str, Any]]:
     from parlswarm.parl.evaluate import evaluate, greedy_policy
     from parlswarm.parl.rollout import TaskCase, expert_prefix
     from parlswarm.world.expert import ExpertModel
@@ -92,11 +104,12 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     rows: list[dict[str, Any]] = []
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:
-        summary, _ = evaluate(label, orchestrator, subagent, tools, cases, base.budgets, prefix=prefix)
-        row = {"condition": condition, "seed": seed, **summary.model_dump()}
-        rows.append(row)
-        print(f"eval {label}: F1 {summary.item_f1:.3f} success {summary.success:.2f} critical {summary.critical_steps:.1f} "
-              f"sub-agents {summary.subagents:.1f}", flush=True)
+        for limits in budgets:
+            summary, _ = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
+            row = {"condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps, **summary.model_dump()}
+            rows.append(row)
+            print(f"eval {label} (budget {limits.max_critical_steps} critical steps): F1 {summary.item_f1:.3f} "
+                  f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f}", flush=True)
 
     record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens))
     # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
@@ -112,6 +125,17 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     for row in rows:
         row.update(eval_world_seed=eval_seed, tasks=len(cases))
     return rows
+
+
+def _integers(text: str, option: str, minimum: int = 1) -> list[int]:
+    """A comma-separated list of whole numbers given on the command line; a bad one stops the run naming ``option``."""
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"{option} takes whole numbers separated by commas, not {text!r}") from None
+    if any(v < minimum for v in values):
+        raise SystemExit(f"{option} takes numbers of at least {minimum}, not {text!r}")
+    return values
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -193,24 +217,24 @@ def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int =
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| orchestrator | sub-agents run | tasks | Item-F1 | success | critical steps | total steps | sub-agents/episode | parallel share | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| orchestrator | critical-step budget | sub-agents run | tasks | Item-F1 | success | critical steps | total steps | sub-agents/episode | parallel share | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['label']} | {r['subagent']} | {r['tasks']} | {r['item_f1']:.3f} | {r['success']:.2f} | "
+        lines.append(f"| {r['label']} | {r.get('critical_budget')} | {r['subagent']} | {r['tasks']} | {r['item_f1']:.3f} | {r['success']:.2f} | "
                      f"{r['critical_steps']:.1f} | {r['total_steps']:.1f} | {r['subagents']:.2f} | {r['parallel_share']:.2f} | {r['errors']} |")
-    by_condition: dict[str, list[dict[str, Any]]] = {}
+    by_condition: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for r in rows:
         if r["seed"] is not None:
-            by_condition.setdefault(r["condition"], []).append(r)
+            by_condition.setdefault((r["condition"], r.get("critical_budget")), []).append(r)
     if by_condition:
         lines += ["", "Mean ± spread over seeds:", "",
-                  "| condition | seeds | Item-F1 | success | critical steps | sub-agents/episode |", "|---|---|---|---|---|---|"]
+                  "| condition | critical-step budget | seeds | Item-F1 | success | critical steps | sub-agents/episode |", "|---|---|---|---|---|---|---|"]
         def spread(rs: list[dict[str, Any]], key: str) -> str:
             values = [r[key] for r in rs]
             return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
-        for condition, rs in sorted(by_condition.items()):
-            lines.append(f"| {condition} {CONDITIONS[condition]} | {len(rs)} | {spread(rs, 'item_f1')} | {spread(rs, 'success')} | "
+        for (condition, budget), rs in sorted(by_condition.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
+            lines.append(f"| {condition} {CONDITIONS[condition]} | {budget} | {len(rs)} | {spread(rs, 'item_f1')} | {spread(rs, 'success')} | "
                          f"{spread(rs, 'critical_steps')} | {spread(rs, 'subagents')} |")
     return "\n".join(lines) + "\n"
 
@@ -225,6 +249,9 @@ def main() -> None:
     parser.add_argument("--eval-world-seed", type=int, default=77)
     parser.add_argument("--eval-tasks", type=int, default=12)
     parser.add_argument("--width", type=int, default=4, help="sub-agents of the fixed-width control")
+    parser.add_argument("--eval-critical-steps", default="",
+                        help="critical-step budgets to evaluate at, comma-separated (default: the config's); "
+                             "each policy is evaluated once per budget")
     parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
     parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
     parser.add_argument("--policy", default=None, help="override the config's warm start")
@@ -243,7 +270,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    seeds = _integers(args.seeds, "--seeds", minimum=0)
+    eval_steps = _integers(args.eval_critical_steps, "--eval-critical-steps")  # checked before hours of training
     if args.skip_train:
         runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
     else:
@@ -254,7 +282,7 @@ def main() -> None:
     print(training)
     if args.skip_eval:
         return
-    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width)
+    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps))
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(rows), encoding="utf-8")
     print(markdown(rows))

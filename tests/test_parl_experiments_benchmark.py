@@ -58,14 +58,14 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     rows = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["seed"]) for r in rows] == [("warm start", None), ("control", None), ("A", 0), ("B", 0)]
     for r in rows:
-        assert r["tasks"] == 1 and r["eval_world_seed"] == 77
+        assert r["tasks"] == 1 and r["eval_world_seed"] == 77 and r["critical_budget"] == 40
         assert 0.0 <= r["item_f1"] <= 1.0 and r["errors"] >= 0
     control = rows[1]
     assert control["label"] == "fixed width 2 (scripted orchestrator)"
     assert control["subagents"] == 2 and control["item_f1"] > 0.5  # the expert control answers
     md = (out / "results.md").read_text()
-    assert md.startswith("| orchestrator | sub-agents run | tasks | Item-F1 |")
-    assert "| A perf-only | 1 |" in md and "| B annealed | 1 |" in md
+    assert md.startswith("| orchestrator | critical-step budget | sub-agents run | tasks | Item-F1 |")
+    assert "| A perf-only | 40 | 1 |" in md and "| B annealed | 40 | 1 |" in md
     assert (out / "parl-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = (out / "training.md").read_text().splitlines()
     assert training[0].startswith("| run | steps | episodes |") and len(training) == 4
@@ -73,3 +73,15 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
 
     second = _run(*args, "--skip-eval")  # resumable: finished runs are not trained again
     assert second.stdout.count(": finished earlier") == 2 and "training" not in second.stdout
+
+    # Each policy once per critical-step budget: at 3 steps nothing may run past 3.
+    _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "40,3")
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["condition"], r["critical_budget"]) for r in rows] == [
+        ("warm start", 40), ("warm start", 3), ("control", 40), ("control", 3), ("A", 40), ("A", 3)]
+    assert all(r["critical_steps"] <= 3 for r in rows if r["critical_budget"] == 3)
+    assert rows[3]["item_f1"] < rows[2]["item_f1"]  # the control cannot finish its table in 3 steps
+
+    bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "--eval-critical-steps takes numbers of at least 1, not '8,0'" in bad.stderr
