@@ -22,7 +22,8 @@ import parlswarm.parl.rollout as rollout  # noqa: E402
 from parlswarm import prompts  # noqa: E402
 from parlswarm.models.local import LocalModel, LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
-from parlswarm.parl.train import ParlConfig, train  # noqa: E402
+from parlswarm.parl.grpo import Sample  # noqa: E402
+from parlswarm.parl.train import ParlConfig, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402
@@ -75,6 +76,11 @@ def test_two_parl_steps_train_only_the_orchestrator(tiny_warm_start: tuple[Path,
                 "episode/parallel_share", "loss/loss", "loss/kl", "loss/clip_fraction"):
         assert key in metrics[0], key
     assert metrics[0]["episode/lambda1"] > metrics[1]["episode/lambda1"]  # annealing
+    # Where a step's time went: rollout and update add up to the step; the turns' sizes.
+    for m in metrics:
+        assert m["train/rollout_seconds"] + m["train/update_seconds"] == pytest.approx(m["train/seconds"], abs=0.05)
+        assert m["train/completion_tokens"] >= m["train/turns"] > 0
+        assert m["train/longest_turn_tokens"] > m["train/prompt_tokens_mean"] > 0
     episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 2 * 4
     assert len({e["r_perf"] for e in episodes[:4]}) > 1  # the group carries a signal
@@ -179,3 +185,10 @@ def test_expert_prefix_plays_until_the_places_are_known(tiny_warm_start: tuple[P
     assert len(episode.samples) == policy_turns >= 1
     prompt = policy.tokenizer.decode(episode.samples[0].prompt_ids)
     assert "countries and territories" in prompt
+
+
+def test_turn_tokens_counts_what_the_turns_read_and_wrote() -> None:
+    samples = [Sample([1] * 10, [2] * 3, [0.0] * 3), Sample([1] * 30, [2] * 5, [0.0] * 5)]
+    assert turn_tokens(samples) == {"train/completion_tokens": 8.0, "train/prompt_tokens_mean": 20.0,
+                                    "train/longest_turn_tokens": 35.0}
+    assert turn_tokens([]) == {"train/completion_tokens": 0.0, "train/prompt_tokens_mean": 0.0, "train/longest_turn_tokens": 0.0}

@@ -185,6 +185,18 @@ def load_task_pool(config: ParlConfig) -> tuple[dict[int, list[TaskCase]], dict[
 # --- one update ----------------------------------------------------------------------------
 
 
+def turn_tokens(samples: Sequence[Sample]) -> dict[str, float]:
+    """How much the policy read and wrote in one step's turns (all of them, before any subset is
+    drawn): where a slow step's time went, generation (completion tokens) or reading (prompt)."""
+    if not samples:
+        return {"train/completion_tokens": 0.0, "train/prompt_tokens_mean": 0.0, "train/longest_turn_tokens": 0.0}
+    return {
+        "train/completion_tokens": float(sum(len(s.completion_ids) for s in samples)),
+        "train/prompt_tokens_mean": sum(len(s.prompt_ids) for s in samples) / len(samples),
+        "train/longest_turn_tokens": float(max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)),
+    }
+
+
 def update(
     policy: torch.nn.Module,
     reference: torch.nn.Module | None,
@@ -387,6 +399,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             episodes = asyncio.run(
                 rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets, prefix=prefix)
             )
+            t_rollout = time.perf_counter()
             records = [episode_record(ep, config, progress) for ep in episodes]
             advantages = group_advantages([r["total"] for r in records], [ep.group for ep in episodes])
             samples: list[Sample] = []
@@ -395,15 +408,18 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
                     s.advantage, s.episode = adv, n
                     samples.append(s)
             turns = len(samples)
+            tokens = turn_tokens(samples)
             if config.max_samples_per_step is not None and turns > config.max_samples_per_step:
                 # A uniform subset keeps the gradient estimate unbiased, at higher variance.
                 samples = rng.sample(samples, config.max_samples_per_step)
             policy.model.train()
             losses = update(policy.model, reference, optimizer, samples, policy.pad_id, config) if samples else {}
             policy.model.eval()
+            t_end = time.perf_counter()
             scalars = {**step_metrics(records), **{f"loss/{k}": v for k, v in losses.items()},
-                       "train/samples": float(len(samples)), "train/turns": float(turns), "train/seconds": time.perf_counter() - t0,
-                       "train/progress": progress}
+                       "train/samples": float(len(samples)), "train/turns": float(turns), "train/seconds": t_end - t0,
+                       "train/rollout_seconds": t_rollout - t0, "train/update_seconds": t_end - t_rollout,
+                       **tokens, "train/progress": progress}
             if isinstance(subagent_model, CachedModel):
                 scalars["train/subagent_cache_hits"] = float(subagent_model.hits)
             scalars_log.write(step + 1, scalars, records)
