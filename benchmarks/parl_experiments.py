@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +53,23 @@ def condition_reward(base: RewardConfig, condition: str) -> RewardConfig:
     return base
 
 
-def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out: Path, steps: int | None) -> dict[str, list[Path]]:
+def _train_one(cfg: ParlConfig) -> None:
+    """Train one run, printing a line a step prefixed with its run; a module-level function, so a
+    spawned worker process can run it."""
+    folder = Path(cfg.out_dir)
+    train(cfg, on_step=lambda step, s: print(
+        f"  {folder.parent.name}/{folder.name} step {step}: reward {s['episode/total']:.3f} "
+        f"F1 {s['episode/item_f1']:.3f} sub-agents {s['episode/subagents_assigned']:.2f} "
+        f"critical {s['episode/critical_steps']:.1f} ({s['train/seconds']:.0f}s)", flush=True))
+
+
+def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out: Path, steps: int | None,
+                 jobs: int = 1) -> dict[str, list[Path]]:
+    """Train every (condition, seed) run not finished yet; ``jobs`` > 1 trains that many side by
+    side, each in its own process (with the config's ``torch_threads``), for a machine with
+    cores or a GPU to spare. A failed run stops the driver after the others have finished."""
     runs: dict[str, list[Path]] = {}
+    todo: list[ParlConfig] = []
     for condition in conditions:
         for seed in seeds:
             folder = out / f"{condition}-{CONDITIONS[condition]}" / f"seed{seed}"
@@ -65,11 +82,22 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
                 print(f"{folder}: finished earlier", flush=True)
             else:
                 print(f"{folder}: training {cfg.steps} steps", flush=True)
-                train(cfg, on_step=lambda step, s, f=folder: print(
-                    f"  {f.parent.name}/{f.name} step {step}: reward {s['episode/total']:.3f} "
-                    f"F1 {s['episode/item_f1']:.3f} sub-agents {s['episode/subagents_assigned']:.2f} "
-                    f"critical {s['episode/critical_steps']:.1f} ({s['train/seconds']:.0f}s)", flush=True))
+                todo.append(cfg)
             runs.setdefault(condition, []).append(folder)
+    if jobs <= 1:
+        for cfg in todo:
+            _train_one(cfg)
+        return runs
+    # spawn, not fork: each worker starts its own torch (a forked one inherits the parent's threads).
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_train_one, cfg): cfg.out_dir for cfg in todo}
+        failed = []
+        for future in as_completed(futures):
+            if future.exception() is not None:
+                print(f"{futures[future]}: failed: {future.exception()!r}", flush=True)
+                failed.append(futures[future])
+    if failed:
+        raise SystemExit(f"{len(failed)} of {len(todo)} runs failed: {', '.join(failed)} (each resumes from its latest checkpoint)")
     return runs
 
 
@@ -245,6 +273,8 @@ def main() -> None:
     parser.add_argument("--conditions", default="A,B,C")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained side by side, each in its own process (default 1: one after another)")
     parser.add_argument("--out", default="runs/parl-exp")
     parser.add_argument("--eval-world-seed", type=int, default=77)
     parser.add_argument("--eval-tasks", type=int, default=12)
@@ -272,10 +302,12 @@ def main() -> None:
     conditions = [c.strip() for c in args.conditions.split(",") if c.strip()]
     seeds = _integers(args.seeds, "--seeds", minimum=0)
     eval_steps = _integers(args.eval_critical_steps, "--eval-critical-steps")  # checked before hours of training
+    if args.jobs < 1:
+        raise SystemExit(f"--jobs takes a number of at least 1, not {args.jobs}")
     if args.skip_train:
         runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
     else:
-        runs = run_training(base, conditions, seeds, out, args.steps)
+        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs)
     plot(curves(runs), out)
     training = training_table(runs)
     (out / "training.md").write_text(training, encoding="utf-8")

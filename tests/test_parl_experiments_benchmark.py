@@ -1,6 +1,7 @@
 """A tiny run of benchmarks/parl_experiments.py so that it cannot rot: two conditions, one
-seed, one GRPO step each from a tiny random warm start, then the evaluation on one test task,
-the results files and the plot; a second run finds the training done."""
+seed, one GRPO step each from a tiny random warm start (side by side, in two processes), then
+the evaluation on one test task, the results files and the plot; a second run finds the
+training done; a third evaluates at two critical-step budgets."""
 
 from __future__ import annotations
 
@@ -41,9 +42,10 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "exp"
     args = ["--config", str(config), "--conditions", "A,B", "--seeds", "0", "--steps", "1", "--eval-tasks", "1",
             "--width", "2", "--out", str(out), "--prefix-notes", "verbatim", "--temperature", "0.8"]
-    first = _run(*args)
+    first = _run(*args, "--jobs", "2")  # the two runs side by side, each in its own process
     assert f"{out / 'A-perf-only' / 'seed0'}: training 1 steps" in first.stdout
     assert f"{out / 'B-annealed' / 'seed0'}: training 1 steps" in first.stdout
+    assert "A-perf-only/seed0 step 1: reward" in first.stdout and "B-annealed/seed0 step 1: reward" in first.stdout
 
     # Condition A trains on r_perf alone; B keeps the config's annealed lambda1.
     lambda1 = {}
