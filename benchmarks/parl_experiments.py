@@ -137,7 +137,8 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
             row = {"condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps, **summary.model_dump()}
             rows.append(row)
             print(f"eval {label} (budget {limits.max_critical_steps} critical steps): F1 {summary.item_f1:.3f} "
-                  f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f}", flush=True)
+                  f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f} "
+                  f"({summary.policy_tokens} policy tokens, {summary.seconds:.0f}s)", flush=True)
 
     record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens))
     # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.

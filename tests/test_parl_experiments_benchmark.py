@@ -62,6 +62,8 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     for r in rows:
         assert r["tasks"] == 1 and r["eval_world_seed"] == 77 and r["critical_budget"] == 40
         assert 0.0 <= r["item_f1"] <= 1.0 and r["errors"] >= 0
+    assert all(r["seconds"] >= 0 for r in rows) and rows[0]["seconds"] > 0
+    assert rows[0]["policy_tokens"] > 0 and rows[1]["policy_tokens"] == 0  # a local policy's tokens; the scripted control has none
     control = rows[1]
     assert control["label"] == "fixed width 2 (scripted orchestrator)"
     assert control["subagents"] == 2 and control["item_f1"] > 0.5  # the expert control answers

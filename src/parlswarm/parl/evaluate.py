@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class EvalSummary(BaseModel):
     tool_calls: float
     errors: int
     prefix_turns: float = 0.0  # orchestrator turns played by the expert prefix, when there is one
+    policy_tokens: int = 0  # tokens the orchestrator generated, all episodes together (a local policy's only)
+    seconds: float = 0.0  # wall-clock of the whole evaluation, episodes running side by side
 
 
 def greedy_policy(path: str | Path, max_new_tokens: int = 256) -> LocalModel:
@@ -83,6 +86,7 @@ def summarize(label: str, episodes: Sequence[Episode], orchestrator: str, subage
         tool_calls=mean([e.stats.tool_calls for e in episodes]),
         errors=sum(1 for e in episodes if e.error),
         prefix_turns=mean([e.prefix_turns for e in episodes]),
+        policy_tokens=sum(len(s.completion_ids) for e in episodes for s in e.samples),
     )
 
 
@@ -95,5 +99,7 @@ def evaluate(
     budgets: Budgets,
     prefix: Model | None = None,
 ) -> tuple[EvalSummary, list[Episode]]:
+    t0 = time.perf_counter()
     episodes = asyncio.run(evaluate_async(orchestrator, subagent, tools, cases, budgets, prefix=prefix))
-    return summarize(label, episodes, orchestrator.name, subagent.name), episodes
+    summary = summarize(label, episodes, orchestrator.name, subagent.name)
+    return summary.model_copy(update={"seconds": round(time.perf_counter() - t0, 3)}), episodes
