@@ -23,7 +23,7 @@ from parlswarm import prompts  # noqa: E402
 from parlswarm.models.local import LocalModel, LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
-from parlswarm.parl.train import ParlConfig, train, turn_tokens  # noqa: E402
+from parlswarm.parl.train import ParlConfig, latest_checkpoint, prune_checkpoints, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402
@@ -142,6 +142,11 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1]
 
+    # keep_checkpoints: a two-step run keeping one ends with its last checkpoint alone.
+    kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})
+    train(kept)
+    assert [p.name for p in (Path(kept.out_dir) / "checkpoints").glob("step-*")] == ["step-00002"]
+
 
 def test_finds_places_is_search_or_a_region_index_page() -> None:
     from parlswarm.models.scripted import reply_to_message
@@ -192,3 +197,20 @@ def test_turn_tokens_counts_what_the_turns_read_and_wrote() -> None:
     assert turn_tokens(samples) == {"train/completion_tokens": 8.0, "train/prompt_tokens_mean": 20.0,
                                     "train/longest_turn_tokens": 35.0}
     assert turn_tokens([]) == {"train/completion_tokens": 0.0, "train/prompt_tokens_mean": 0.0, "train/longest_turn_tokens": 0.0}
+
+
+def test_prune_checkpoints_keeps_the_newest_and_the_latest(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    for step in (1, 2, 3, 4):
+        (folder / f"step-{step:05d}").mkdir(parents=True)
+        (folder / f"step-{step:05d}" / "trainer_state.pt").write_bytes(b"")
+    (folder / "step-00005.tmp").mkdir()  # a save cut short: save_checkpoint's to clear
+    (folder / "latest").write_text("step-00004\n")
+    assert prune_checkpoints(tmp_path, None) == []
+    assert [p.name for p in prune_checkpoints(tmp_path, 2)] == ["step-00001", "step-00002"]
+    assert sorted(p.name for p in folder.iterdir()) == ["latest", "step-00003", "step-00004", "step-00005.tmp"]
+    assert latest_checkpoint(tmp_path) == folder / "step-00004"
+    (folder / "latest").write_text("step-00003\n")  # latest is never deleted, even when older than the kept
+    assert prune_checkpoints(tmp_path, 1) == []
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        ParlConfig(keep_checkpoints=0)
