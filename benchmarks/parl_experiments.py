@@ -11,7 +11,7 @@ Conditions (all from the same serial-leaning warm start, same budgets, same task
 Each run is resumable (its folder holds checkpoints); the driver skips finished runs. After
 training it evaluates the warm start, every run's final checkpoint and the control on the
 test split of a world seed never used in training, greedily, and writes ``results.json``,
-``results.md`` and PNG plots (mean and spread over seeds against training step); ``training.md``
+``results.md``, every evaluated episode with its answer (``results-episodes.jsonl``) and PNG plots (mean and spread over seeds against training step); ``training.md``
 tabulates each run's episodes (how often it assigned sub-agents and what it scored, early and
 late in training).
 
@@ -112,7 +112,9 @@ def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
 
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
-                 budgets: list[Budgets]) -> list[dict[str, Any]]:
+                 budgets: list[Budgets], episodes_out: Path | None = None) -> list[dict[str, Any]]:
+    """Every policy on the test cases once per budget; a summary row each. ``episodes_out``
+    (JSON lines) gets every episode too: its task, statistics, error and answer."""
     from parlswarm.parl.evaluate import evaluate, greedy_policy
     from parlswarm.parl.rollout import TaskCase, expert_prefix
     from parlswarm.world.expert import ExpertModel
@@ -130,10 +132,15 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     subagent, _ = load_subagent(base, warm)
     prefix = expert_prefix(base.prefix_notes) if base.expert_prefix else None  # evaluated the way it was trained
     rows: list[dict[str, Any]] = []
+    episode_lines: list[str] = []
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:
         for limits in budgets:
-            summary, _ = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
+            summary, episodes = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
+            episode_lines.extend(json.dumps({
+                "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
+                "task": ep.case.task.instance_id, **ep.stats.model_dump(), "error": ep.error, "answer": ep.answer,
+            }) for ep in episodes)
             row = {"condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps, **summary.model_dump()}
             rows.append(row)
             print(f"eval {label} (budget {limits.max_critical_steps} critical steps): F1 {summary.item_f1:.3f} "
@@ -153,6 +160,8 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
             record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens))
     for row in rows:
         row.update(eval_world_seed=eval_seed, tasks=len(cases))
+    if episodes_out is not None:
+        episodes_out.write_text("".join(line + "\n" for line in episode_lines), encoding="utf-8")
     return rows
 
 
@@ -315,7 +324,8 @@ def main() -> None:
     print(training)
     if args.skip_eval:
         return
-    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps))
+    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
+                        episodes_out=out / "results-episodes.jsonl")
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(rows), encoding="utf-8")
     print(markdown(rows))

@@ -84,6 +84,9 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert [(r["condition"], r["critical_budget"]) for r in rows] == [
         ("warm start", 40), ("warm start", 3), ("control", 40), ("control", 3), ("A", 40), ("A", 3)]
     assert all(r["critical_steps"] <= 3 for r in rows if r["critical_budget"] == 3)
+    episodes = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
+    assert [(e["condition"], e["critical_budget"]) for e in episodes] == [(r["condition"], r["critical_budget"]) for r in rows]
+    assert all(e["task"].startswith("world_test_") and "answer" in e and e["critical_steps"] <= e["critical_budget"] for e in episodes)
     assert rows[3]["item_f1"] < rows[2]["item_f1"]  # the control cannot finish its table in 3 steps
 
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
