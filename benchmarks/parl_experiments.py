@@ -30,7 +30,7 @@ from typing import Any
 
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
-from parlswarm.parl.train import ParlConfig, _policy_path, latest_checkpoint, load_subagent, train
+from parlswarm.parl.train import ParlConfig, _policy_path, episode_facts, latest_checkpoint, load_subagent, train
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -139,7 +139,7 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
             summary, episodes = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
             episode_lines.extend(json.dumps({
                 "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
-                "task": ep.case.task.instance_id, **ep.stats.model_dump(), "error": ep.error, "answer": ep.answer,
+                **episode_facts(ep), "answer": ep.answer,
             }) for ep in episodes)
             row = {"condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps, **summary.model_dump()}
             rows.append(row)

@@ -191,12 +191,12 @@ def load_task_pool(config: ParlConfig) -> tuple[dict[int, list[TaskCase]], dict[
 def turn_tokens(samples: Sequence[Sample]) -> dict[str, float]:
     """How much the policy read and wrote in one step's turns (all of them, before any subset is
     drawn): where a slow step's time went, generation (completion tokens) or reading (prompt)."""
-    if not samples:
-        return {"train/completion_tokens": 0.0, "train/prompt_tokens_mean": 0.0, "train/longest_turn_tokens": 0.0}
+    prompt = [len(s.prompt_ids) for s in samples]
+    completion = [len(s.completion_ids) for s in samples]
     return {
-        "train/completion_tokens": float(sum(len(s.completion_ids) for s in samples)),
-        "train/prompt_tokens_mean": sum(len(s.prompt_ids) for s in samples) / len(samples),
-        "train/longest_turn_tokens": float(max(len(s.prompt_ids) + len(s.completion_ids) for s in samples)),
+        "train/completion_tokens": float(sum(completion)),
+        "train/prompt_tokens_mean": sum(prompt) / len(prompt) if prompt else 0.0,
+        "train/longest_turn_tokens": float(max((p + c for p, c in zip(prompt, completion)), default=0)),
     }
 
 
@@ -253,18 +253,21 @@ def update(
     return {k: statistics.fmean(v) if v else 0.0 for k, v in parts.items()}
 
 
-def episode_record(ep: Episode, config: ParlConfig, progress: float) -> dict[str, Any]:
-    r = reward(ep.stats, config.reward, progress)
+def episode_facts(ep: Episode) -> dict[str, Any]:
+    """What one episode was and did, reward aside: a line of episodes.jsonl, or of an evaluation's."""
     return {
         "task": ep.case.task.instance_id,
         "world_seed": ep.case.world_seed,
         "rows": ep.case.rows,
-        **r.model_dump(),
         **ep.stats.model_dump(),
         "parallel_share": ep.stats.parallel_share,
         "prefix_turns": ep.prefix_turns,
         "error": ep.error,
     }
+
+
+def episode_record(ep: Episode, config: ParlConfig, progress: float) -> dict[str, Any]:
+    return {**reward(ep.stats, config.reward, progress).model_dump(), **episode_facts(ep)}
 
 
 def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
