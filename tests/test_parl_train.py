@@ -113,6 +113,12 @@ def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tup
     assert changed and all(k.endswith("_proj.weight") for k in changed)
     warm = LocalModel.from_pretrained(folder).model.state_dict()
     assert all(torch.equal(before[k], warm[k]) for k in before)
+    # The checkpoint says what made it, for a shipped model's manifest.
+    manifest = json.loads((checkpoint / "manifest.json").read_text())
+    assert manifest["config"]["policy"] == lora.policy and manifest["steps"] == 2
+    assert manifest["train"]["step"] == 2 and "episode/total" in manifest["train"]
+    assert manifest["init_digest"] == saved["base_digest"]
+    assert manifest["git_commit"] == ((out / "git_commit").read_text().strip() or None)
 
 
 def _has_tensorboard() -> bool:

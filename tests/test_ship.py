@@ -191,3 +191,63 @@ def test_a_stage_whose_init_folder_holds_other_weights_now_ends_the_known_histor
     ship(source, "moved", root=weights)
     stages = json.loads((weights / "moved" / "manifest.json").read_text())["stages"]
     assert len(stages) == 1 and stages[0]["init_digest"] == started_from and "not known" in stages[0]["unknown"]
+
+
+def _update(model: LocalModel, base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """What the adapters merged into ``model`` add to each weight of ``base``."""
+    return {k: v.double() - base[k].double() for k, v in model.model.state_dict().items()}
+
+
+def test_an_adapter_on_an_adapter_folds_into_one_on_the_portable_base(tmp_path: Path, weights: Path) -> None:
+    ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
+    first = _adapter(tmp_path / "first", weights / "tinybase", "builtin:tinybase")
+    second = _adapter(tmp_path / "second", first, str(first))  # a PARL checkpoint on its SFT warm start
+    (second / "manifest.json").write_text(json.dumps({"git_commit": "parl", "config": {"policy": str(first)}}))
+    (first / "manifest.json").write_text(json.dumps({"git_commit": "sft", "config": {"init": "builtin:tinybase"}}))
+    with pytest.raises(ShipError, match="fold the two into one"):
+        ship(second, "parl", root=weights)
+    with pytest.raises(ShipError, match="rank applies to a folded adapter"):
+        ship(second, "parl", root=weights, rank=2)
+
+    dest = ship(second, "parl", root=weights, fold=True)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    assert manifest["folded"]["exact"] and manifest["folded"]["rank"] == 4  # rank 2 + rank 2
+    assert manifest["folded"]["adapters"] == [str(first), str(second)]
+    # A PARL config's policy is where it started; the SFT round's init, the shipped base, before it.
+    assert [s.get("git_commit") for s in manifest["stages"]] == [None, "sft"]
+    assert json.loads((dest / "parlswarm.json").read_text())["base"] == "builtin:tinybase"
+    assert not list(weights.glob(".*"))  # neither staging nor folding folder left behind
+
+    base = LocalModel.from_pretrained(weights / "tinybase").model.state_dict()
+    chained = _update(LocalModel.from_pretrained(second), base)
+    folded = _update(load_model("builtin:parl"), base)  # type: ignore[arg-type]
+    assert any(v.abs().max() > 1e-2 for v in chained.values())
+    for k, v in chained.items():
+        assert torch.allclose(folded[k], v, atol=2e-3)  # float16 rounding alone
+
+    # At rank 1 the fold is the best rank-1 update of each layer: it keeps what it says it keeps.
+    dest = ship(second, "parl1", root=weights, fold=True, rank=1)
+    record = json.loads((dest / "manifest.json").read_text())["folded"]
+    assert not record["exact"] and record["rank"] == 1 and 0 < record["kept"] < 1
+    assert record["worst_layer_kept"] <= record["kept"]
+    approx = _update(load_model("builtin:parl1"), base)  # type: ignore[arg-type]
+    lost = sum(float(((approx[k] - v) ** 2).sum()) for k, v in chained.items())
+    whole = sum(float((v**2).sum()) for v in chained.values())
+    assert abs((1 - lost / whole) - record["kept"]) < 0.01
+
+
+def test_a_fold_checks_every_link_against_the_base_it_was_trained_on(tmp_path: Path, weights: Path) -> None:
+    from parlswarm.models.fold import adapter_chain
+
+    base = tiny_policy(tmp_path / "base")
+    first = _adapter(tmp_path / "first", base, str(base))
+    second = _adapter(tmp_path / "second", first, str(first))
+    chain, settings = adapter_chain(second)
+    assert chain == [first, second] and settings.base == str(base)
+    with pytest.raises(ShipError, match="folds into an adapter on .*which a fresh install cannot load either"):
+        ship(second, "local", root=weights, fold=True)
+    tensors = load_file(str(first / "adapter_model.safetensors"))
+    save_file({k: v * 2 for k, v in tensors.items()}, str(first / "adapter_model.safetensors"))  # trained on since
+    with pytest.raises(ModelSpecError, match="now holds other weights"):
+        adapter_chain(second)
+    assert not list(weights.iterdir())

@@ -56,15 +56,33 @@ def ship(
     source: Annotated[Path, typer.Argument(help="A saved model: the final/ folder of a training run.")],
     name: Annotated[str, typer.Option("--name", help="Ship as --model builtin:NAME ('nano' is --model builtin).")],
     evaluation: Annotated[
-        list[Path] | None, typer.Option("--evaluation", help="A benchmarks/nano_eval.py --out report of SOURCE; repeatable.")
+        list[Path] | None,
+        typer.Option(
+            "--evaluation",
+            help="A benchmarks/nano_eval.py --out report or a benchmarks/parl_experiments.py results.json of SOURCE; repeatable.",
+        ),
     ] = None,
     command: Annotated[str | None, typer.Option(help="The evaluation command, recorded in the manifest.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Ship over a model already shipped under NAME.")] = False,
+    fold: Annotated[
+        bool, typer.Option("--fold", help="An adapter on another adapter (a PARL checkpoint): ship the chain as one adapter.")
+    ] = False,
+    rank: Annotated[
+        int | None, typer.Option("--rank", min=1, help="With --fold: keep the best approximation of this rank (default: exact).")
+    ] = None,
 ) -> None:
     """Commit a trained model with parlswarm: copy it (an adapter as float16) into weights/NAME with its manifest."""
     with user_errors():
         from parlswarm.models.ship import ship as ship_model
 
-        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace)
+        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace, fold=fold, rank=rank)
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
     console.print(f"shipped {source} as {'builtin' if name == 'nano' else f'builtin:{name}'}: {dest} ({size:.1f} MiB)", highlight=False)
+    folded = json.loads((dest / "manifest.json").read_text(encoding="utf-8")).get("folded")
+    if folded:
+        console.print(
+            f"folded {len(folded['adapters'])} adapters into one of rank {folded['rank']}: "
+            f"{'exact' if folded['exact'] else 'approximate'}, {folded['kept']:.1%} of the update kept "
+            f"({folded['worst_layer_kept']:.1%} in the worst layer)",
+            highlight=False,
+        )

@@ -399,7 +399,7 @@ class LocalModel:
         if adapter and not settings.base:
             raise ModelSpecError(f"{path} holds a LoRA adapter but {SETTINGS_FILE} names no 'base' model for it")
         if adapter:
-            _check_base(path, settings)
+            check_base(path, settings)
         try:
             if adapter:
                 base = load_local(settings.base)
@@ -754,7 +754,7 @@ def weights_digest(spec: str) -> str:
     return whole.hexdigest()
 
 
-def _check_base(adapter: Path, settings: LocalSettings) -> None:
+def check_base(adapter: Path, settings: LocalSettings) -> None:
     """Refuse to merge an adapter into other weights than its ``base`` held when it was trained."""
     base = str(settings.base)
     if settings.base_digest is None:

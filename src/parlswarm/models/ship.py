@@ -7,7 +7,9 @@ ships has to load on a fresh install and stay small (git holds every version; th
 - a LoRA adapter is cast to float16 (half the bytes; merged into a float32 base it loads as
   float32 again) and ships without its tokenizer, since its base brings one. Its base must
   be a spec that resolves on any install (``builtin``, ``builtin:NAME``, ``hf-gguf:smollm2``),
-  not a run folder of this machine.
+  not a run folder of this machine. An adapter trained on another adapter (a PARL checkpoint
+  on its SFT warm start) ships with ``fold``: the chain becomes one adapter on the first
+  portable base (:mod:`parlswarm.models.fold`), exactly or at a chosen rank.
 
 The manifest is the run's own (config, data seeds, git commit, dev figures), with the
 manifests of the runs it went on from (its ``init``, and theirs) as ``stages``, plus the
@@ -23,12 +25,21 @@ from typing import Any
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
 from parlswarm.models.base import ModelSpecError
-from parlswarm.models.local import BUILTIN_NAME, SETTINGS_FILE, WEIGHTS_DIR, LocalSettings, is_builtin, weights_digest
+from parlswarm.models.fold import folded_record, write_folded
+from parlswarm.models.local import (
+    BUILTIN_NAME,
+    SETTINGS_FILE,
+    WEIGHTS_DIR,
+    LocalSettings,
+    is_builtin,
+    local_path,
+    weights_digest,
+)
 
 MANIFEST = "manifest.json"
-# Files of a saved run that a shipped folder leaves out: the model card peft writes, and an
-# adapter's tokenizer (its base has the same one).
-_NEVER = {"README.md", MANIFEST}
+# Files of a saved run that a shipped folder leaves out: the model card peft writes, a PARL
+# checkpoint's optimiser state, and an adapter's tokenizer (its base has the same one).
+_NEVER = {"README.md", MANIFEST, "trainer_state.pt"}
 _TOKENIZER = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}
 _PORTABLE_BASES = ("builtin", "hf-gguf:smollm2")
 
@@ -46,15 +57,29 @@ def _evaluation(files: list[Path], command: str | None) -> dict[str, Any]:
     for file in files:
         try:
             report = json.loads(file.read_text(encoding="utf-8"))
-            key = f"{report['model']} · world seed {report['world_seed']} · {report['split']}"
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ShipError(f"{file}: not a benchmarks/nano_eval.py --out report ({exc})") from None
-        figures[key] = {
-            part: {k: v for k, v in value.items() if k != "runs"}  # the figures, not every transcript
-            for part, value in report.items()
-            if isinstance(value, dict)
-        }
+            figures.update(_parl_rows(report) if isinstance(report, list) else _nano_eval(report))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ShipError(
+                f"{file}: not a benchmarks/nano_eval.py --out report nor a benchmarks/parl_experiments.py results.json ({exc})"
+            ) from None
     return {"command": command, "figures": figures} if command else {"figures": figures}
+
+
+def _nano_eval(report: dict[str, Any]) -> dict[str, Any]:
+    key = f"{report['model']} · world seed {report['world_seed']} · {report['split']}"
+    # The figures, not every transcript.
+    return {key: {part: {k: v for k, v in value.items() if k != "runs"} for part, value in report.items() if isinstance(value, dict)}}
+
+
+def _parl_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The rows of a PARL evaluation, one per policy and critical-step budget."""
+    named = ("condition", "seed", "eval_world_seed", "critical_budget")
+    figures: dict[str, Any] = {}
+    for row in rows:
+        seed = "" if row["seed"] is None else f" seed {row['seed']}"
+        key = f"{row['condition']}{seed} · world seed {row['eval_world_seed']} · test · {row['critical_budget']} critical steps"
+        figures[key] = {k: v for k, v in row.items() if k not in named}
+    return figures
 
 
 def _holds(folder: str, digest: str) -> bool:
@@ -65,13 +90,11 @@ def _holds(folder: str, digest: str) -> bool:
         return False
 
 
-def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The manifests of the runs this one started from (its ``init``, and so on), earliest first."""
+def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
+    """The manifests of the runs the one in ``folder`` started from (its ``init``, and so on), earliest first."""
     stages: list[dict[str, Any]] = []
-    later = manifest
-    init = (manifest.get("config") or {}).get("init")
-    while init and (Path(init) / MANIFEST).is_file() and len(stages) < 100:
-        recorded = later.get("init_digest")
+    init, recorded = _started_from(manifest, folder)
+    while init and (file := _manifest_of(init)) is not None and len(stages) < 100:
         if recorded and not _holds(init, recorded):
             # The folder was trained on or shipped over since: its manifest tells another model's history.
             stages.insert(0, {
@@ -79,16 +102,39 @@ def _stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                 "unknown": f"{init} now holds other weights than the stage after it started from; the stages before are not known",
             })
             return stages
-        earlier = json.loads((Path(init) / MANIFEST).read_text(encoding="utf-8"))
+        earlier = json.loads(file.read_text(encoding="utf-8"))
         stages.insert(0, {"init_folder": init, **{k: v for k, v in earlier.items() if k != "stages"}})
         if "stages" in earlier:
             # A shipped model's manifest holds its history as it was shipped. Its own init may
             # name the folder it now sits in (a round on builtin:NAME shipped over NAME), whose
             # manifest is this one again: walking on would loop.
             return [*earlier["stages"], *stages]
-        init = (earlier.get("config") or {}).get("init")
-        later = earlier
+        init, recorded = _started_from(earlier, file.parent)
     return stages
+
+
+def _started_from(manifest: dict[str, Any], folder: Path) -> tuple[str | None, str | None]:
+    """The model a run started from, and the digest its weights had then, if recorded.
+
+    An adapter's settings name the base it was trained on, with its digest: a run's ``init``
+    may be a name (``builtin:smollm2``) that has held other weights since, or been swapped for
+    a copy of what it held."""
+    settings = folder / SETTINGS_FILE
+    if has_adapter(folder) and settings.is_file():
+        saved = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8"))
+        if saved.base:
+            return saved.base, saved.base_digest
+    config = manifest.get("config") or {}
+    # An SFT config's init, a PARL config's policy.
+    return config.get("init") or config.get("policy"), manifest.get("init_digest")
+
+
+def _manifest_of(spec: str) -> Path | None:
+    try:
+        file = local_path(spec) / MANIFEST
+    except ModelSpecError:
+        return None
+    return file if file.is_file() else None
 
 
 def _half(source: Path, dest: Path) -> None:
@@ -107,8 +153,13 @@ def ship(
     command: str | None = None,
     root: Path | None = None,
     replace: bool = False,
+    fold: bool = False,
+    rank: int | None = None,
 ) -> Path:
-    """Copy the saved model in ``source`` to ``root/name`` (``weights/`` by default); returns it."""
+    """Copy the saved model in ``source`` to ``root/name`` (``weights/`` by default); returns it.
+
+    ``fold`` ships an adapter on another adapter as one adapter on the first portable base:
+    exactly (ranks add up), or the best approximation of rank ``rank``."""
     source = Path(source)
     root = WEIGHTS_DIR if root is None else root
     dest = root / name
@@ -121,12 +172,15 @@ def ship(
     base = ""
     if not adapter and not (source / "config.json").is_file():
         raise ShipError(f"{source} holds neither a model (config.json) nor an adapter (adapter_config.json)")
+    if rank is not None and not fold:
+        raise ShipError("rank applies to a folded adapter: pass fold too")
     if adapter:
         base = LocalSettings.model_validate_json(settings_file.read_text(encoding="utf-8")).base or ""
-        if not _portable(base):
+        if not _portable(base) and not (fold and has_adapter(local_path(base))):
             raise ShipError(
                 f"{source} is an adapter on {base!r}, which a fresh install cannot load; "
-                f"ship its base first and name it as builtin:NAME, or train on one of {', '.join(_PORTABLE_BASES)}"
+                f"ship its base first and name it as builtin:NAME, train on one of {', '.join(_PORTABLE_BASES)}, "
+                "or, when the base is itself an adapter, fold the two into one"
             )
     if dest.exists() and not replace:
         raise ShipError(f"{dest} exists: pass replace to ship over it")
@@ -134,13 +188,35 @@ def ship(
     if (source / MANIFEST).is_file():
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     manifest["shipped_from"] = str(source)
-    if stages := _stages(manifest):
+    if stages := _stages(manifest, source):
         manifest["stages"] = stages  # how the weights it went on training were made
     if evaluations:
         manifest["evaluation"] = _evaluation(evaluations, command)
 
     staging = root / f".{name}.shipping"
     shutil.rmtree(staging, ignore_errors=True)
+    if adapter and not _portable(base):
+        folded_dir = root / f".{name}.folding"
+        shutil.rmtree(folded_dir, ignore_errors=True)
+        try:
+            chain, folded = write_folded(source, folded_dir, rank=rank, stop_at=_portable)
+        except ModelSpecError as exc:
+            shutil.rmtree(folded_dir, ignore_errors=True)
+            raise ShipError(str(exc)) from None
+        manifest["folded"] = folded_record(chain, folded)
+        base = LocalSettings.model_validate_json((folded_dir / SETTINGS_FILE).read_text(encoding="utf-8")).base or ""
+        try:
+            if not _portable(base):
+                raise ShipError(f"{source} folds into an adapter on {base!r}, which a fresh install cannot load either")
+            return _write(folded_dir, dest, staging, manifest, base)
+        finally:
+            shutil.rmtree(folded_dir, ignore_errors=True)
+    return _write(source, dest, staging, manifest, base if adapter else None)
+
+
+def _write(source: Path, dest: Path, staging: Path, manifest: dict[str, Any], base: str | None) -> Path:
+    """Copy ``source`` into ``staging`` (an adapter, on ``base``, as float16), then swap it in as ``dest``."""
+    adapter = base is not None
     staging.mkdir(parents=True)
     for file in sorted(p for p in source.iterdir() if p.is_file() and p.name not in _NEVER):
         if adapter and file.name in _TOKENIZER:

@@ -47,7 +47,7 @@ from parlswarm.parl.grpo import (
 )
 from parlswarm.parl.rewards import RewardConfig, reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
-from parlswarm.parl.sft import NoteStyle
+from parlswarm.parl.sft import NoteStyle, git_commit
 from parlswarm.tools import Toolset
 from parlswarm.types import Budgets
 
@@ -284,6 +284,32 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 # --- checkpoints ---------------------------------------------------------------------------
 
 
+COMMIT_FILE = "git_commit"
+
+
+def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:
+    """What made the checkpoint at ``step`` of the run in ``out``: its config, the commit the run
+    started at, the warm start's digest and the step's training figures (``parlswarm train ship``
+    carries it into a shipped model's manifest)."""
+    config = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
+    commit = out / COMMIT_FILE
+    settings = out / "warm_start" / "parlswarm.json"
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()] \
+        if (out / "metrics.jsonl").is_file() else []
+    at_step = next((m for m in metrics if m.get("step") == step), None)
+    manifest: dict[str, Any] = {
+        "model": f"PARL orchestrator, step {step} of {config.get('steps')}"
+        + (" (LoRA adapter on its warm start)" if config.get("lora") else ""),
+        "config": config,
+        "git_commit": commit.read_text(encoding="utf-8").strip() or None if commit.is_file() else None,
+        "steps": step,
+        "train": at_step,
+    }
+    if settings.is_file() and (digest := LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")).base_digest):
+        manifest["init_digest"] = digest
+    return manifest
+
+
 def save_checkpoint(out: Path, step: int, policy: LocalModel, optimizer: torch.optim.Optimizer, rng: random.Random) -> Path:
     folder = out / "checkpoints" / f"step-{step:05d}"
     tmp = folder.with_name(folder.name + ".tmp")
@@ -294,6 +320,7 @@ def save_checkpoint(out: Path, step: int, policy: LocalModel, optimizer: torch.o
     settings = out / "warm_start" / "parlswarm.json"
     if settings.is_file():
         shutil.copy(settings, tmp / "parlswarm.json")
+    (tmp / "manifest.json").write_text(json.dumps(checkpoint_manifest(out, step), indent=2) + "\n", encoding="utf-8")
     torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
                 "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
     shutil.rmtree(folder, ignore_errors=True)
@@ -370,6 +397,8 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
     if saved.is_file() and ParlConfig.model_validate(yaml.safe_load(saved.read_text(encoding="utf-8"))) != config:
         raise ValueError(f"{out} holds a run with another config; use a new out_dir or the same config to resume")
     saved.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
+    if not (out / COMMIT_FILE).exists():
+        (out / COMMIT_FILE).write_text(f"{git_commit() or ''}\n", encoding="utf-8")  # the code the run started with
 
     warm_start = _policy_path(config.policy)
     resume = latest_checkpoint(out)
