@@ -251,3 +251,18 @@ def test_a_fold_checks_every_link_against_the_base_it_was_trained_on(tmp_path: P
     with pytest.raises(ModelSpecError, match="now holds other weights"):
         adapter_chain(second)
     assert not list(weights.iterdir())
+
+
+def test_a_parl_evaluation_goes_into_the_manifest_a_row_per_policy_and_budget(tmp_path: Path, weights: Path) -> None:
+    rows = [
+        {"condition": "warm start", "seed": None, "critical_budget": 8, "eval_world_seed": 77, "tasks": 8, "item_f1": 0.69},
+        {"condition": "B", "seed": 0, "critical_budget": 8, "eval_world_seed": 77, "tasks": 8, "item_f1": 0.91},
+    ]
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(rows))
+    dest = ship(tiny_policy(tmp_path / "run"), "evaluated", evaluations=[results], command="parl_experiments ...", root=weights)
+    figures = json.loads((dest / "manifest.json").read_text())["evaluation"]["figures"]
+    assert figures == {
+        "warm start · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.69},
+        "B seed 0 · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.91},
+    }
