@@ -57,6 +57,7 @@ _PLUGINS: dict[str, str] = {
     "builtin": "parlswarm.models.local",
     "hf": "parlswarm.models.local",
     "hf-gguf": "parlswarm.models.local",
+    "prefixed": "parlswarm.parl.prefixed",
     "scripted-ui2code": "parlswarm.vision.scripted",
 }
 

@@ -34,7 +34,7 @@ from parlswarm.scoring.tasks import norm_column
 from parlswarm.swarm import Mode, Swarm
 from parlswarm.tools import Toolset
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 from parlswarm.world.tasks import WorldTask, header
 
 
@@ -61,7 +61,7 @@ class TaskCase:
         return len(self.gold.rows)
 
 
-def finds_places(response: ModelResponse) -> bool:
+def finds_places(response: ModelResponse | AssistantMessage) -> bool:
     """Whether a turn only looks for the task's places: searches, or reads a region's index."""
     def looks(name: str, arguments: str) -> bool:
         if name == "search":
@@ -72,7 +72,8 @@ def finds_places(response: ModelResponse) -> bool:
             return False
         return isinstance(doc_id, str) and doc_id.startswith("region/")
 
-    calls = response.message.tool_calls or []
+    message = response.message if isinstance(response, ModelResponse) else response
+    calls = message.tool_calls or []
     return bool(calls) and all(looks(c.function.name, c.function.arguments) for c in calls)
 
 

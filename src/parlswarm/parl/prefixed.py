@@ -1,0 +1,83 @@
+"""A PARL orchestrator as an ordinary model: ``--model prefixed:SPEC``.
+
+A PARL run with ``expert_prefix`` trains the orchestrator from the decision point on: the
+scripted expert plays the turns that only look for the task's places (searches, a region's
+index page), writing notes in the style the warm start learnt, and the policy plays every
+turn after (:mod:`parlswarm.parl.rollout`). Run alone, the policy would have to find the places
+itself, which it was never trained to do. ``prefixed:SPEC`` runs it as it was trained and
+evaluated, through ``parlswarm run`` and ``parlswarm bench`` like any model.
+
+Unlike the rollout's per-episode wrapper this one keeps no state, so one instance serves
+every run of a benchmark: a conversation whose assistant turns all only looked for places is
+still in the prefix, and the expert is asked first; once any turn did more, the policy plays.
+The note style comes from the model's ``manifest.json`` (a PARL checkpoint's, or a shipped
+one's): its config's ``prefix_notes``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any, get_args
+
+from parlswarm.models.base import Model, ModelSpecError
+from parlswarm.models.registry import ModelOptions, register
+from parlswarm.parl.rollout import expert_prefix, finds_places
+from parlswarm.parl.sft import NoteStyle
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolSpec
+
+
+class PrefixedModel:
+    """``policy`` from the decision point on; ``prefix`` (the scripted expert) before it."""
+
+    def __init__(self, policy: Model, prefix: Model, name: str | None = None) -> None:
+        self.policy = policy
+        self.prefix = prefix
+        self.name = name or f"prefixed:{policy.name}"
+
+    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+        turns = [m for m in messages if isinstance(m, AssistantMessage)]
+        if all(finds_places(turn) for turn in turns):
+            response = await self.prefix.complete(messages, tools)
+            if finds_places(response):
+                return response
+        return await self.policy.complete(messages, tools)
+
+    def __getattr__(self, name: str) -> Any:
+        # Whatever else a caller asks of a model (batching, closing, counters) is the policy's.
+        return getattr(self.policy, name)
+
+
+def note_style(spec: str) -> NoteStyle:
+    """The prefix notes the PARL model ``spec`` was trained with, from its manifest."""
+    from parlswarm.models.local import local_path
+
+    manifest = local_path(spec) / "manifest.json"
+    try:
+        config = json.loads(manifest.read_text(encoding="utf-8")).get("config") or {}
+    except OSError:
+        raise ModelSpecError(f"prefixed:{spec}: {manifest} not found; name a PARL checkpoint or a shipped PARL model") from None
+    except ValueError as exc:
+        raise ModelSpecError(f"prefixed:{spec}: {manifest} is not JSON ({exc})") from None
+    if not config.get("expert_prefix"):
+        raise ModelSpecError(f"prefixed:{spec}: its manifest records no PARL run with expert_prefix; run it as {spec}")
+    style = config.get("prefix_notes")
+    if style not in get_args(NoteStyle):
+        raise ModelSpecError(f"prefixed:{spec}: its manifest's prefix_notes {style!r} is none of {', '.join(get_args(NoteStyle))}")
+    return style  # type: ignore[no-any-return]
+
+
+def load_prefixed(spec: str, options: ModelOptions) -> PrefixedModel:
+    if not spec:
+        raise ModelSpecError("prefixed:SPEC needs the PARL model, e.g. prefixed:builtin:smollm2-parl")
+    del options  # a local model: the remote options (base URL, retries) do not apply
+    from parlswarm.models.local import load_local
+
+    style = note_style(spec)
+    # A PARL orchestrator is a local model: builtin:NAME, hf:PATH, or a checkpoint's folder.
+    return PrefixedModel(load_local(spec), expert_prefix(style), name=f"prefixed:{spec}")
+
+
+register("prefixed", load_prefixed, "prefixed:SPEC (a PARL orchestrator, the scripted expert playing the turns before its decision)")
+
+__all__ = ["PrefixedModel", "load_prefixed", "note_style"]

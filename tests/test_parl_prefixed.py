@@ -1,0 +1,79 @@
+"""``--model prefixed:SPEC``: a PARL orchestrator run as it was trained, the expert playing the turns before its decision."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from nano_support import tiny_policy  # noqa: E402
+
+from parlswarm.models import ModelSpecError, ScriptedModel, load_model  # noqa: E402
+from parlswarm.models.scripted import reply_to_message  # noqa: E402
+from parlswarm.parl.prefixed import PrefixedModel  # noqa: E402
+from parlswarm.types import AssistantMessage, Message, ToolMessage, UserMessage  # noqa: E402
+
+SEARCH = {"content": None, "tool_calls": [{"name": "search", "arguments": {"query": "Europe countries"}}]}
+ASSIGN = {"content": None, "tool_calls": [{"name": "create_subagent", "arguments": {"name": "r"}}]}
+
+
+def _counting(replies: Sequence[object], calls: list[int]) -> ScriptedModel:
+    def script(messages: Sequence[Message]) -> object:
+        calls.append(len(messages))
+        return replies[min(len(calls), len(replies)) - 1]
+
+    return ScriptedModel(script)  # type: ignore[arg-type]
+
+
+def test_the_expert_plays_until_a_turn_does_more_than_look_for_places() -> None:
+    prefix_calls: list[int] = []
+    policy_calls: list[int] = []
+    model = PrefixedModel(policy=_counting(["the policy's turn"], policy_calls), prefix=_counting([SEARCH, ASSIGN], prefix_calls))
+    user: list[Message] = [UserMessage(content="For each country of Europe ...")]
+
+    first = asyncio.run(model.complete(user, []))
+    assert first.message.tool_calls and first.message.tool_calls[0].function.name == "search"
+    assert (len(prefix_calls), len(policy_calls)) == (1, 0)
+
+    searched = [*user, first.message, ToolMessage(tool_call_id=first.message.tool_calls[0].id, content="results")]
+    second = asyncio.run(model.complete(searched, []))  # the expert would assign: the decision is the policy's
+    assert second.message.content == "the policy's turn" and (len(prefix_calls), len(policy_calls)) == (2, 1)
+
+    decided = [*searched, AssistantMessage(content=None, tool_calls=reply_to_message(ASSIGN, 1).tool_calls),
+               ToolMessage(tool_call_id="x", content="done")]
+    asyncio.run(model.complete(decided, []))  # past the decision the expert is not asked
+    assert (len(prefix_calls), len(policy_calls)) == (2, 2)
+
+
+def _parl_folder(folder: Path, config: dict[str, object]) -> Path:
+    tiny_policy(folder)
+    (folder / "manifest.json").write_text(json.dumps({"model": "PARL orchestrator", "config": config}))
+    return folder
+
+
+def test_prefixed_loads_a_parl_model_in_the_note_style_its_manifest_names(tmp_path: Path) -> None:
+    folder = _parl_folder(tmp_path / "parl", {"expert_prefix": True, "prefix_notes": "verbatim"})
+    model = load_model(f"prefixed:{folder}")
+    assert isinstance(model, PrefixedModel) and model.name == f"prefixed:{folder}"
+    assert model.prefix.style == "verbatim"  # type: ignore[attr-defined]
+    assert model.tokenizer is model.policy.tokenizer  # type: ignore[attr-defined]  # the rest is the policy's
+
+
+def test_prefixed_names_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ModelSpecError, match="prefixed:SPEC needs the PARL model"):
+        load_model("prefixed:")
+    bare = tiny_policy(tmp_path / "bare")
+    with pytest.raises(ModelSpecError, match=r"manifest.json not found; name a PARL checkpoint"):
+        load_model(f"prefixed:{bare}")
+    serial = _parl_folder(tmp_path / "serial", {"expert_prefix": False, "prefix_notes": "verbatim"})
+    with pytest.raises(ModelSpecError, match="records no PARL run with expert_prefix"):
+        load_model(f"prefixed:{serial}")
+    odd = _parl_folder(tmp_path / "odd", {"expert_prefix": True, "prefix_notes": "scribbled"})
+    with pytest.raises(ModelSpecError, match="prefix_notes 'scribbled' is none of"):
+        load_model(f"prefixed:{odd}")
