@@ -16,6 +16,9 @@ def test_shipped_configs_load() -> None:
     assert ParlConfig.from_yaml(CONFIGS / "parl-nano.yaml").budgets.max_critical_steps == 12
     assert BenchConfig.from_yaml(CONFIGS / "bench-parl.yaml").budgets_for(6).max_critical_steps == 12
     assert BenchConfig.from_yaml(CONFIGS / "bench-report.yaml").budgets_for(50).max_subagent_steps == 100
+    # bench-parl-smollm2.yaml is the budget the SmolLM2 PARL runs train and are evaluated under.
+    smollm2 = ParlConfig.from_yaml(CONFIGS / "parl-smollm2.yaml")
+    assert BenchConfig.from_yaml(CONFIGS / "bench-parl-smollm2.yaml").budgets_for(smollm2.max_rows or 8) == smollm2.budgets
 
 
 def test_every_shipped_config_loads() -> None:

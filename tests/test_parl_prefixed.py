@@ -63,6 +63,9 @@ def test_prefixed_loads_a_parl_model_in_the_note_style_its_manifest_names(tmp_pa
     assert isinstance(model, PrefixedModel) and model.name == f"prefixed:{folder}"
     assert model.prefix.style == "verbatim"  # type: ignore[attr-defined]
     assert model.tokenizer is model.policy.tokenizer  # type: ignore[attr-defined]  # the rest is the policy's
+    # A warm start records no PARL run: its notes are named.
+    warm = load_model(f"prefixed:checked:hf:{tiny_policy(tmp_path / 'warm')}")
+    assert isinstance(warm, PrefixedModel) and warm.prefix.style == "checked"  # type: ignore[attr-defined]
 
 
 def test_prefixed_names_what_is_wrong(tmp_path: Path) -> None:

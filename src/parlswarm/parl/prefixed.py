@@ -11,7 +11,8 @@ Unlike the rollout's per-episode wrapper this one keeps no state, so one instanc
 every run of a benchmark: a conversation whose assistant turns all only looked for places is
 still in the prefix, and the expert is asked first; once any turn did more, the policy plays.
 The note style comes from the model's ``manifest.json`` (a PARL checkpoint's, or a shipped
-one's): its config's ``prefix_notes``.
+one's): its config's ``prefix_notes``; ``prefixed:NOTES:SPEC`` names it instead (the warm
+start of a PARL run, whose manifest is an SFT run's: ``prefixed:verbatim:hf:runs/.../final``).
 """
 
 from __future__ import annotations
@@ -60,7 +61,10 @@ def note_style(spec: str) -> NoteStyle:
     except ValueError as exc:
         raise ModelSpecError(f"prefixed:{spec}: {manifest} is not JSON ({exc})") from None
     if not config.get("expert_prefix"):
-        raise ModelSpecError(f"prefixed:{spec}: its manifest records no PARL run with expert_prefix; run it as {spec}")
+        raise ModelSpecError(
+            f"prefixed:{spec}: its manifest records no PARL run with expert_prefix; run it as {spec}, "
+            f"or name the notes: prefixed:NOTES:{spec}"
+        )
     style = config.get("prefix_notes")
     if style not in get_args(NoteStyle):
         raise ModelSpecError(f"prefixed:{spec}: its manifest's prefix_notes {style!r} is none of {', '.join(get_args(NoteStyle))}")
@@ -68,16 +72,24 @@ def note_style(spec: str) -> NoteStyle:
 
 
 def load_prefixed(spec: str, options: ModelOptions) -> PrefixedModel:
+    """``prefixed:SPEC`` in the note style SPEC's manifest records, or ``prefixed:NOTES:SPEC`` in ``NOTES``."""
     if not spec:
         raise ModelSpecError("prefixed:SPEC needs the PARL model, e.g. prefixed:builtin:smollm2-parl")
     del options  # a local model: the remote options (base URL, retries) do not apply
     from parlswarm.models.local import load_local
 
-    style = note_style(spec)
+    head, _, rest = spec.partition(":")
+    if head in get_args(NoteStyle) and rest:
+        style, spec = head, rest  # prefixed:verbatim:SPEC, e.g. a warm start that records no PARL run
+    else:
+        style = note_style(spec)
     # A PARL orchestrator is a local model: builtin:NAME, hf:PATH, or a checkpoint's folder.
     return PrefixedModel(load_local(spec), expert_prefix(style), name=f"prefixed:{spec}")
 
 
-register("prefixed", load_prefixed, "prefixed:SPEC (a PARL orchestrator, the scripted expert playing the turns before its decision)")
+register(
+    "prefixed", load_prefixed,
+    "prefixed:[NOTES:]SPEC (a PARL orchestrator, the scripted expert playing the turns before its decision)",
+)
 
 __all__ = ["PrefixedModel", "load_prefixed", "note_style"]
