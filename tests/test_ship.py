@@ -28,10 +28,10 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def _adapter(folder: Path, base_dir: Path, base_spec: str) -> Path:
+def _adapter(folder: Path, base_dir: Path, base_spec: str, r: int = 2) -> Path:
     """A LoRA adapter on the model in ``base_dir`` whose update is not zero, saved as a run saves one."""
     lm = LocalModel.from_pretrained(base_dir)
-    model = add_adapter(lm.model, LoraSettings(r=2, alpha=4))
+    model = add_adapter(lm.model, LoraSettings(r=r, alpha=2 * r))
     torch.manual_seed(0)
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -266,3 +266,49 @@ def test_a_parl_evaluation_goes_into_the_manifest_a_row_per_policy_and_budget(tm
         "warm start · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.69},
         "B seed 0 · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.91},
     }
+
+
+def test_an_adapter_ships_as_int8_rows_and_loads_to_merge_and_to_train_on(tmp_path: Path, weights: Path) -> None:
+    from parlswarm.models.adapter import ADAPTER_INT8, adapter_tensors, load_adapter
+    from parlswarm.models.fold import fold
+
+    ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
+    source = _adapter(tmp_path / "adapter", weights / "tinybase", "builtin:tinybase", r=16)
+    with pytest.raises(ShipError, match="whole model, which ships as saved: int8 is for adapters"):
+        ship(weights / "tinybase", "whole8", root=weights, dtype="int8")
+    half = ship(source, "tiny16", root=weights)
+    dest = ship(source, "tiny8", root=weights, dtype="int8")
+    assert {p.name for p in dest.iterdir()} == {"adapter_config.json", ADAPTER_INT8, "parlswarm.json", "manifest.json"}
+    assert json.loads((dest / "manifest.json").read_text())["dtype"] == "int8"
+    # A row of rank 16 is 16 bytes and a float32 scale, against 32 bytes in float16; on a model
+    # this small the file's header (a name per tensor, and one per scale) is a good part of it.
+    assert (dest / ADAPTER_INT8).stat().st_size < 0.8 * (half / "adapter_model.safetensors").stat().st_size
+
+    saved = adapter_tensors(source)
+    restored = adapter_tensors(dest)
+    assert restored.keys() == saved.keys()
+    for k, v in saved.items():
+        # Each element within half a step of its row's scale (the row's largest magnitude / 127).
+        step = v.abs().amax(dim=1, keepdim=True) / 127
+        assert torch.all((restored[k] - v).abs() <= step / 2 + 1e-7)
+
+    base = LocalModel.from_pretrained(weights / "tinybase").model.state_dict()
+    exact = _update(LocalModel.from_pretrained(source), base)
+    shipped = _update(load_model("builtin:tiny8"), base)  # type: ignore[arg-type]
+    lost = sum(float(((shipped[k] - v) ** 2).sum()) for k, v in exact.items())
+    assert 0 < lost < 1e-4 * sum(float((v**2).sum()) for v in exact.values())
+
+    # A later round trains on it (SFT from a shipped adapter): the expanded weights, trainable.
+    trainable = load_adapter(LocalModel.from_pretrained(weights / "tinybase").model, dest, trainable=True)
+    lora = {n: p for n, p in trainable.named_parameters() if "lora_" in n}
+    assert lora and all(p.requires_grad for p in lora.values())
+    assert fold([dest]).exact  # and a chain reads it too
+
+
+def test_int8_keeps_zero_rows_and_refuses_what_is_not_a_weight_matrix() -> None:
+    from parlswarm.models.adapter import to_int8
+
+    stored = to_int8({"w": torch.tensor([[0.0, 0.0], [1.0, -0.5]])})
+    assert stored["w"].dtype == torch.int8 and stored["w"].tolist() == [[0, 0], [127, -64]]
+    with pytest.raises(ValueError, match="only 2-D floating weights"):
+        to_int8({"v": torch.ones(3)})

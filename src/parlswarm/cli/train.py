@@ -70,12 +70,16 @@ def ship(
     rank: Annotated[
         int | None, typer.Option("--rank", min=1, help="With --fold: keep the best approximation of this rank (default: exact).")
     ] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Store an adapter's weights as 8-bit rows and their scales (half of float16's bytes).")
+    ] = False,
 ) -> None:
     """Commit a trained model with parlswarm: copy it (an adapter as float16) into weights/NAME with its manifest."""
     with user_errors():
         from parlswarm.models.ship import ship as ship_model
 
-        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace, fold=fold, rank=rank)
+        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace, fold=fold, rank=rank,
+                           dtype="int8" if int8 else "float16")
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
     console.print(f"shipped {source} as {'builtin' if name == 'nano' else f'builtin:{name}'}: {dest} ({size:.1f} MiB)", highlight=False)
     folded = json.loads((dest / "manifest.json").read_text(encoding="utf-8")).get("folded")

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import torch
 
-from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
+from parlswarm.models.adapter import ADAPTER_CONFIG, ADAPTER_INT8, ADAPTER_WEIGHTS, adapter_tensors, has_adapter
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.local import SETTINGS_FILE, LocalSettings, check_base, local_path
 from parlswarm.models.nano import write_settings
 
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
 _A, _B = ".lora_A.weight", ".lora_B.weight"
 
 
@@ -83,8 +82,6 @@ def _scale(folder: Path) -> float:
 
 def fold(adapters: list[Path], rank: int | None = None) -> Folded:
     """The update of ``adapters`` (as :func:`adapter_chain` lists them) as one adapter at scale 1."""
-    from safetensors.torch import load_file
-
     if not adapters:
         raise ValueError("fold needs at least one adapter")
     if rank is not None and rank < 1:
@@ -92,17 +89,17 @@ def fold(adapters: list[Path], rank: int | None = None) -> Folded:
     factors: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
     for folder in adapters:
         scale = _scale(folder)
-        tensors = load_file(str(folder / ADAPTER_WEIGHTS))
+        tensors = adapter_tensors(folder)
         for key, a in tensors.items():
             if not key.endswith(_A):
                 continue
             layer = key[: -len(_A)]
             b = tensors.get(layer + _B)
             if b is None:
-                raise ModelSpecError(f"{folder / ADAPTER_WEIGHTS}: {layer} has lora_A but no lora_B")
+                raise ModelSpecError(f"{folder}: {layer} has lora_A but no lora_B")
             factors.setdefault(layer, []).append((a.double(), scale * b.double()))
     if not factors:
-        raise ModelSpecError(f"{adapters[-1] / ADAPTER_WEIGHTS} holds no LoRA weights")
+        raise ModelSpecError(f"{adapters[-1]} holds no LoRA weights")
     full = max(sum(a.shape[0] for a, _ in pairs) for pairs in factors.values())
     target = full if rank is None else rank
     out: dict[str, torch.Tensor] = {}
@@ -155,7 +152,7 @@ def write_folded(
         raise FileExistsError(f"{dest} exists: folding writes a new folder")
     dest.mkdir(parents=True)
     for file in source.iterdir():
-        if file.is_file() and file.name not in {ADAPTER_WEIGHTS, ADAPTER_CONFIG, SETTINGS_FILE}:
+        if file.is_file() and file.name not in {ADAPTER_WEIGHTS, ADAPTER_INT8, ADAPTER_CONFIG, SETTINGS_FILE}:
             shutil.copy2(file, dest / file.name)
     config = json.loads((source / ADAPTER_CONFIG).read_text(encoding="utf-8"))
     targets = sorted({layer.rsplit(".", 1)[-1] for layer in (k[: -len(_A)] for k in folded.tensors if k.endswith(_A))})

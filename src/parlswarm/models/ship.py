@@ -5,7 +5,8 @@ ships has to load on a fresh install and stay small (git holds every version; th
 
 - a whole model is copied as saved;
 - a LoRA adapter is cast to float16 (half the bytes; merged into a float32 base it loads as
-  float32 again) and ships without its tokenizer, since its base brings one. Its base must
+  float32 again), or with ``dtype="int8"`` stored as 8-bit rows and their scales (a quarter),
+  and ships without its tokenizer, since its base brings one. Its base must
   be a spec that resolves on any install (``builtin``, ``builtin:NAME``, ``hf-gguf:smollm2``),
   not a run folder of this machine. An adapter trained on another adapter (a PARL checkpoint
   on its SFT warm start) ships with ``fold``: the chain becomes one adapter on the first
@@ -21,9 +22,9 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from parlswarm.models.adapter import ADAPTER_CONFIG, has_adapter
+from parlswarm.models.adapter import ADAPTER_CONFIG, ADAPTER_INT8, ADAPTER_WEIGHTS, adapter_tensors, has_adapter, to_int8
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.fold import folded_record, write_folded
 from parlswarm.models.local import (
@@ -42,6 +43,7 @@ MANIFEST = "manifest.json"
 _NEVER = {"README.md", MANIFEST, "trainer_state.pt"}
 _TOKENIZER = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}
 _PORTABLE_BASES = ("builtin", "hf-gguf:smollm2")
+AdapterDtype = Literal["float16", "int8"]
 
 
 class ShipError(ValueError):
@@ -137,12 +139,17 @@ def _manifest_of(spec: str) -> Path | None:
     return file if file.is_file() else None
 
 
-def _half(source: Path, dest: Path) -> None:
+def _write_weights(source: Path, staging: Path, dtype: AdapterDtype) -> None:
+    """An adapter's weights (float32, float16 or int8 as saved) as ``dtype``."""
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
-    tensors = load_file(str(source))
-    save_file({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}, str(dest))
+    tensors = adapter_tensors(source)
+    if dtype == "int8":
+        save_file(to_int8(tensors), str(staging / ADAPTER_INT8), metadata={"format": "pt"})
+    else:
+        half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
+        save_file(half, str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
 
 
 def ship(
@@ -155,11 +162,14 @@ def ship(
     replace: bool = False,
     fold: bool = False,
     rank: int | None = None,
+    dtype: AdapterDtype = "float16",
 ) -> Path:
     """Copy the saved model in ``source`` to ``root/name`` (``weights/`` by default); returns it.
 
     ``fold`` ships an adapter on another adapter as one adapter on the first portable base:
-    exactly (ranks add up), or the best approximation of rank ``rank``."""
+    exactly (ranks add up), or the best approximation of rank ``rank``. An adapter's weights
+    ship as ``dtype``: float16, or int8 (half float16's bytes, rows scaled by their largest
+    magnitude; :mod:`parlswarm.models.adapter` reads them)."""
     source = Path(source)
     root = WEIGHTS_DIR if root is None else root
     dest = root / name
@@ -172,6 +182,10 @@ def ship(
     base = ""
     if not adapter and not (source / "config.json").is_file():
         raise ShipError(f"{source} holds neither a model (config.json) nor an adapter (adapter_config.json)")
+    if dtype not in ("float16", "int8"):
+        raise ShipError(f"an adapter ships as float16 or int8, not {dtype!r}")
+    if dtype != "float16" and not adapter:
+        raise ShipError(f"{source} is a whole model, which ships as saved: {dtype} is for adapters")
     if rank is not None and not fold:
         raise ShipError("rank applies to a folded adapter: pass fold too")
     if adapter:
@@ -208,23 +222,25 @@ def ship(
         try:
             if not _portable(base):
                 raise ShipError(f"{source} folds into an adapter on {base!r}, which a fresh install cannot load either")
-            return _write(folded_dir, dest, staging, manifest, base)
+            return _write(folded_dir, dest, staging, manifest, base, dtype)
         finally:
             shutil.rmtree(folded_dir, ignore_errors=True)
-    return _write(source, dest, staging, manifest, base if adapter else None)
+    return _write(source, dest, staging, manifest, base if adapter else None, dtype)
 
 
-def _write(source: Path, dest: Path, staging: Path, manifest: dict[str, Any], base: str | None) -> Path:
-    """Copy ``source`` into ``staging`` (an adapter, on ``base``, as float16), then swap it in as ``dest``."""
+def _write(
+    source: Path, dest: Path, staging: Path, manifest: dict[str, Any], base: str | None, dtype: AdapterDtype
+) -> Path:
+    """Copy ``source`` into ``staging`` (an adapter, on ``base``, as ``dtype``), then swap it in as ``dest``."""
     adapter = base is not None
     staging.mkdir(parents=True)
+    if adapter:
+        _write_weights(source, staging, dtype)
+        manifest["dtype"] = dtype
     for file in sorted(p for p in source.iterdir() if p.is_file() and p.name not in _NEVER):
-        if adapter and file.name in _TOKENIZER:
+        if adapter and (file.name in _TOKENIZER or file.name in (ADAPTER_WEIGHTS, ADAPTER_INT8)):
             continue
-        if adapter and file.suffix == ".safetensors":
-            _half(file, staging / file.name)
-            manifest["dtype"] = "float16"
-        elif adapter and file.name == ADAPTER_CONFIG:
+        if adapter and file.name == ADAPTER_CONFIG:
             # peft records the base as a path of this machine; name it by its spec instead.
             config = json.loads(file.read_text(encoding="utf-8"))
             config["base_model_name_or_path"] = base
