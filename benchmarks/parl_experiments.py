@@ -134,30 +134,31 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     rows: list[dict[str, Any]] = []
     episode_lines: list[str] = []
 
-    def record(label: str, condition: str, seed: int | None, orchestrator: Any) -> None:
+    def record(label: str, condition: str, seed: int | None, orchestrator: Any, policy: str) -> None:
         for limits in budgets:
             summary, episodes = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
             episode_lines.extend(json.dumps({
                 "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
                 **episode_facts(ep), "answer": ep.answer,
             }) for ep in episodes)
-            row = {"condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps, **summary.model_dump()}
+            row = {"condition": condition, "seed": seed, "policy": policy, "critical_budget": limits.max_critical_steps,
+                   **summary.model_dump()}
             rows.append(row)
             print(f"eval {label} (budget {limits.max_critical_steps} critical steps): F1 {summary.item_f1:.3f} "
                   f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f} "
                   f"({summary.policy_tokens} policy tokens, {summary.seconds:.0f}s)", flush=True)
 
-    record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens))
+    record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens), str(warm))
     # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
     control = ExpertModel(rows_per_agent=1, max_agents=width, reader="find")
-    record(f"fixed width {width} (scripted orchestrator)", "control", None, control)
+    record(f"fixed width {width} (scripted orchestrator)", "control", None, control, f"expert:find,agents={width}")
     for condition, folders in runs.items():
         for folder in folders:
             final = latest_checkpoint(folder)
             if final is None:
                 continue
             seed = int(folder.name.removeprefix("seed"))
-            record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens))
+            record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens), str(final))
     for row in rows:
         row.update(eval_world_seed=eval_seed, tasks=len(cases))
     if episodes_out is not None:

@@ -59,6 +59,10 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
 
     rows = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["seed"]) for r in rows] == [("warm start", None), ("control", None), ("A", 0), ("B", 0)]
+    # Each row names what it evaluated: the warm start's folder, the control, each run's last checkpoint.
+    assert [r["policy"] for r in rows] == [str(policy), "expert:find,agents=2",
+                                          str(out / "A-perf-only" / "seed0" / "checkpoints" / "step-00001"),
+                                          str(out / "B-annealed" / "seed0" / "checkpoints" / "step-00001")]
     for r in rows:
         assert r["tasks"] == 1 and r["eval_world_seed"] == 77 and r["critical_budget"] == 40
         assert 0.0 <= r["item_f1"] <= 1.0 and r["errors"] >= 0
