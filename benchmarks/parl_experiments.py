@@ -112,9 +112,11 @@ def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
 
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
-                 budgets: list[Budgets], episodes_out: Path | None = None) -> list[dict[str, Any]]:
+                 budgets: list[Budgets], episodes_out: Path | None = None, baselines: bool = True) -> list[dict[str, Any]]:
     """Every policy on the test cases once per budget; a summary row each. ``episodes_out``
-    (JSON lines) gets every episode too: its task, statistics, error and answer."""
+    (JSON lines) gets every episode too: its task, statistics, error and answer. Without
+    ``baselines`` the warm start and the control are left out (evaluated before: greedy, they
+    score the same again)."""
     from parlswarm.parl.evaluate import evaluate, greedy_policy
     from parlswarm.parl.rollout import TaskCase, expert_prefix
     from parlswarm.world.expert import ExpertModel
@@ -148,10 +150,11 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
                   f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f} "
                   f"({summary.policy_tokens} policy tokens, {summary.seconds:.0f}s)", flush=True)
 
-    record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens), str(warm))
-    # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
-    control = ExpertModel(rows_per_agent=1, max_agents=width, reader="find")
-    record(f"fixed width {width} (scripted orchestrator)", "control", None, control, f"expert:find,agents={width}")
+    if baselines:
+        record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens), str(warm))
+        # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
+        control = ExpertModel(rows_per_agent=1, max_agents=width, reader="find")
+        record(f"fixed width {width} (scripted orchestrator)", "control", None, control, f"expert:find,agents={width}")
     for condition, folders in runs.items():
         for folder in folders:
             final = latest_checkpoint(folder)
@@ -295,6 +298,8 @@ def main() -> None:
                              "each policy is evaluated once per budget")
     parser.add_argument("--skip-train", action="store_true", help="evaluate and plot what is there")
     parser.add_argument("--skip-eval", action="store_true", help="train (and plot) only")
+    parser.add_argument("--no-baselines", action="store_true",
+                        help="evaluate the runs only, not the warm start and the control (greedy, they score as before)")
     parser.add_argument("--policy", default=None, help="override the config's warm start")
     parser.add_argument("--lr", type=float, default=None, help="override the config's learning rate")
     parser.add_argument("--prefix-notes", default=None, choices=PLAIN_NOTE_STYLES,
@@ -326,7 +331,7 @@ def main() -> None:
     if args.skip_eval:
         return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
-                        episodes_out=out / "results-episodes.jsonl")
+                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(rows), encoding="utf-8")
     print(markdown(rows))

@@ -92,6 +92,10 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert [(e["condition"], e["critical_budget"]) for e in episodes] == [(r["condition"], r["critical_budget"]) for r in rows]
     assert all(e["task"].startswith("world_test_") and "answer" in e and e["critical_steps"] <= e["critical_budget"] for e in episodes)
     assert rows[3]["item_f1"] < rows[2]["item_f1"]  # the control cannot finish its table in 3 steps
+    # The runs alone: the warm start and the control scored as before.
+    _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "3", "--no-baselines")
+    alone = json.loads((out / "results.json").read_text())
+    assert [(r["condition"], r["critical_budget"], r["item_f1"]) for r in alone] == [("A", 3, rows[5]["item_f1"])]
 
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
                          capture_output=True, text=True, timeout=300)
