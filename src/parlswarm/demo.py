@@ -11,6 +11,10 @@ first run), then runs two parts through the same runtime and tools an LLM would 
    those tasks. The orchestrator is the scripted expert handing out one place a sub-agent,
    the form the model was trained on: the built-in model does not yet orchestrate or solve a
    task alone well enough to show (docs/local-model.md has its figures).
+3. **The PARL orchestrator** (``builtin:smollm2-parl``, SmolLM2 trained by PARL to decide
+   and delegate) on the same two tasks, run as it was trained (``prefixed:``): the scripted
+   expert finds the places, the model decides, creates and assigns the sub-agents (the
+   expert's find reader) and merges their tables (docs/parl.md has its figures).
 
 It prints the tables and writes the full reports. ``python -m parlswarm.demo --expert-only``
 skips the second part. The runtime's own fan-out overhead is measured separately: ``make
@@ -49,6 +53,8 @@ LATENCY = 0.1
 BUILTIN = "builtin:smollm2"
 # The form of sub-task the built-in model was trained on: the expert's find reader, one place a sub-agent.
 BUILTIN_ORCHESTRATOR = "expert:find,rows=1"
+PARL = "prefixed:builtin:smollm2-parl"
+PARL_SUBAGENTS = "expert:find"  # the sub-agents it was trained and evaluated with
 
 
 def demo_tasks(tasks: list[WorldTask]) -> list[WorldTask]:
@@ -99,7 +105,7 @@ def bench(
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m parlswarm.demo", description="parlswarm's offline demo (make demo).")
-    parser.add_argument("--expert-only", action="store_true", help=f"skip the part that runs the built-in model ({BUILTIN})")
+    parser.add_argument("--expert-only", action="store_true", help=f"skip the parts that run local models ({BUILTIN}, {PARL})")
     args = parser.parse_args(argv)
     out = default_cache_dir() / "demo"
     print("parlswarm demo: the offline wide-search world, single agent vs swarm")
@@ -129,6 +135,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         quiet_model_loading()
         orchestrator, subagents = load_model(BUILTIN_ORCHESTRATOR), load_model(BUILTIN)
         bench(small, tasks_file, gold, world, orchestrator, ("swarm",), out / "builtin", subagent_model=subagents)
+        print(
+            f"\n3. the PARL-trained orchestrator {PARL} with {PARL_SUBAGENTS} sub-agents, on the same tasks; "
+            "loading and running (a minute or two) ..."
+        )
+        bench(small, tasks_file, gold, world, load_model(PARL), ("swarm",), out / "parl", subagent_model=load_model(PARL_SUBAGENTS))
     print(f"\ntotal {time.perf_counter() - t0:.0f}s")
     print("more: parlswarm bench --split test --out DIR (all test tasks); make bench-fanout (runtime overhead)")
 
