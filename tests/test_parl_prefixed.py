@@ -80,3 +80,11 @@ def test_prefixed_names_what_is_wrong(tmp_path: Path) -> None:
     odd = _parl_folder(tmp_path / "odd", {"expert_prefix": True, "prefix_notes": "scribbled"})
     with pytest.raises(ModelSpecError, match="prefix_notes 'scribbled' is none of"):
         load_model(f"prefixed:{odd}")
+
+
+def test_a_prefixed_model_copies_without_asking_a_policy_it_does_not_have_yet() -> None:
+    import copy
+
+    model = PrefixedModel(policy=ScriptedModel(["a"], name="p"), prefix=ScriptedModel(["b"]))
+    clone = copy.copy(model)  # builds the copy before its attributes are set
+    assert clone.policy.name == "p" and clone.name == "prefixed:p"

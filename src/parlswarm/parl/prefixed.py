@@ -46,6 +46,8 @@ class PrefixedModel:
 
     def __getattr__(self, name: str) -> Any:
         # Whatever else a caller asks of a model (batching, closing, counters) is the policy's.
+        if name in ("policy", "prefix"):  # not set yet (a copy being built): no policy to ask
+            raise AttributeError(name)
         return getattr(self.policy, name)
 
 
