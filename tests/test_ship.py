@@ -315,3 +315,14 @@ def test_int8_keeps_zero_rows_and_refuses_what_is_not_a_weight_matrix() -> None:
     assert stored["w"].dtype == torch.int8 and stored["w"].tolist() == [[0, 0], [127, -64]]
     with pytest.raises(ValueError, match="only 2-D floating weights"):
         to_int8({"v": torch.ones(3)})
+
+
+def test_an_adapter_that_went_on_training_another_takes_its_init_as_the_stage_before(tmp_path: Path, weights: Path) -> None:
+    # An SFT round that continued the adapter in ``earlier`` (init), both on the same whole base.
+    ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
+    earlier = _adapter(tmp_path / "earlier", weights / "tinybase", "builtin:tinybase")
+    (earlier / "manifest.json").write_text(json.dumps({"git_commit": "one", "config": {"init": "builtin:tinybase"}}))
+    later = _adapter(tmp_path / "later", weights / "tinybase", "builtin:tinybase")
+    (later / "manifest.json").write_text(json.dumps({"git_commit": "two", "config": {"init": str(earlier)}}))
+    stages = json.loads((ship(later, "continued", root=weights) / "manifest.json").read_text())["stages"]
+    assert [s.get("git_commit") for s in stages] == [None, "one"]  # the shipped base, then the earlier round

@@ -119,17 +119,25 @@ def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
 def _started_from(manifest: dict[str, Any], folder: Path) -> tuple[str | None, str | None]:
     """The model a run started from, and the digest its weights had then, if recorded.
 
-    An adapter's settings name the base it was trained on, with its digest: a run's ``init``
-    may be a name (``builtin:smollm2``) that has held other weights since, or been swapped for
-    a copy of what it held."""
+    A new adapter trained on another adapter (a PARL checkpoint on its warm start) names that
+    one as its base, with its digest, and that is where it started: the run's ``init`` may be
+    a name (``builtin:smollm2``) that has held other weights since. An adapter on a whole model
+    started from its ``init`` (the adapter it went on training, or the base itself)."""
     settings = folder / SETTINGS_FILE
     if has_adapter(folder) and settings.is_file():
         saved = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8"))
-        if saved.base:
+        if saved.base and _is_adapter(saved.base):
             return saved.base, saved.base_digest
     config = manifest.get("config") or {}
     # An SFT config's init, a PARL config's policy.
     return config.get("init") or config.get("policy"), manifest.get("init_digest")
+
+
+def _is_adapter(spec: str) -> bool:
+    try:
+        return has_adapter(local_path(spec))
+    except ModelSpecError:
+        return False
 
 
 def _manifest_of(spec: str) -> Path | None:
