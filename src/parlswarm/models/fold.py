@@ -23,7 +23,7 @@ import torch
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, ADAPTER_INT8, ADAPTER_WEIGHTS, adapter_tensors, has_adapter
 from parlswarm.models.base import ModelSpecError
-from parlswarm.models.local import SETTINGS_FILE, LocalSettings, check_base, local_path
+from parlswarm.models.local import SETTINGS_FILE, LocalSettings, check_base, local_path, read_settings
 from parlswarm.models.nano import write_settings
 
 _A, _B = ".lora_A.weight", ".lora_B.weight"
@@ -65,10 +65,10 @@ def adapter_chain(folder: str | Path, *, stop_at: Callable[[str], bool] | None =
 def _settings(folder: Path) -> LocalSettings:
     if not has_adapter(folder):
         raise ModelSpecError(f"{folder} holds no LoRA adapter ({ADAPTER_CONFIG})")
-    file = folder / SETTINGS_FILE
-    if not file.is_file():
+    settings = read_settings(folder)
+    if settings is None:
         raise ModelSpecError(f"{folder} holds a LoRA adapter but no {SETTINGS_FILE} naming its base")
-    return LocalSettings.model_validate_json(file.read_text(encoding="utf-8"))
+    return settings
 
 
 def _scale(folder: Path) -> float:

@@ -119,6 +119,12 @@ class LocalSettings(BaseModel):
     base_digest: str | None = None
 
 
+def read_settings(folder: str | Path) -> LocalSettings | None:
+    """The :class:`LocalSettings` saved in ``folder`` (``parlswarm.json``); None when it has none."""
+    file = Path(folder) / SETTINGS_FILE
+    return LocalSettings.model_validate_json(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+
 # --------------------------------------------------------------------------------------------
 # Prompt rendering and parsing: pure functions, shared with the SFT data pipeline.
 

@@ -34,6 +34,7 @@ from parlswarm.models.local import (
     LocalSettings,
     is_builtin,
     local_path,
+    read_settings,
     weights_digest,
 )
 
@@ -123,11 +124,9 @@ def _started_from(manifest: dict[str, Any], folder: Path) -> tuple[str | None, s
     one as its base, with its digest, and that is where it started: the run's ``init`` may be
     a name (``builtin:smollm2``) that has held other weights since. An adapter on a whole model
     started from its ``init`` (the adapter it went on training, or the base itself)."""
-    settings = folder / SETTINGS_FILE
-    if has_adapter(folder) and settings.is_file():
-        saved = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8"))
-        if saved.base and _is_adapter(saved.base):
-            return saved.base, saved.base_digest
+    saved = read_settings(folder) if has_adapter(folder) else None
+    if saved is not None and saved.base and _is_adapter(saved.base):
+        return saved.base, saved.base_digest
     config = manifest.get("config") or {}
     # An SFT config's init, a PARL config's policy.
     return config.get("init") or config.get("policy"), manifest.get("init_digest")
@@ -198,7 +197,7 @@ def ship(
     if rank is not None and not fold:
         raise ShipError("rank applies to a folded adapter: pass fold too")
     if adapter:
-        base = LocalSettings.model_validate_json(settings_file.read_text(encoding="utf-8")).base or ""
+        base = (read_settings(source) or LocalSettings()).base or ""
         if not _portable(base) and not (fold and has_adapter(local_path(base))):
             raise ShipError(
                 f"{source} is an adapter on {base!r}, which a fresh install cannot load; "
@@ -227,7 +226,7 @@ def ship(
             shutil.rmtree(folded_dir, ignore_errors=True)
             raise ShipError(str(exc)) from None
         manifest["folded"] = folded_record(chain, folded)
-        base = LocalSettings.model_validate_json((folded_dir / SETTINGS_FILE).read_text(encoding="utf-8")).base or ""
+        base = (read_settings(folded_dir) or LocalSettings()).base or ""
         try:
             if not _portable(base):
                 raise ShipError(f"{source} folds into an adapter on {base!r}, which a fresh install cannot load either")

@@ -34,7 +34,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling, is_builtin, local_path, weights_digest
+from parlswarm.models.local import LocalModel, LocalSettings, Sampling, is_builtin, local_path, read_settings, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import (
     Sample,
@@ -293,7 +293,7 @@ def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:
     carries it into a shipped model's manifest)."""
     config = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
     commit = out / COMMIT_FILE
-    settings = out / "warm_start" / "parlswarm.json"
+    settings = read_settings(out / "warm_start")
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()] \
         if (out / "metrics.jsonl").is_file() else []
     at_step = next((m for m in metrics if m.get("step") == step), None)
@@ -305,8 +305,8 @@ def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:
         "steps": step,
         "train": at_step,
     }
-    if settings.is_file() and (digest := LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")).base_digest):
-        manifest["init_digest"] = digest
+    if settings is not None and settings.base_digest:
+        manifest["init_digest"] = settings.base_digest
     return manifest
 
 
