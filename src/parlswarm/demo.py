@@ -1,7 +1,7 @@
 """``make demo``: the main job, offline, in a few minutes.
 
 Builds the offline world (World Factbook pages and their search index, cached after the
-first run), then runs two parts through the same runtime and tools an LLM would use:
+first run), then runs three parts through the same runtime and tools an LLM would use:
 
 1. **The scripted expert**, as a single agent and as a swarm, on four test tasks of 6 to 56
    rows. Every model call is delayed by 0.1 s to stand in for a remote LLM, so wall-clock
@@ -17,7 +17,7 @@ first run), then runs two parts through the same runtime and tools an LLM would 
    expert's find reader) and merges their tables (docs/parl.md has its figures).
 
 It prints the tables and writes the full reports. ``python -m parlswarm.demo --expert-only``
-skips the second part. The runtime's own fan-out overhead is measured separately: ``make
+skips the second and third parts. The runtime's own fan-out overhead is measured separately: ``make
 bench-fanout`` (``benchmarks/fanout.py``).
 """
 
