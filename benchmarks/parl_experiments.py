@@ -11,9 +11,17 @@ Conditions (all from the same serial-leaning warm start, same budgets, same task
 Each run is resumable (its folder holds checkpoints); the driver skips finished runs. After
 training it evaluates the warm start, every run's final checkpoint and the control on the
 test split of a world seed never used in training, greedily, and writes ``results.json``,
-``results.md``, every evaluated episode with its answer (``results-episodes.jsonl``) and PNG plots (mean and spread over seeds against training step); ``training.md``
-tabulates each run's episodes (how often it assigned sub-agents and what it scored, early and
-late in training).
+``results.md``, every evaluated episode with its answer (``results-episodes.jsonl``) and PNG
+plots (mean and spread over seeds against training step); ``training.md`` tabulates each
+run's episodes (how often it assigned sub-agents and what it scored, early and late in
+training).
+
+Evaluations gather: a new one of the same policy at the same budget on the same tasks
+replaces the old row, the others stay, so runs evaluated in different sessions meet in one
+``results.json``. A grid kept under ``experiments/`` is in git but for its checkpoints
+(.gitignore): its logs, configs, warm-start digests and results outlive the machine, a run
+whose log is complete counts as finished, and one whose checkpoints went with the machine
+before it finished starts again from its first step (its log is cut to match).
 
     python benchmarks/parl_experiments.py --config configs/parl-nano.yaml --seeds 0,1,2 --out runs/parl-exp
 """
@@ -30,7 +38,7 @@ from typing import Any
 
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
-from parlswarm.parl.train import ParlConfig, _policy_path, episode_facts, latest_checkpoint, load_subagent, train
+from parlswarm.parl.train import ParlConfig, _policy_path, episode_facts, latest_checkpoint, load_subagent, logged_steps, train
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -80,6 +88,9 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
             done = latest_checkpoint(folder)
             if done is not None and done.name == f"step-{cfg.steps:05d}":
                 print(f"{folder}: finished earlier", flush=True)
+            elif logged_steps(folder) >= cfg.steps:
+                # A kept record (experiments/ is in git, checkpoints are not): trained; evaluated then, or never.
+                print(f"{folder}: finished earlier (its checkpoints are gone, its record stays)", flush=True)
             else:
                 print(f"{folder}: training {cfg.steps} steps", flush=True)
                 todo.append(cfg)
@@ -134,15 +145,15 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     subagent, _ = load_subagent(base, warm)
     prefix = expert_prefix(base.prefix_notes) if base.expert_prefix else None  # evaluated the way it was trained
     rows: list[dict[str, Any]] = []
-    episode_lines: list[str] = []
+    evaluated_episodes: list[dict[str, Any]] = []
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any, policy: str) -> None:
         for limits in budgets:
             summary, episodes = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
-            episode_lines.extend(json.dumps({
+            evaluated_episodes.extend({
                 "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
                 **episode_facts(ep), "answer": ep.answer,
-            }) for ep in episodes)
+            } for ep in episodes)
             row = {"condition": condition, "seed": seed, "policy": policy, "critical_budget": limits.max_critical_steps,
                    **summary.model_dump()}
             rows.append(row)
@@ -159,14 +170,37 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
         for folder in folders:
             final = latest_checkpoint(folder)
             if final is None:
+                print(f"{folder}: no checkpoint to evaluate", flush=True)
                 continue
             seed = int(folder.name.removeprefix("seed"))
             record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens), str(final))
     for row in rows:
         row.update(eval_world_seed=eval_seed, tasks=len(cases))
     if episodes_out is not None:
-        episodes_out.write_text("".join(line + "\n" for line in episode_lines), encoding="utf-8")
+        stamped = [e | {"eval_world_seed": eval_seed, "tasks": len(cases)} for e in evaluated_episodes]
+        evaluated = {_evaluation(e) for e in stamped}
+        kept = [line for line in _lines(episodes_out) if _evaluation(json.loads(line)) not in evaluated]
+        episodes_out.write_text("".join(line + "\n" for line in kept + [json.dumps(e) for e in stamped]), encoding="utf-8")
     return rows
+
+
+def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:
+    """What a result row (or an evaluated episode) is a figure of: which policy, at which budget,
+    on which tasks. A new evaluation of the same replaces the old; others stay."""
+    return (row["condition"], row["seed"], row.get("critical_budget"), row.get("eval_world_seed"), row.get("tasks"))
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+
+
+def merge_rows(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``old`` with each row ``new`` evaluates again replaced in place, and the rest of ``new``
+    after: evaluations made at different times (runs finished in different sessions) gather in
+    one results file."""
+    fresh = {_evaluation(r): r for r in new}
+    merged = [fresh.pop(_evaluation(r), r) for r in old]
+    return merged + [r for r in new if _evaluation(r) in fresh]
 
 
 def _integers(text: str, option: str, minimum: int = 1) -> list[int]:
@@ -332,7 +366,9 @@ def main() -> None:
         return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
                         episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines)
-    (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    results = out / "results.json"
+    rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], rows)
+    results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
     (out / "results.md").write_text(markdown(rows), encoding="utf-8")
     print(markdown(rows))
 

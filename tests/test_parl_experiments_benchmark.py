@@ -1,11 +1,13 @@
 """A tiny run of benchmarks/parl_experiments.py so that it cannot rot: two conditions, one
 seed, one GRPO step each from a tiny random warm start (side by side, in two processes), then
 the evaluation on one test task, the results files and the plot; a second run finds the
-training done; a third evaluates at two critical-step budgets."""
+training done; a third evaluates at two critical-step budgets; later ones gather evaluations
+and find a run whose checkpoints are gone finished."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,20 +84,37 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     second = _run(*args, "--skip-eval")  # resumable: finished runs are not trained again
     assert second.stdout.count(": finished earlier") == 2 and "training" not in second.stdout
 
-    # Each policy once per critical-step budget: at 3 steps nothing may run past 3.
+    # Each policy once per critical-step budget: at 3 steps nothing may run past 3. The rows at 40
+    # replace those of the first evaluation in place (B's stays); those at 3 come after.
     _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "40,3")
     rows = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["critical_budget"]) for r in rows] == [
-        ("warm start", 40), ("warm start", 3), ("control", 40), ("control", 3), ("A", 40), ("A", 3)]
+        ("warm start", 40), ("control", 40), ("A", 40), ("B", 40), ("warm start", 3), ("control", 3), ("A", 3)]
     assert all(r["critical_steps"] <= 3 for r in rows if r["critical_budget"] == 3)
     episodes = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
-    assert [(e["condition"], e["critical_budget"]) for e in episodes] == [(r["condition"], r["critical_budget"]) for r in rows]
+    # B's episode of the first evaluation stays; the rest are this one's.
+    assert [(e["condition"], e["critical_budget"]) for e in episodes] == [
+        ("B", 40), ("warm start", 40), ("warm start", 3), ("control", 40), ("control", 3), ("A", 40), ("A", 3)]
     assert all(e["task"].startswith("world_test_") and "answer" in e and e["critical_steps"] <= e["critical_budget"] for e in episodes)
-    assert rows[3]["item_f1"] < rows[2]["item_f1"]  # the control cannot finish its table in 3 steps
-    # The runs alone: the warm start and the control scored as before.
+    assert rows[5]["item_f1"] < rows[1]["item_f1"]  # the control cannot finish its table in 3 steps
+
+    # The runs alone: the warm start and the control scored as before. The new evaluation replaces
+    # the same row of the old and leaves the rest: evaluations of several sessions gather.
+    (out / "results.json").write_text(json.dumps([{**r, "item_f1": -1.0} if r["condition"] == "A" else r for r in rows]))
     _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "3", "--no-baselines")
-    alone = json.loads((out / "results.json").read_text())
-    assert [(r["condition"], r["critical_budget"], r["item_f1"]) for r in alone] == [("A", 3, rows[5]["item_f1"])]
+    gathered = json.loads((out / "results.json").read_text())
+    assert [(r["condition"], r["critical_budget"]) for r in gathered] == [(r["condition"], r["critical_budget"]) for r in rows]
+    assert [r["item_f1"] for r in gathered] == [r["item_f1"] for r in rows[:2]] + [-1.0] + [r["item_f1"] for r in rows[3:]]
+    again = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
+    assert [(e["condition"], e["critical_budget"]) for e in again] == [(e["condition"], e["critical_budget"]) for e in episodes
+                                                                       if (e["condition"], e["critical_budget"]) != ("A", 3)] + [("A", 3)]
+
+    # A record whose checkpoints are gone (experiments/ keeps logs in git, not weights): trained, not evaluable.
+    shutil.rmtree(out / "A-perf-only" / "seed0" / "checkpoints")
+    kept = _run(*args, "--conditions", "A", "--no-baselines")
+    assert "A-perf-only/seed0: finished earlier (its checkpoints are gone, its record stays)" in kept.stdout
+    assert "A-perf-only/seed0: no checkpoint to evaluate" in kept.stdout
+    assert json.loads((out / "results.json").read_text()) == gathered
 
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
                          capture_output=True, text=True, timeout=300)

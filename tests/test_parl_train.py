@@ -10,6 +10,7 @@ the real reward code from that score; their arithmetic is tested in test_parl_re
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,15 @@ from parlswarm import prompts  # noqa: E402
 from parlswarm.models.local import LocalModel, LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
-from parlswarm.parl.train import ParlConfig, latest_checkpoint, prune_checkpoints, train, turn_tokens  # noqa: E402
+from parlswarm.parl.train import (  # noqa: E402
+    ParlConfig,
+    latest_checkpoint,
+    logged_steps,
+    prune_checkpoints,
+    train,
+    trim_log,
+    turn_tokens,
+)
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402
@@ -120,6 +129,18 @@ def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tup
     assert manifest["init_digest"] == saved["base_digest"]
     assert manifest["git_commit"] == ((out / "git_commit").read_text().strip() or None)
 
+    # Resuming on a warm start that holds other weights than the run recorded is refused, naming both.
+    recorded = out / "warm_start" / "parlswarm.json"
+    settings = json.loads(recorded.read_text())
+    recorded.write_text(json.dumps(settings | {"base_digest": "0" * 64}))
+    with pytest.raises(ValueError, match=r"sha256 000000000000; .* now holds other weights"):
+        train(lora)
+    # Without checkpoints (a record kept in git, say) the run starts over and records the warm start afresh.
+    shutil.rmtree(out / "checkpoints")
+    train(lora)
+    assert json.loads(recorded.read_text())["base_digest"] == weights_digest(str(folder))
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
 
 def _has_tensorboard() -> bool:
     try:
@@ -147,6 +168,16 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     train(first)
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1]
+
+    # Steps logged after the last checkpoint (killed before saving it) are cut and run again.
+    episodes = (out / "episodes.jsonl").read_text()
+    with (out / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 2, "episode/total": 9.0}) + "\n")
+    with (out / "episodes.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 2, "total": 9.0}) + "\n")
+    assert trim_log(out, 1) == [2]
+    assert (out / "metrics.jsonl").read_text().splitlines() == lines and (out / "episodes.jsonl").read_text() == episodes
+    assert logged_steps(out) == 1
 
     # keep_checkpoints: a two-step run keeping one ends with its last checkpoint alone.
     kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})

@@ -356,6 +356,60 @@ def latest_checkpoint(out: Path) -> Path | None:
 # --- the loop ------------------------------------------------------------------------------
 
 
+def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: Path | None) -> None:
+    """Write ``out/warm_start/parlswarm.json``: the settings every checkpoint is saved with, the
+    warm start's, and under LoRA the warm start as the base the checkpoints' adapters apply to,
+    with the digest of its weights. A run that resumes keeps what it recorded and must find the
+    same weights; one that starts over (no checkpoint: none yet, or the folder outlived its
+    checkpoints) records its warm start afresh."""
+    folder = out / "warm_start"
+    spec = config.policy if is_builtin(config.policy) else str(warm_start)  # a shipped one resolves on any install
+    if resume is not None:
+        recorded = read_settings(folder)
+        if config.lora is not None and recorded is not None and recorded.base_digest:
+            now = weights_digest(spec)
+            if now != recorded.base_digest:
+                raise ValueError(
+                    f"{out} resumes from {resume}, trained on a warm start {spec} whose weights had sha256 "
+                    f"{recorded.base_digest[:12]}; {spec} now holds other weights ({now[:12]}): restore that warm start, "
+                    f"or start a new run in another out_dir")
+        return
+    folder.mkdir(exist_ok=True)
+    settings = warm_start / "parlswarm.json"
+    if config.lora is not None:
+        base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
+        write_settings(folder, base.model_copy(update={"base": spec, "base_digest": weights_digest(spec)}))
+    elif settings.is_file():
+        shutil.copy(settings, folder / "parlswarm.json")
+
+
+def trim_log(out: Path, step: int) -> list[int]:
+    """Drop the lines of ``metrics.jsonl`` and ``episodes.jsonl`` after ``step``, the step the run
+    goes on from, so that the logs hold exactly the steps its weights went through: a run killed
+    between writing a step and saving its checkpoint, or a folder kept (in git, say) whose
+    checkpoints are gone, does those steps again. Returns the steps dropped."""
+    dropped: set[int] = set()
+    for name in ("metrics.jsonl", "episodes.jsonl"):
+        path = out / name
+        if not path.is_file():
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        if len(kept) < len(lines):
+            dropped.update(json.loads(line)["step"] for line in lines if json.loads(line)["step"] > step)
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    if dropped:
+        log.info("%s: steps %s logged but not checkpointed; they run again", out, sorted(dropped))
+    return sorted(dropped)
+
+
+def logged_steps(out: Path) -> int:
+    """How many steps ``metrics.jsonl`` of the run in ``out`` holds (0 when it has none)."""
+    path = out / "metrics.jsonl"
+    return len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else 0
+
+
+
 class ScalarLog:
     """JSONL always; TensorBoard event files too when ``tensorboard`` is installed."""
 
@@ -408,18 +462,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
     policy = load_policy(config, warm_start, resume)
     if config.gradient_checkpointing:
         checkpoint_activations(policy.model)
-    if not (out / "warm_start").exists():
-        # The settings every checkpoint is saved with: the warm start's, and under LoRA the
-        # warm start as the base the checkpoints' adapters apply to.
-        (out / "warm_start").mkdir()
-        settings = warm_start / "parlswarm.json"
-        if config.lora is not None:
-            base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
-            # A shipped warm start is named by its spec, which resolves on any install.
-            spec = config.policy if is_builtin(config.policy) else str(warm_start)
-            write_settings(out / "warm_start", base.model_copy(update={"base": spec, "base_digest": weights_digest(spec)}))
-        elif settings.is_file():
-            shutil.copy(settings, out / "warm_start" / "parlswarm.json")
+    record_warm_start(out, config, warm_start, resume)
     subagent_model, frozen_module = load_subagent(config, warm_start)
     reference = frozen_module if frozen_module is not None else None
     if reference is None and config.kl_coef > 0:
@@ -438,6 +481,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
         log.info("resuming %s from step %d", out, start)
+    trim_log(out, start)
     scalars_log = ScalarLog(out)
     try:
         for step in range(start, config.steps):
