@@ -50,6 +50,12 @@ PLOTTED = {
     "episode/critical_steps": "critical steps",
     "episode/total": "reward",
 }
+EVAL_PLOTTED = {
+    "item_f1": "Item-F1 (greedy)",
+    "success": "success (greedy)",
+    "subagents": "sub-agents per episode (greedy)",
+    "critical_steps": "critical steps (greedy)",
+}
 
 
 def condition_reward(base: RewardConfig, condition: str) -> RewardConfig:
@@ -260,36 +266,79 @@ def training_table(runs: dict[str, list[Path]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int = 3) -> list[Path]:
+def eval_curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
+    """condition → field → one list per seed of the run's greedy evaluations (``eval.jsonl``, when
+    the config has ``eval_every``), and ``step`` → the steps they were made at."""
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    for condition, folders in runs.items():
+        for folder in folders:
+            evals = _records(folder / "eval.jsonl")
+            if evals:
+                for key in ("step", *EVAL_PLOTTED):
+                    out.setdefault(condition, {}).setdefault(key, []).append([e[key] for e in evals])
+    return out
+
+
+def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int = 3,
+         evaluations: dict[str, dict[str, list[list[float]]]] | None = None) -> list[Path]:
+    """``parl-curves.png`` from the training steps' sampled episodes; ``parl-eval-curves.png``
+    from the runs' greedy evaluations, when they made any."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
-    for ax, (key, title) in zip(axes.flat, PLOTTED.items()):
-        for condition, metrics in sorted(data.items()):
-            series = [s for s in metrics.get(key, []) if s]
-            if not series:
-                continue
-            n = min(len(s) for s in series)
+    def draw(panels: dict[str, str], source: dict[str, dict[str, list[list[float]]]], title: str, name: str,
+             window: int) -> Path:
+        fig, axes = plt.subplots(2, (len(panels) + 1) // 2, figsize=(4.7 * ((len(panels) + 1) // 2), 7.5))
+        for ax, (key, panel) in zip(axes.flat, panels.items()):
+            for condition, metrics in sorted(source.items()):
+                series = [s for s in metrics.get(key, []) if s]
+                if not series:
+                    continue
+                n = min(len(s) for s in series)
+                runs = [[statistics.fmean(s[max(0, i - window + 1) : i + 1]) for i in range(n)] for s in series]
+                steps = metrics["step"][0][:n] if "step" in metrics else list(range(1, n + 1))
+                mean = [statistics.fmean(r[i] for r in runs) for i in range(n)]
+                ax.plot(steps, mean, marker="o" if "step" in metrics else None,
+                        label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seeds)")
+                ax.fill_between(steps, [min(r[i] for r in runs) for i in range(n)], [max(r[i] for r in runs) for i in range(n)],
+                                alpha=0.2)
+            ax.set_title(panel)
+            ax.set_xlabel("training step")
+        axes.flat[0].legend(fontsize=8)
+        fig.suptitle(title)
+        fig.tight_layout()
+        path = out / name
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        return path
 
-            runs = [[statistics.fmean(s[max(0, i - smooth + 1) : i + 1]) for i in range(n)] for s in series]
-            steps = list(range(1, n + 1))
-            mean = [statistics.fmean(r[i] for r in runs) for i in range(n)]
-            ax.plot(steps, mean, label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seeds)")
-            ax.fill_between(steps, [min(r[i] for r in runs) for i in range(n)], [max(r[i] for r in runs) for i in range(n)], alpha=0.2)
-        ax.set_title(title)
-        ax.set_xlabel("training step")
-    axes.flat[0].legend(fontsize=8)
-    fig.suptitle(f"PARL training curves (mean over seeds, band = min–max, moving average of {smooth} steps)")
-    fig.tight_layout()
-    path = out / "parl-curves.png"
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    paths.append(path)
+    paths = [draw(PLOTTED, data, f"PARL training curves (mean over seeds, band = min–max, moving average of {smooth} steps)",
+                  "parl-curves.png", smooth)]
+    if evaluations:
+        paths.append(draw(EVAL_PLOTTED, evaluations, "PARL greedy evaluations during training (mean over seeds, band = min–max)",
+                          "parl-eval-curves.png", 1))
     return paths
+
+
+def evaluation_table(runs: dict[str, list[Path]]) -> str:
+    """Per run, its greedy evaluations during training: the first (the warm start) and the last,
+    and the best by Item-F1, the checkpoint to choose on this split. Empty when none made any."""
+    lines = ["| run | evaluations (world, split, tasks) | Item-F1: first → last | success: first → last | "
+             "critical steps: first → last | best Item-F1 (step) |", "|---|---|---|---|---|---|"]
+    for condition, folders in runs.items():
+        for folder in folders:
+            evals = _records(folder / "eval.jsonl")
+            if not evals:
+                continue
+            first, last = evals[0], evals[-1]
+            best = max(evals, key=lambda e: (e["item_f1"], -e["step"]))
+            lines.append(f"| {condition} {CONDITIONS[condition]} {folder.name} | {len(evals)} (world {last['world_seed']}, "
+                         f"{last['split']}, {last['tasks']}) | {first['item_f1']:.3f} → {last['item_f1']:.3f} | "
+                         f"{first['success']:.2f} → {last['success']:.2f} | {first['critical_steps']:.1f} → "
+                         f"{last['critical_steps']:.1f} | {best['item_f1']:.3f} ({best['step']}) |")
+    return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -358,8 +407,10 @@ def main() -> None:
         runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
     else:
         runs = run_training(base, conditions, seeds, out, args.steps, args.jobs)
-    plot(curves(runs), out)
+    plot(curves(runs), out, evaluations=eval_curves(runs))
     training = training_table(runs)
+    if evaluations := evaluation_table(runs):
+        training += "\nGreedy evaluations during training (the config's eval_every):\n\n" + evaluations
     (out / "training.md").write_text(training, encoding="utf-8")
     print(training)
     if args.skip_eval:

@@ -37,7 +37,7 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     config.write_text(yaml.safe_dump({
         "policy": str(policy), "subagent": "expert", "world_seeds": [31], "min_rows": 3, "max_rows": 8,
         "steps": 5, "tasks_per_step": 1, "group_size": 2, "minibatch": 2, "max_new_tokens": 16, "lr": 1e-3,
-        "checkpoint_every": 1, "out_dir": str(tmp_path / "unused"),
+        "checkpoint_every": 1, "out_dir": str(tmp_path / "unused"), "eval_every": 1, "eval_tasks": 1,
         # Room for the scripted fixed-width control to finish its table.
         "budgets": {"max_critical_steps": 40, "max_orchestrator_steps": 40, "max_subagent_steps": 40, "max_tool_calls": 300},
     }))
@@ -78,11 +78,16 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert "| A perf-only | 40 | 1 |" in md and "| B annealed | 40 | 1 |" in md
     assert (out / "parl-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = (out / "training.md").read_text().splitlines()
-    assert training[0].startswith("| run | steps | episodes |") and len(training) == 4
+    assert training[0].startswith("| run | steps | episodes |")
     assert training[2].startswith("| A perf-only seed0 | 1 | 2 |") and training[3].startswith("| B annealed seed0 | 1 | 2 |")
+    # Each run evaluated itself greedily before its step and after it (eval_every): a table and a plot of it.
+    assert training[5] == "Greedy evaluations during training (the config's eval_every):"
+    assert training[9].startswith("| A perf-only seed0 | 2 (world 78, dev, 1) |")
+    assert training[10].startswith("| B annealed seed0 | 2 (world 78, dev, 1) |") and len(training) == 11
+    assert (out / "parl-eval-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     second = _run(*args, "--skip-eval")  # resumable: finished runs are not trained again
-    assert second.stdout.count(": finished earlier") == 2 and "training" not in second.stdout
+    assert second.stdout.count(": finished earlier") == 2 and ": training " not in second.stdout
 
     # Each policy once per critical-step budget: at 3 steps nothing may run past 3. The rows at 40
     # replace those of the first evaluation in place (B's stays); those at 3 come after.

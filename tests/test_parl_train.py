@@ -26,6 +26,7 @@ from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, writ
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.train import (  # noqa: E402
     ParlConfig,
+    StepEvaluation,
     latest_checkpoint,
     logged_steps,
     prune_checkpoints,
@@ -34,6 +35,7 @@ from parlswarm.parl.train import (  # noqa: E402
     turn_tokens,
 )
 from parlswarm.types import Budgets  # noqa: E402
+from parlswarm.world.expert import ExpertModel  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402
 
@@ -183,6 +185,34 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})
     train(kept)
     assert [p.name for p in (Path(kept.out_dir) / "checkpoints").glob("step-*")] == ["step-00002"]
+
+
+@pytest.mark.usefixtures("answer_graded_score")
+def test_greedy_evaluation_every_step_leaves_training_as_it_was(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
+    _, config = tiny_warm_start
+    plain = config.model_copy(update={"out_dir": config.out_dir + "-plain"})
+    evaluated = config.model_copy(update={"out_dir": config.out_dir + "-eval", "eval_every": 1, "eval_tasks": 1})
+
+    def trajectory(run: ParlConfig) -> list[tuple[float, ...]]:
+        metrics = [json.loads(line) for line in (Path(run.out_dir) / "metrics.jsonl").read_text().splitlines()]
+        return [(m["step"], m["episode/total"], m["loss/policy"], m["loss/grad_norm"]) for m in metrics]
+
+    train(plain)
+    train(evaluated)
+    assert trajectory(evaluated) == trajectory(plain) and any(t[3] > 0 for t in trajectory(plain))
+    assert not (Path(plain.out_dir) / "eval.jsonl").exists()
+    log_file = Path(evaluated.out_dir) / "eval.jsonl"
+    evals = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [e["step"] for e in evals] == [0, 1, 2]  # the warm start, then after each step
+    for e in evals:
+        assert e["world_seed"] == 78 and e["split"] == "dev" and e["tasks"] == 1 and e["episodes"] == 1
+        assert 0.0 <= e["item_f1"] <= 1.0 and e["critical_steps"] <= 6
+    # An evaluation lost with the process (killed after the checkpoint) is made when the run resumes.
+    log_file.write_text("".join(line + "\n" for line in log_file.read_text().splitlines()[:2]))
+    train(evaluated)
+    assert [json.loads(line)["step"] for line in log_file.read_text().splitlines()] == [0, 1, 2]
+    with pytest.raises(ValueError, match="no test tasks with 60–None rows in world seed 78 to evaluate on"):
+        StepEvaluation(evaluated.model_copy(update={"eval_split": "test", "min_rows": 60}), ExpertModel(), None)
 
 
 def test_finds_places_is_search_or_a_region_index_page() -> None:
