@@ -129,8 +129,9 @@ def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
 
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
-                 budgets: list[Budgets], episodes_out: Path | None = None, baselines: bool = True) -> list[dict[str, Any]]:
-    """Every policy on the test cases once per budget; a summary row each. ``episodes_out``
+                 budgets: list[Budgets], episodes_out: Path | None = None, baselines: bool = True,
+                 split: str = "test") -> list[dict[str, Any]]:
+    """Every policy on the cases of ``split`` once per budget; a summary row each. ``episodes_out``
     (JSON lines) gets every episode too: its task, statistics, error and answer. Without
     ``baselines`` the warm start and the control are left out (evaluated before: greedy, they
     score the same again)."""
@@ -145,7 +146,7 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     real = Factbook.load()
     world = World.load(eval_seed, base=real)
     tools = world_tools(world)
-    cases = [TaskCase.from_world(t, eval_seed) for t in make_tasks("test", world.factbook, real, eval_seed)]
+    cases = [TaskCase.from_world(t, eval_seed) for t in make_tasks(split, world.factbook, real, eval_seed)]
     cases = [c for c in cases if base.min_rows <= c.rows and (base.max_rows is None or c.rows <= base.max_rows)][:max_tasks]
     warm = _policy_path(base.policy)
     subagent, _ = load_subagent(base, warm)
@@ -181,9 +182,9 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
             seed = int(folder.name.removeprefix("seed"))
             record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens), str(final))
     for row in rows:
-        row.update(eval_world_seed=eval_seed, tasks=len(cases))
+        row.update(eval_world_seed=eval_seed, eval_split=split, tasks=len(cases))
     if episodes_out is not None:
-        stamped = [e | {"eval_world_seed": eval_seed, "tasks": len(cases)} for e in evaluated_episodes]
+        stamped = [e | {"eval_world_seed": eval_seed, "eval_split": split, "tasks": len(cases)} for e in evaluated_episodes]
         evaluated = {_evaluation(e) for e in stamped}
         kept = [line for line in _lines(episodes_out) if _evaluation(json.loads(line)) not in evaluated]
         episodes_out.write_text("".join(line + "\n" for line in kept + [json.dumps(e) for e in stamped]), encoding="utf-8")
@@ -193,7 +194,8 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
 def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:
     """What a result row (or an evaluated episode) is a figure of: which policy, at which budget,
     on which tasks. A new evaluation of the same replaces the old; others stay."""
-    return (row["condition"], row["seed"], row.get("critical_budget"), row.get("eval_world_seed"), row.get("tasks"))
+    return (row["condition"], row["seed"], row.get("critical_budget"), row.get("eval_world_seed"),
+            row.get("eval_split", "test"), row.get("tasks"))
 
 
 def _lines(path: Path) -> list[str]:
@@ -341,26 +343,33 @@ def evaluation_table(runs: dict[str, list[Path]]) -> str:
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 
+def _tasks(row: dict[str, Any]) -> str:
+    """Which tasks a row scored: how many, of which world's which split (test, in rows from before stop 27)."""
+    return f"{row['tasks']} (world {row.get('eval_world_seed')} {row.get('eval_split', 'test')})"
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["| orchestrator | critical-step budget | sub-agents run | tasks | Item-F1 | success | critical steps | total steps | sub-agents/episode | parallel share | errors |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['label']} | {r.get('critical_budget')} | {r['subagent']} | {r['tasks']} | {r['item_f1']:.3f} | {r['success']:.2f} | "
+        lines.append(f"| {r['label']} | {r.get('critical_budget')} | {r['subagent']} | {_tasks(r)} | {r['item_f1']:.3f} | {r['success']:.2f} | "
                      f"{r['critical_steps']:.1f} | {r['total_steps']:.1f} | {r['subagents']:.2f} | {r['parallel_share']:.2f} | {r['errors']} |")
-    by_condition: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    by_condition: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
         if r["seed"] is not None:
-            by_condition.setdefault((r["condition"], r.get("critical_budget")), []).append(r)
+            by_condition.setdefault((r["condition"], _tasks(r), r.get("critical_budget") or 0), []).append(r)
     if by_condition:
         lines += ["", "Mean ± spread over seeds:", "",
-                  "| condition | critical-step budget | seeds | Item-F1 | success | critical steps | sub-agents/episode |", "|---|---|---|---|---|---|---|"]
+                  "| condition | tasks | critical-step budget | seeds | Item-F1 | success | critical steps | sub-agents/episode |",
+                  "|---|---|---|---|---|---|---|---|"]
+
         def spread(rs: list[dict[str, Any]], key: str) -> str:
             values = [r[key] for r in rs]
             return f"{statistics.fmean(values):.3f} ({min(values):.3f}–{max(values):.3f})"
 
-        for (condition, budget), rs in sorted(by_condition.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)):
-            lines.append(f"| {condition} {CONDITIONS[condition]} | {budget} | {len(rs)} | {spread(rs, 'item_f1')} | {spread(rs, 'success')} | "
-                         f"{spread(rs, 'critical_steps')} | {spread(rs, 'subagents')} |")
+        for (condition, tasks, budget), rs in sorted(by_condition.items()):
+            lines.append(f"| {condition} {CONDITIONS[condition]} | {tasks} | {budget} | {len(rs)} | {spread(rs, 'item_f1')} | "
+                         f"{spread(rs, 'success')} | {spread(rs, 'critical_steps')} | {spread(rs, 'subagents')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -374,6 +383,8 @@ def main() -> None:
                         help="runs trained side by side, each in its own process (default 1: one after another)")
     parser.add_argument("--out", default="runs/parl-exp")
     parser.add_argument("--eval-world-seed", type=int, default=77)
+    parser.add_argument("--eval-split", default="test", choices=("train", "dev", "test"),
+                        help="the split evaluated on (default test; dev to choose among checkpoints without the test tasks)")
     parser.add_argument("--eval-tasks", type=int, default=12)
     parser.add_argument("--width", type=int, default=4, help="sub-agents of the fixed-width control")
     parser.add_argument("--eval-critical-steps", default="",
@@ -416,7 +427,7 @@ def main() -> None:
     if args.skip_eval:
         return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
-                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines)
+                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines, split=args.eval_split)
     results = out / "results.json"
     rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], rows)
     results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

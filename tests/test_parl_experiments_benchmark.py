@@ -66,7 +66,7 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
                                           str(out / "A-perf-only" / "seed0" / "checkpoints" / "step-00001"),
                                           str(out / "B-annealed" / "seed0" / "checkpoints" / "step-00001")]
     for r in rows:
-        assert r["tasks"] == 1 and r["eval_world_seed"] == 77 and r["critical_budget"] == 40
+        assert r["tasks"] == 1 and r["eval_world_seed"] == 77 and r["eval_split"] == "test" and r["critical_budget"] == 40
         assert 0.0 <= r["item_f1"] <= 1.0 and r["errors"] >= 0
     assert all(r["seconds"] >= 0 for r in rows) and rows[0]["seconds"] > 0
     assert rows[0]["policy_tokens"] > 0 and rows[1]["policy_tokens"] == 0  # a local policy's tokens; the scripted control has none
@@ -75,7 +75,7 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert control["subagents"] == 2 and control["item_f1"] > 0.5  # the expert control answers
     md = (out / "results.md").read_text()
     assert md.startswith("| orchestrator | critical-step budget | sub-agents run | tasks | Item-F1 |")
-    assert "| A perf-only | 40 | 1 |" in md and "| B annealed | 40 | 1 |" in md
+    assert "| A perf-only | 1 (world 77 test) | 40 | 1 |" in md and "| B annealed | 1 (world 77 test) | 40 | 1 |" in md
     assert (out / "parl-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     training = (out / "training.md").read_text().splitlines()
     assert training[0].startswith("| run | steps | episodes |")
@@ -113,6 +113,14 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     again = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
     assert [(e["condition"], e["critical_budget"]) for e in again] == [(e["condition"], e["critical_budget"]) for e in episodes
                                                                        if (e["condition"], e["critical_budget"]) != ("A", 3)] + [("A", 3)]
+
+    # Another split (to choose among checkpoints without the test tasks) adds rows beside the test split's.
+    _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "3", "--no-baselines", "--eval-split", "dev")
+    both = json.loads((out / "results.json").read_text())
+    assert both[:-1] == gathered and (both[-1]["condition"], both[-1]["eval_split"]) == ("A", "dev")
+    last = (out / "results.md").read_text().split("\n\nMean")[0].splitlines()[-1]
+    assert last.startswith("| A seed 0 | 3 | ") and "| 1 (world 77 dev) |" in last
+    gathered = both
 
     # A record whose checkpoints are gone (experiments/ keeps logs in git, not weights): trained, not evaluable.
     shutil.rmtree(out / "A-perf-only" / "seed0" / "checkpoints")
