@@ -32,6 +32,7 @@ import argparse
 import json
 import multiprocessing
 import statistics
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -227,6 +228,14 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
+def _logged(runs: dict[str, list[Path]], name: str) -> Iterator[tuple[str, Path, list[dict[str, Any]]]]:
+    """(condition, run folder, its lines of ``name``) for every run that wrote any."""
+    for condition, folders in runs.items():
+        for folder in folders:
+            if records := _records(folder / name):
+                yield condition, folder, records
+
+
 def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
     """condition → metric → one list of values per seed, indexed by step."""
     out: dict[str, dict[str, list[list[float]]]] = {}
@@ -272,12 +281,9 @@ def eval_curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[fl
     """condition → field → one list per seed of the run's greedy evaluations (``eval.jsonl``, when
     the config has ``eval_every``), and ``step`` → the steps they were made at."""
     out: dict[str, dict[str, list[list[float]]]] = {}
-    for condition, folders in runs.items():
-        for folder in folders:
-            evals = _records(folder / "eval.jsonl")
-            if evals:
-                for key in ("step", *EVAL_PLOTTED):
-                    out.setdefault(condition, {}).setdefault(key, []).append([e[key] for e in evals])
+    for condition, _, evals in _logged(runs, "eval.jsonl"):
+        for key in ("step", *EVAL_PLOTTED):
+            out.setdefault(condition, {}).setdefault(key, []).append([e[key] for e in evals])
     return out
 
 
@@ -329,17 +335,13 @@ def evaluation_table(runs: dict[str, list[Path]]) -> str:
     and the best by Item-F1, the checkpoint to choose on this split. Empty when none made any."""
     lines = ["| run | evaluations (world, split, tasks) | Item-F1: first → last | success: first → last | "
              "critical steps: first → last | best Item-F1 (step) |", "|---|---|---|---|---|---|"]
-    for condition, folders in runs.items():
-        for folder in folders:
-            evals = _records(folder / "eval.jsonl")
-            if not evals:
-                continue
-            first, last = evals[0], evals[-1]
-            best = max(evals, key=lambda e: (e["item_f1"], -e["step"]))
-            lines.append(f"| {condition} {CONDITIONS[condition]} {folder.name} | {len(evals)} (world {last['world_seed']}, "
-                         f"{last['split']}, {last['tasks']}) | {first['item_f1']:.3f} → {last['item_f1']:.3f} | "
-                         f"{first['success']:.2f} → {last['success']:.2f} | {first['critical_steps']:.1f} → "
-                         f"{last['critical_steps']:.1f} | {best['item_f1']:.3f} ({best['step']}) |")
+    for condition, folder, evals in _logged(runs, "eval.jsonl"):
+        first, last = evals[0], evals[-1]
+        best = max(evals, key=lambda e: (e["item_f1"], -e["step"]))
+        lines.append(f"| {condition} {CONDITIONS[condition]} {folder.name} | {len(evals)} (world {last['world_seed']}, "
+                     f"{last['split']}, {last['tasks']}) | {first['item_f1']:.3f} → {last['item_f1']:.3f} | "
+                     f"{first['success']:.2f} → {last['success']:.2f} | {first['critical_steps']:.1f} → "
+                     f"{last['critical_steps']:.1f} | {best['item_f1']:.3f} ({best['step']}) |")
     return "\n".join(lines) + "\n" if len(lines) > 2 else ""
 
 

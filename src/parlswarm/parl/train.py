@@ -434,10 +434,10 @@ def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: P
 
 
 def trim_log(out: Path, step: int) -> list[int]:
-    """Drop the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``, the step the run
-    goes on from, so that the logs hold exactly the steps its weights went through: a run killed
-    between writing a step and saving its checkpoint, or a folder kept (in git, say) whose
-    checkpoints are gone, does those steps again. Returns the steps dropped."""
+    """Drop the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``,
+    the step the run goes on from, so that the logs hold exactly the steps its weights went
+    through: a run killed between writing a step and saving its checkpoint, or a folder kept
+    (in git, say) whose checkpoints are gone, does those steps again. Returns the steps dropped."""
     dropped: set[int] = set()
     for name in ("metrics.jsonl", "episodes.jsonl", "eval.jsonl"):
         path = out / name
@@ -463,7 +463,6 @@ def logged_steps(out: Path) -> int:
     """How many steps ``metrics.jsonl`` of the run in ``out`` holds (0 when it has none)."""
     path = out / "metrics.jsonl"
     return len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else 0
-
 
 
 class ScalarLog:
