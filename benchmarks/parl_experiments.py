@@ -239,11 +239,9 @@ def _logged(runs: dict[str, list[Path]], name: str) -> Iterator[tuple[str, Path,
 def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
     """condition → metric → one list of values per seed, indexed by step."""
     out: dict[str, dict[str, list[list[float]]]] = {}
-    for condition, folders in runs.items():
-        for folder in folders:
-            metrics = _records(folder / "metrics.jsonl")
-            for key in PLOTTED:
-                out.setdefault(condition, {}).setdefault(key, []).append([m[key] for m in metrics])
+    for condition, _, metrics in _logged(runs, "metrics.jsonl"):
+        for key in PLOTTED:
+            out.setdefault(condition, {}).setdefault(key, []).append([m[key] for m in metrics])
     return out
 
 
@@ -289,8 +287,9 @@ def eval_curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[fl
 
 def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int = 3,
          evaluations: dict[str, dict[str, list[list[float]]]] | None = None) -> list[Path]:
-    """``parl-curves.png`` from the training steps' sampled episodes; ``parl-eval-curves.png``
-    from the runs' greedy evaluations, when they made any."""
+    """``parl-curves.png`` from the training steps' sampled episodes, ``parl-eval-curves.png``
+    from the runs' greedy evaluations; each only when there is something to draw (an
+    evaluation of baselines alone trains nothing)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -322,8 +321,10 @@ def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int =
         plt.close(fig)
         return path
 
-    paths = [draw(PLOTTED, data, f"PARL training curves (mean over seeds, band = min–max, moving average of {smooth} steps)",
-                  "parl-curves.png", smooth)]
+    paths = []
+    if data:
+        paths.append(draw(PLOTTED, data, f"PARL training curves (mean over seeds, band = min–max, moving average of {smooth} steps)",
+                          "parl-curves.png", smooth))
     if evaluations:
         paths.append(draw(EVAL_PLOTTED, evaluations, "PARL greedy evaluations during training (mean over seeds, band = min–max)",
                           "parl-eval-curves.png", 1))

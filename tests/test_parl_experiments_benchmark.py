@@ -129,6 +129,12 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert "A-perf-only/seed0: no checkpoint to evaluate" in kept.stdout
     assert json.loads((out / "results.json").read_text()) == gathered
 
+    # Baselines alone: rows for them, no empty training plot.
+    alone = tmp_path / "baselines"
+    _run(*args, "--conditions=", "--skip-train", "--eval-critical-steps", "3", "--out", str(alone))
+    assert [r["condition"] for r in json.loads((alone / "results.json").read_text())] == ["warm start", "control"]
+    assert not (alone / "parl-curves.png").exists() and not (alone / "parl-eval-curves.png").exists()
+
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--eval-critical-steps takes numbers of at least 1, not '8,0'" in bad.stderr
