@@ -39,7 +39,17 @@ from typing import Any
 
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
-from parlswarm.parl.train import ParlConfig, _policy_path, episode_facts, latest_checkpoint, load_subagent, logged_steps, train
+from parlswarm.parl.train import (
+    ParlConfig,
+    _policy_path,
+    episode_facts,
+    latest_checkpoint,
+    load_subagent,
+    logged_steps,
+    read_log,
+    train,
+    world_cases,
+)
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -137,18 +147,11 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     ``baselines`` the warm start and the control are left out (evaluated before: greedy, they
     score the same again)."""
     from parlswarm.parl.evaluate import evaluate, greedy_policy
-    from parlswarm.parl.rollout import TaskCase, expert_prefix
+    from parlswarm.parl.rollout import expert_prefix
     from parlswarm.world.expert import ExpertModel
-    from parlswarm.world.factbook import Factbook
-    from parlswarm.world.tasks import make_tasks
-    from parlswarm.world.tools import world_tools
-    from parlswarm.world.world import World
 
-    real = Factbook.load()
-    world = World.load(eval_seed, base=real)
-    tools = world_tools(world)
-    cases = [TaskCase.from_world(t, eval_seed) for t in make_tasks(split, world.factbook, real, eval_seed)]
-    cases = [c for c in cases if base.min_rows <= c.rows and (base.max_rows is None or c.rows <= base.max_rows)][:max_tasks]
+    cases, tools = world_cases(eval_seed, split, base.min_rows, base.max_rows)
+    cases = cases[:max_tasks]
     warm = _policy_path(base.policy)
     subagent, _ = load_subagent(base, warm)
     prefix = expert_prefix(base.prefix_notes) if base.expert_prefix else None  # evaluated the way it was trained
@@ -223,16 +226,11 @@ def _integers(text: str, option: str, minimum: int = 1) -> list[int]:
     return values
 
 
-def _records(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines a training run wrote (metrics.jsonl, episodes.jsonl); none if it wrote none yet."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
-
-
 def _logged(runs: dict[str, list[Path]], name: str) -> Iterator[tuple[str, Path, list[dict[str, Any]]]]:
     """(condition, run folder, its lines of ``name``) for every run that wrote any."""
     for condition, folders in runs.items():
         for folder in folders:
-            if records := _records(folder / name):
+            if records := read_log(folder / name):
                 yield condition, folder, records
 
 
@@ -253,10 +251,10 @@ def training_table(runs: dict[str, list[Path]]) -> str:
              "| critical steps | steps with a gradient |", "|---|---:|---:|---|---|---:|---:|"]
     for condition, folders in runs.items():
         for folder in folders:
-            episodes = _records(folder / "episodes.jsonl")
+            episodes = read_log(folder / "episodes.jsonl")
             if not episodes:
                 continue
-            metrics = _records(folder / "metrics.jsonl")
+            metrics = read_log(folder / "metrics.jsonl")
             steps = max(e["step"] for e in episodes)
             third = max(1, steps // 3)
             first = [e for e in episodes if e["step"] <= third]

@@ -169,27 +169,26 @@ def load_subagent(config: ParlConfig, warm_start: Path) -> tuple[Model, torch.nn
     return cached, frozen.model if path == warm_start else None
 
 
-def load_task_pool(config: ParlConfig) -> tuple[dict[int, list[TaskCase]], dict[int, Toolset]]:
-    """Tasks of the split within the row range, per training world seed, and each world's tools."""
+def world_cases(seed: int, split: str, min_rows: int, max_rows: int | None) -> tuple[list[TaskCase], Toolset]:
+    """The tasks of ``split`` in world ``seed`` with ``min_rows``–``max_rows`` rows, and that world's tools."""
     from parlswarm.world.factbook import Factbook
     from parlswarm.world.tasks import make_tasks
     from parlswarm.world.tools import world_tools
     from parlswarm.world.world import World
 
     real = Factbook.load()
+    world = World.load(seed, base=real)
+    cases = [TaskCase.from_world(t, seed) for t in make_tasks(split, world.factbook, real, seed)]  # type: ignore[arg-type]
+    return [c for c in cases if c.rows >= min_rows and (max_rows is None or c.rows <= max_rows)], world_tools(world)
+
+
+def load_task_pool(config: ParlConfig) -> tuple[dict[int, list[TaskCase]], dict[int, Toolset]]:
+    """Tasks of the split within the row range, per training world seed, and each world's tools."""
     pool: dict[int, list[TaskCase]] = {}
     tools: dict[int, Toolset] = {}
     for seed in config.world_seeds:
-        world = World.load(seed, base=real)
-        tools[seed] = world_tools(world)
-        cases = [TaskCase.from_world(t, seed) for t in make_tasks(config.split, world.factbook, real, seed)]
-        pool[seed] = [
-            c
-            for c in cases
-            if c.rows >= config.min_rows
-            and (config.max_rows is None or c.rows <= config.max_rows)
-            and (config.task_ids is None or c.task.instance_id in config.task_ids)
-        ]
+        cases, tools[seed] = world_cases(seed, config.split, config.min_rows, config.max_rows)
+        pool[seed] = [c for c in cases if config.task_ids is None or c.task.instance_id in config.task_ids]
         if not pool[seed]:
             raise ValueError(f"no {config.split} tasks with {config.min_rows}–{config.max_rows} rows in world seed {seed}")
     return pool, tools
@@ -200,18 +199,8 @@ class StepEvaluation:
     cases each time, the policy decoding greedily, the run's sub-agents, prefix and budgets."""
 
     def __init__(self, config: ParlConfig, subagent: Model, prefix: Model | None) -> None:
-        from parlswarm.world.factbook import Factbook
-        from parlswarm.world.tasks import make_tasks
-        from parlswarm.world.tools import world_tools
-        from parlswarm.world.world import World
-
-        real = Factbook.load()
-        world = World.load(config.eval_world_seed, base=real)
-        self.tools = world_tools(world)
-        cases = [TaskCase.from_world(t, config.eval_world_seed)
-                 for t in make_tasks(config.eval_split, world.factbook, real, config.eval_world_seed)]
-        self.cases = [c for c in cases if c.rows >= config.min_rows and (config.max_rows is None or c.rows <= config.max_rows)]
-        self.cases = self.cases[: config.eval_tasks]
+        cases, self.tools = world_cases(config.eval_world_seed, config.eval_split, config.min_rows, config.max_rows)
+        self.cases = cases[: config.eval_tasks]
         if not self.cases:
             raise ValueError(f"no {config.eval_split} tasks with {config.min_rows}–{config.max_rows} rows in world seed "
                              f"{config.eval_world_seed} to evaluate on (eval_world_seed, eval_split)")
@@ -345,8 +334,7 @@ def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:
     config = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
     commit = out / COMMIT_FILE
     settings = read_settings(out / "warm_start")
-    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()] \
-        if (out / "metrics.jsonl").is_file() else []
+    metrics = read_log(out / "metrics.jsonl")
     at_step = next((m for m in metrics if m.get("step") == step), None)
     manifest: dict[str, Any] = {
         "model": f"PARL orchestrator, step {step} of {config.get('steps')}"
@@ -426,12 +414,11 @@ def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: P
                     f"or start a new run in another out_dir")
         return
     folder.mkdir(exist_ok=True)
-    settings = warm_start / "parlswarm.json"
     if config.lora is not None:
-        base = LocalSettings.model_validate_json(settings.read_text(encoding="utf-8")) if settings.is_file() else LocalSettings()
+        base = read_settings(warm_start) or LocalSettings()
         write_settings(folder, base.model_copy(update={"base": spec, "base_digest": weights_digest(spec)}))
-    elif settings.is_file():
-        shutil.copy(settings, folder / "parlswarm.json")
+    elif (warm_start / "parlswarm.json").is_file():
+        shutil.copy(warm_start / "parlswarm.json", folder / "parlswarm.json")
 
 
 def trim_log(out: Path, step: int) -> list[int]:
@@ -441,29 +428,29 @@ def trim_log(out: Path, step: int) -> list[int]:
     (in git, say) whose checkpoints are gone, does those steps again. Returns the steps dropped."""
     dropped: set[int] = set()
     for name in ("metrics.jsonl", "episodes.jsonl", "eval.jsonl"):
-        path = out / name
-        if not path.is_file():
-            continue
-        lines = path.read_text(encoding="utf-8").splitlines()
-        kept = [line for line in lines if json.loads(line)["step"] <= step]
-        if len(kept) < len(lines):
-            dropped.update(json.loads(line)["step"] for line in lines if json.loads(line)["step"] > step)
-            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        records = read_log(out / name)
+        kept = [r for r in records if r["step"] <= step]
+        if len(kept) < len(records):
+            dropped.update(r["step"] for r in records if r["step"] > step)
+            (out / name).write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
     if dropped:
         log.info("%s: steps %s logged but not checkpointed; they run again", out, sorted(dropped))
     return sorted(dropped)
 
 
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a run's log (``metrics.jsonl``, ``episodes.jsonl``, ``eval.jsonl``); none if it wrote none yet."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+
+
 def logged_eval_steps(out: Path) -> set[int]:
     """The steps ``eval.jsonl`` of the run in ``out`` holds an evaluation of."""
-    path = out / "eval.jsonl"
-    return {json.loads(line)["step"] for line in path.read_text(encoding="utf-8").splitlines()} if path.is_file() else set()
+    return {e["step"] for e in read_log(out / "eval.jsonl")}
 
 
 def logged_steps(out: Path) -> int:
     """How many steps ``metrics.jsonl`` of the run in ``out`` holds (0 when it has none)."""
-    path = out / "metrics.jsonl"
-    return len(path.read_text(encoding="utf-8").splitlines()) if path.is_file() else 0
+    return len(read_log(out / "metrics.jsonl"))
 
 
 class ScalarLog:
