@@ -59,6 +59,7 @@ def with_batching(base: LocalModel, max_batch_size: int, new_tokens: int) -> Loc
         name=base.name,
         settings=LocalSettings(tool_format=base.settings.tool_format, sampling=Sampling(max_new_tokens=new_tokens)),
         max_batch_size=max_batch_size,
+        prefix_cache_bytes=0,  # repeated prompts would skip their prefill: this measures batching alone
     )
     lm.stop_ids = set()  # fixed-length replies: equal work on both sides
     return lm

@@ -92,6 +92,7 @@ def test_two_parl_steps_train_only_the_orchestrator(tiny_warm_start: tuple[Path,
         assert m["train/rollout_seconds"] + m["train/update_seconds"] == pytest.approx(m["train/seconds"], abs=0.05)
         assert m["train/completion_tokens"] >= m["train/turns"] > 0
         assert m["train/longest_turn_tokens"] > m["train/prompt_tokens_mean"] > 0
+        assert 0.0 <= m["train/reused_prompt_share"] < 1.0
     episodes = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
     assert len(episodes) == 2 * 4
     assert len({e["r_perf"] for e in episodes[:4]}) > 1  # the group carries a signal

@@ -29,6 +29,13 @@ Batched decoding
     the same event-loop turn) are collected by a micro-batcher and decoded as one
     left-padded batch with a KV cache, in a worker thread so the event loop keeps running.
     While a batch decodes, new requests queue up and form the next batch.
+
+Prefix reuse
+    The keys and values of every decoded sequence are kept (:mod:`parlswarm.models.prefix_cache`,
+    ``prefix_cache_bytes``); a prompt that starts with tokens already decoded, as an agent's
+    next turn does, prefills only the rest. Each row of a batch reuses its own prefix: the
+    reused keys and values are left-padded to the longest one, the new tokens to the longest
+    suffix, and the attention mask hides the padding in between.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.models.adapter import has_adapter, load_adapter
 from parlswarm.models.base import ModelError, ModelSpecError
+from parlswarm.models.prefix_cache import LayerKV, PrefixCache, PrefixEntry
 from parlswarm.types import (
     AssistantMessage,
     Message,
@@ -292,6 +300,11 @@ class BatchStats:
     generated_tokens: int = 0
     largest_batch: int = 0
     seconds: float = 0.0
+    prompt_tokens: int = 0
+    reused_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
+
+
+DEFAULT_PREFIX_CACHE_BYTES = 2 * 2**30
 
 
 DEVICE_ENV = "PARLSWARM_DEVICE"
@@ -323,6 +336,8 @@ class LocalModel:
 
     Build it from a folder or GGUF file with :meth:`from_pretrained`, or from a loaded model
     and tokenizer. ``max_batch_size=1`` turns batching off (each request decodes alone).
+    ``prefix_cache_bytes`` bounds the keys and values kept for prefix reuse, on the model's
+    device (SmolLM2-135M: 45 KiB a token); 0 turns reuse off.
     """
 
     def __init__(
@@ -335,6 +350,7 @@ class LocalModel:
         max_batch_size: int = 64,
         batch_window: float = 0.0,
         device: str | torch.device | None = None,
+        prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
     ) -> None:
         # Weights move once, here; prompts go to them and logits come back to the CPU for sampling.
         self.model = model.to(torch_device(device)).eval()
@@ -355,6 +371,8 @@ class LocalModel:
         self.stop_ids = self._stop_ids()
         self.listeners: list[Callable[[Generation], None]] = []
         self.stats = BatchStats()
+        self.prefix_cache = PrefixCache(prefix_cache_bytes)
+        self._weights_state: tuple[tuple[int, int], ...] = ()
         self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue] = {}
         self._torch_lock = threading.Lock()  # one decode at a time, whatever the event loop
         self._generator = torch.Generator(device="cpu")
@@ -593,29 +611,37 @@ class LocalModel:
     # -- decoding -------------------------------------------------------------------------
 
     def _generate_batch(self, prompts: list[list[int]]) -> list[Generation]:
-        """Decode ``prompts`` together: left padding, KV cache, one forward pass per token."""
-        from transformers import DynamicCache
+        """Decode ``prompts`` together: left padding, KV cache, one forward pass per token.
 
+        Each row first takes what it can from the prefix cache; its prompt's remaining tokens
+        (the suffix) are the first forward pass.
+        """
         # Prompts over the context never get here: _drain fails them one by one.
-        longest = max(len(p) for p in prompts)
         # Each row's own budget: a long batch-mate must not shorten the others' replies.
         budgets = torch.tensor([min(self.sampling.max_new_tokens, self.max_context - len(p)) for p in prompts])
         budget = int(budgets.max())
         n = len(prompts)
-        input_ids = torch.full((n, longest), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((n, longest), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            input_ids[i, longest - len(p) :] = torch.tensor(p, dtype=torch.long)
-            attention[i, longest - len(p) :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
         stop = torch.tensor(sorted(self.stop_ids), dtype=torch.long)
         outputs: list[list[int]] = [[] for _ in range(n)]
         finished = torch.zeros(n, dtype=torch.bool)
         t0 = time.perf_counter()
         with self._torch_lock, torch.inference_mode():
-            cache = DynamicCache()
-            step_ids, step_pos = input_ids, positions
             device = module_device(self.model)
+            matches = self._prefix_matches(prompts)
+            reused = [r for _, r in matches]
+            past = max(reused)
+            width = max(len(p) - r for p, r in zip(prompts, reused))
+            # Per row: [padding | reused prefix] in the cache, then [padding | suffix] as input.
+            step_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+            step_pos = torch.zeros((n, width), dtype=torch.long)
+            attention = torch.zeros((n, past + width), dtype=torch.long)
+            for i, (p, r) in enumerate(zip(prompts, reused)):
+                suffix = len(p) - r
+                step_ids[i, width - suffix :] = torch.tensor(p[r:], dtype=torch.long)
+                step_pos[i, width - suffix :] = torch.arange(r, len(p))
+                attention[i, past - r : past] = 1
+                attention[i, past + width - suffix :] = 1
+            cache = self._past_cache(matches, past, device)
             for _ in range(budget):
                 out = self.model(
                     input_ids=step_ids.to(device),
@@ -637,6 +663,7 @@ class LocalModel:
                 attention = torch.cat([attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
                 step_pos = step_pos[:, -1:] + 1
                 step_ids = next_ids.unsqueeze(1)
+            self._keep_prefixes(prompts, outputs, matches, cache, attention)
         seconds = time.perf_counter() - t0
         generations = []
         for p, o in zip(prompts, outputs):
@@ -648,7 +675,69 @@ class LocalModel:
         self.stats.generated_tokens += sum(len(o) for o in outputs)
         self.stats.largest_batch = max(self.stats.largest_batch, n)
         self.stats.seconds += seconds
+        self.stats.prompt_tokens += sum(len(p) for p in prompts)
+        self.stats.reused_tokens += sum(reused)
         return generations
+
+    # -- prefix reuse (parlswarm.models.prefix_cache) ------------------------------------------
+
+    def _prefix_matches(self, prompts: list[list[int]]) -> list[tuple[PrefixEntry | None, int]]:
+        if not self.prefix_cache.enabled:
+            return [(None, 0)] * len(prompts)
+        # Parameters updated in place (an optimiser step) or replaced (a move, a load) change
+        # their version or storage: keys and values computed with the old weights are void.
+        state = tuple((p.data_ptr(), p._version) for p in self.model.parameters())
+        if state != self._weights_state:
+            self.prefix_cache.clear()
+            self._weights_state = state
+        return [self.prefix_cache.match(p) for p in prompts]
+
+    @staticmethod
+    def _past_cache(matches: list[tuple[PrefixEntry | None, int]], past: int, device: torch.device) -> Any:
+        """A cache holding each row's reused keys and values, left-padded to ``past`` tokens."""
+        from transformers import DynamicCache
+
+        rows = [(i, entry, r) for i, (entry, r) in enumerate(matches) if entry is not None and r > 0]
+        if not rows:
+            return DynamicCache()
+        n = len(matches)
+        layers = []
+        for layer, (k0, v0) in enumerate(rows[0][1].layers):
+            keys = torch.zeros((n, k0.shape[0], past, k0.shape[2]), dtype=k0.dtype, device=device)
+            values = torch.zeros((n, v0.shape[0], past, v0.shape[2]), dtype=v0.dtype, device=device)
+            for i, entry, r in rows:
+                k, v = entry.layers[layer]
+                keys[i, :, past - r :] = k[:, :r]
+                values[i, :, past - r :] = v[:, :r]
+            layers.append((keys, values))
+        return DynamicCache(ddp_cache_data=layers)
+
+    def _keep_prefixes(
+        self,
+        prompts: list[list[int]],
+        outputs: list[list[int]],
+        matches: list[tuple[PrefixEntry | None, int]],
+        cache: Any,
+        attention: torch.Tensor,
+    ) -> None:
+        """Store every row's prompt and fed reply tokens with their keys and values."""
+        if not self.prefix_cache.enabled:
+            return
+        layers = getattr(cache, "layers", None)
+        if not layers or any(getattr(layer, "is_sliding", False) for layer in layers):
+            return  # a cache that drops old positions holds no whole prefix
+        length = cache.get_seq_length()
+        mask = attention[:, :length].bool()
+        for i, (p, o) in enumerate(zip(prompts, outputs)):
+            held = mask[i].nonzero().flatten()
+            # The reply's last token was never fed back; after a row stops, padding is fed.
+            keep = len(p) + min(len(o), len(held) - len(p))
+            index = held[:keep].to(layers[0].keys.device)
+            kv: list[LayerKV] = [(layer.keys[i].index_select(1, index), layer.values[i].index_select(1, index)) for layer in layers]
+            self.prefix_cache.add((p + o)[:keep], kv)
+        for entry, r in matches:
+            if entry is not None and r > 0:
+                self.prefix_cache.discard(entry)
 
     def _overflow(self, tokens: int) -> ModelError:
         return ModelError(f"model {self.name}: prompt of {tokens} tokens fills its context of {self.max_context} tokens")

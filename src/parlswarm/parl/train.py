@@ -547,10 +547,13 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             for _ in range(config.tasks_per_step):
                 seed = rng.choice(config.world_seeds)
                 cases.append(rng.choice(pool[seed]))
+            prefilled = (policy.stats.prompt_tokens, policy.stats.reused_tokens)
             episodes = asyncio.run(
                 rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets, prefix=prefix)
             )
             t_rollout = time.perf_counter()
+            # The update changes the weights, which voids the kept prefixes: free their memory for it now.
+            policy.prefix_cache.clear()
             records = [episode_record(ep, config, progress) for ep in episodes]
             advantages = group_advantages([r["total"] for r in records], [ep.group for ep in episodes])
             samples: list[Sample] = []
@@ -570,7 +573,10 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             scalars = {**step_metrics(records), **{f"loss/{k}": v for k, v in losses.items()},
                        "train/samples": float(len(samples)), "train/turns": float(turns), "train/seconds": t_end - t0,
                        "train/rollout_seconds": t_rollout - t0, "train/update_seconds": t_end - t_rollout,
-                       **tokens, "train/progress": progress}
+                       **tokens, "train/progress": progress,
+                       # Prompt tokens the rollouts' policy turns reused from the prefix cache, of all they sent.
+                       "train/reused_prompt_share": (policy.stats.reused_tokens - prefilled[1])
+                       / max(1, policy.stats.prompt_tokens - prefilled[0])}
             if isinstance(subagent_model, CachedModel):
                 scalars["train/subagent_cache_hits"] = float(subagent_model.hits)
             scalars_log.write(step + 1, scalars, records)
