@@ -108,7 +108,7 @@ class ParlConfig(BaseModel):
         description="greedy evaluation every N steps, and before the first and after the last (eval.jsonl): a learning "
         "curve that does not hang on one sampled task a step, and a split to choose a checkpoint on that is not the "
         "reported one. Off by default: on 2 CPU cores 8 greedy SmolLM2 episodes took 5 minutes (delegating) to 32 "
-        "(mostly serial, each turn a fresh prefill of a long prompt)",
+        "(mostly serial, each turn decoding long notes at about 0.1 s a token)",
     )
     eval_world_seed: int = Field(78, description="the evaluation's world: not a training world, not the reported one (77)")
     eval_split: Literal["train", "dev", "test"] = "dev"
