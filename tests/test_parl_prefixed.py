@@ -51,6 +51,23 @@ def test_the_expert_plays_until_a_turn_does_more_than_look_for_places() -> None:
     assert (len(prefix_calls), len(policy_calls)) == (2, 2)
 
 
+def test_once_the_policy_has_played_it_plays_on_even_a_turn_that_only_searches() -> None:
+    # As in the rollout (PrefixedPolicy): the expert is not asked again after the decision point.
+    prefix_calls: list[int] = []
+    policy_calls: list[int] = []
+    model = PrefixedModel(policy=_counting([SEARCH, "the policy's answer"], policy_calls),
+                          prefix=_counting([SEARCH, ASSIGN, SEARCH], prefix_calls))
+    messages: list[Message] = [UserMessage(content="For each country of Europe ...")]
+    for _ in range(2):  # the expert's search, then the policy's own search at the decision point
+        reply = asyncio.run(model.complete(messages, []))
+        assert reply.message.tool_calls
+        messages += [reply.message, ToolMessage(tool_call_id=reply.message.tool_calls[0].id, content="results")]
+    assert (len(prefix_calls), len(policy_calls)) == (2, 1)
+    assert [c.id.startswith("prefix-") for m in messages if isinstance(m, AssistantMessage) for c in m.tool_calls or []] == [True, False]
+    last = asyncio.run(model.complete(messages, []))
+    assert last.message.content == "the policy's answer" and (len(prefix_calls), len(policy_calls)) == (2, 2)
+
+
 def _parl_folder(folder: Path, config: dict[str, object]) -> Path:
     tiny_policy(folder)
     (folder / "manifest.json").write_text(json.dumps({"model": "PARL orchestrator", "config": config}))

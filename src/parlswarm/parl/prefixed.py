@@ -8,8 +8,12 @@ itself, which it was never trained to do. ``prefixed:SPEC`` runs it as it was tr
 evaluated, through ``parlswarm run`` and ``parlswarm bench`` like any model.
 
 Unlike the rollout's per-episode wrapper this one keeps no state, so one instance serves
-every run of a benchmark: a conversation whose assistant turns all only looked for places is
-still in the prefix, and the expert is asked first; once any turn did more, the policy plays.
+every run of a benchmark. It marks the ids of the expert's tool calls (ids are not rendered
+into prompts, so the policy never sees the mark): a conversation whose assistant turns all
+carry the mark is still in the prefix, and the expert is asked first; once the policy has
+played a turn, the policy plays every later one, as in the rollout, even a turn of its own
+that only looked for places (stop 28; before, such a turn handed the conversation back to
+the expert).
 The note style comes from the model's ``manifest.json`` (a PARL checkpoint's, or a shipped
 one's): its config's ``prefix_notes``; ``prefixed:NOTES:SPEC`` names it instead (the warm
 start of a PARL run, whose manifest is an SFT run's: ``prefixed:verbatim:hf:runs/.../final``).
@@ -27,6 +31,14 @@ from parlswarm.parl.rollout import expert_prefix, finds_places
 from parlswarm.parl.sft import NoteStyle
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolSpec
 
+PREFIX_CALL_MARK = "prefix-"  # leads the id of every tool call the expert made as the prefix
+
+
+def played_by_prefix(turn: AssistantMessage) -> bool:
+    """Whether the prefix played this turn: it made tool calls, every one marked."""
+    calls = turn.tool_calls or []
+    return bool(calls) and all(c.id.startswith(PREFIX_CALL_MARK) for c in calls)
+
 
 class PrefixedModel:
     """``policy`` from the decision point on; ``prefix`` (the scripted expert) before it."""
@@ -38,10 +50,11 @@ class PrefixedModel:
 
     async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
         turns = [m for m in messages if isinstance(m, AssistantMessage)]
-        if all(finds_places(turn) for turn in turns):
+        if all(played_by_prefix(turn) for turn in turns):
             response = await self.prefix.complete(messages, tools)
             if finds_places(response):
-                return response
+                calls = [c.model_copy(update={"id": PREFIX_CALL_MARK + c.id}) for c in response.message.tool_calls or []]
+                return response.model_copy(update={"message": response.message.model_copy(update={"tool_calls": calls})})
         return await self.policy.complete(messages, tools)
 
     def __getattr__(self, name: str) -> Any:
