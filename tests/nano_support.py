@@ -1,8 +1,12 @@
-"""A tiny random nano policy saved as a model folder, for tests of scripts that load one."""
+"""Tiny random nano models: one saved as a model folder for tests of scripts that load one, and
+one in memory with large weights for tests of decoding."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from parlswarm import prompts
 from parlswarm.models.local import LocalSettings
@@ -18,3 +22,20 @@ def tiny_policy(folder: Path) -> Path:
     tokenizer.save_pretrained(folder)
     write_settings(folder, LocalSettings(tool_format="compact"))
     return folder
+
+
+def loud_tiny_model(texts: list[str], vocab_size: int, weights_seed: int) -> tuple[Any, Any]:
+    """A two-layer nano model and its tokenizer, with large random weights.
+
+    Large weights make greedy outputs vary from prompt to prompt, so that a padding, position
+    or cache bug in decoding shows up as different tokens.
+    """
+    tokenizer = train_tokenizer(texts, vocab_size=vocab_size)
+    config = NanoConfig(vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
+    model = build_model(config, tokenizer, seed=0)
+    gen = torch.Generator().manual_seed(weights_seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
+    return model, tokenizer

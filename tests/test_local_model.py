@@ -11,6 +11,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from nano_support import loud_tiny_model  # noqa: E402
+
 from parlswarm import Agent, Budgets, Swarm, tool  # noqa: E402
 from parlswarm.models import ModelSpecError, load_model  # noqa: E402
 from parlswarm.models.base import ModelError  # noqa: E402
@@ -23,7 +25,7 @@ from parlswarm.models.local import (  # noqa: E402
     parse_reply,
     render_tools,
 )
-from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
+from parlswarm.models.nano import train_tokenizer, write_settings  # noqa: E402
 from parlswarm.types import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
 
 TEXTS = [
@@ -45,24 +47,7 @@ def capital(country: str) -> str:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[object, object]:
-    tok = train_tokenizer(TEXTS, vocab_size=360)
-    config = NanoConfig(
-        vocab_size=360,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-    )
-    model = build_model(config, tok, seed=0)
-    # Large random weights make greedy outputs vary from prompt to prompt, so that a
-    # padding or position bug in batched decoding shows up as different tokens.
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    return model, tok
+    return loud_tiny_model(TEXTS, vocab_size=360, weights_seed=1)
 
 
 def _lm(tiny: tuple[object, object], **kwargs: object) -> LocalModel:

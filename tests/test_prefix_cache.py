@@ -10,8 +10,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from nano_support import loud_tiny_model  # noqa: E402
+
 from parlswarm.models.local import LocalModel, LocalSettings, Sampling  # noqa: E402
-from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer  # noqa: E402
 from parlswarm.models.prefix_cache import PrefixCache, common_prefix  # noqa: E402
 from parlswarm.types import AssistantMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
 
@@ -20,16 +21,7 @@ TEXTS = ["Chad: capital N'Djamena; population 19,093,595. France: capital Paris;
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[object, object]:
-    tok = train_tokenizer(TEXTS, vocab_size=300)
-    config = NanoConfig(vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
-    model = build_model(config, tok, seed=0)
-    # Large random weights: greedy outputs change with any error in positions, padding or keys.
-    gen = torch.Generator().manual_seed(3)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * 0.5)
-    return model, tok
+    return loud_tiny_model(TEXTS, vocab_size=300, weights_seed=3)
 
 
 def _lm(tiny: tuple[object, object], cache_bytes: int = 2**24, model: object = None) -> LocalModel:
