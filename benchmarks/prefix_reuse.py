@@ -1,7 +1,8 @@
 """Prefix reuse in LocalModel: the same greedy evaluation with and without it, side by side.
 
-An orchestrator's next prompt repeats its last one up to what happened since, and on a CPU the
-prefill of those repeated tokens is most of a turn's cost. This runs one PARL evaluation (the
+An orchestrator's next prompt repeats its last one up to what happened since: prefilling those
+tokens again is work thrown away (on the two CPU cores less than it seemed: decoding is most of
+a turn's cost, docs/local-model.md "Measured"). This runs one PARL evaluation (the
 policy of a PARL config, greedy, on a world's tasks, under the config's budgets, prefix model
 and sub-agents) twice per repeat on the same weights: with ``prefix_cache_bytes=0`` (every
 prompt prefilled whole) and with the default cache. It prints the wall-clock, the policy's
