@@ -1,9 +1,10 @@
 """Keys and values of prompts already decoded, kept so that a later prompt skips their prefill.
 
 An agent's next prompt repeats its last one up to what happened since: the system prompt, the
-task and the earlier turns are the same tokens again. On a CPU, prefilling them again is most of
-the cost of a small model's turn (a serial SmolLM2 episode prefills thousands of tokens eight
-times). :class:`~parlswarm.models.local.LocalModel` keeps here, after each decode, the keys and
+task and the earlier turns are the same tokens again, and prefilling them again is work thrown
+away (a serial SmolLM2 episode prefills thousands of tokens eight times; on the two CPU cores
+that is a sixth of its time, decoding the rest: docs/local-model.md, "Measured").
+:class:`~parlswarm.models.local.LocalModel` keeps here, after each decode, the keys and
 values of every row's tokens (prompt and reply); a new prompt takes the entry it shares the
 longest token prefix with and prefills only the rest.
 
