@@ -284,6 +284,28 @@ class _Request:
 
 
 @dataclass
+class _Row:
+    """One request decoding in a continuous batch."""
+
+    request: _Request
+    budget: int  # tokens it may generate
+    output: list[int] = field(default_factory=list)
+    done: bool = False
+
+
+@dataclass
+class _Running:
+    """The rows a continuous batch is decoding: their shared key-value cache (left-padded), and
+    per row its attention mask, the token to feed next and that token's position."""
+
+    rows: list[_Row] = field(default_factory=list)
+    cache: Any = None
+    attention: torch.Tensor = field(default_factory=lambda: torch.zeros((0, 0), dtype=torch.long))
+    next_ids: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+    next_pos: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.long))
+
+
+@dataclass
 class _LoopQueue:
     """Requests waiting on one event loop, and the task that drains them."""
 
@@ -337,7 +359,9 @@ class LocalModel:
     Build it from a folder or GGUF file with :meth:`from_pretrained`, or from a loaded model
     and tokenizer. ``max_batch_size=1`` turns batching off (each request decodes alone).
     ``prefix_cache_bytes`` bounds the keys and values kept for prefix reuse, on the model's
-    device (SmolLM2-135M: 45 KiB a token); 0 turns reuse off.
+    device (SmolLM2-135M: 45 KiB a token); 0 turns reuse off. ``continuous=True`` lets a
+    request join the rows already decoding at the next token, and hands each row back as soon
+    as it ends, instead of forming the next batch once the whole current one has ended.
     """
 
     def __init__(
@@ -351,6 +375,7 @@ class LocalModel:
         batch_window: float = 0.0,
         device: str | torch.device | None = None,
         prefix_cache_bytes: int = DEFAULT_PREFIX_CACHE_BYTES,
+        continuous: bool = False,
     ) -> None:
         # Weights move once, here; prompts go to them and logits come back to the CPU for sampling.
         self.model = model.to(torch_device(device)).eval()
@@ -362,6 +387,7 @@ class LocalModel:
             raise ValueError("max_batch_size must be at least 1")
         self.max_batch_size = max_batch_size
         self.batch_window = batch_window
+        self.continuous = continuous
         self.chat_template: str = getattr(tokenizer, "chat_template", None) or NANO_CHAT_TEMPLATE
         config = getattr(model, "config", None)
         self.max_context = self.settings.max_context or getattr(config, "max_position_embeddings", None) or 4096
@@ -574,39 +600,70 @@ class LocalModel:
         request = _Request(prompt_ids, loop.create_future())
         queue.pending.append(request)
         if queue.drainer is None or queue.drainer.done():
-            queue.drainer = loop.create_task(self._drain(queue))
+            queue.drainer = loop.create_task(self._drain_continuous(queue) if self.continuous else self._drain(queue))
         return await request.future
+
+    async def _settle(self, window: bool = True) -> None:
+        """Let every request made in this event-loop turn (sibling sub-agents) join the batch."""
+        if window and self.batch_window > 0:
+            await asyncio.sleep(self.batch_window)
+        else:
+            for _ in range(3):
+                await asyncio.sleep(0)
+
+    def _take(self, queue: _LoopQueue, room: int) -> list[_Request]:
+        """Up to ``room`` waiting requests; an overlong prompt fails its own caller, not its batch-mates."""
+        taken = [r for r in queue.pending[:room] if not r.future.done()]
+        del queue.pending[:room]
+        for r in taken:
+            if len(r.prompt_ids) >= self.max_context:
+                r.future.set_exception(self._overflow(len(r.prompt_ids)))
+        return [r for r in taken if not r.future.done()]
+
+    def _deliver(self, request: _Request, generation: Generation) -> None:
+        if not request.future.done():
+            request.future.set_result(generation)
+        for listener in self.listeners:
+            listener(generation)
+
+    def _failed(self, exc: Exception, requests: Sequence[_Request]) -> None:
+        """A failed decode fails its callers, not the batcher."""
+        log.debug("%s: batch decode failed", self.name, exc_info=True)
+        error = exc if isinstance(exc, ModelError) else ModelError(f"model {self.name}: {type(exc).__name__}: {exc}")
+        for r in requests:
+            if not r.future.done():
+                r.future.set_exception(error)
 
     async def _drain(self, queue: _LoopQueue) -> None:
         while queue.pending:
-            # Let every request made in this event-loop turn (sibling sub-agents) join the batch.
-            if self.batch_window > 0:
-                await asyncio.sleep(self.batch_window)
-            else:
-                for _ in range(3):
-                    await asyncio.sleep(0)
-            batch = [r for r in queue.pending[: self.max_batch_size] if not r.future.done()]
-            del queue.pending[: self.max_batch_size]
-            for r in batch:  # an overlong prompt fails its own caller, not its batch-mates
-                if len(r.prompt_ids) >= self.max_context:
-                    r.future.set_exception(self._overflow(len(r.prompt_ids)))
-            batch = [r for r in batch if not r.future.done()]
+            await self._settle()
+            batch = self._take(queue, self.max_batch_size)
             if not batch:
                 continue
             try:
                 generations = await asyncio.to_thread(self._generate_batch, [r.prompt_ids for r in batch])
-            except Exception as exc:  # a failed decode fails its callers, not the batcher
-                log.debug("%s: batch decode failed", self.name, exc_info=True)
-                error = exc if isinstance(exc, ModelError) else ModelError(f"model {self.name}: {type(exc).__name__}: {exc}")
-                for r in batch:
-                    if not r.future.done():
-                        r.future.set_exception(error)
+            except Exception as exc:
+                self._failed(exc, batch)
                 continue
             for r, g in zip(batch, generations):
-                if not r.future.done():
-                    r.future.set_result(g)
-                for listener in self.listeners:
-                    listener(g)
+                self._deliver(r, g)
+
+    async def _drain_continuous(self, queue: _LoopQueue) -> None:
+        """Decode token by token; between tokens, rows that ended go back and waiting requests join."""
+        running = _Running()
+        while queue.pending or running.rows:
+            await self._settle(window=not running.rows)
+            for row in running.rows:  # a caller that went away (cancelled) stops its row
+                row.done = row.done or row.request.future.done()
+            admitted = self._take(queue, self.max_batch_size - sum(not row.done for row in running.rows))
+            try:
+                finished = await asyncio.to_thread(self._advance, running, admitted)
+            except Exception as exc:
+                self._failed(exc, [*admitted, *(row.request for row in running.rows)])
+                running = _Running()
+                continue
+            for row, generation in finished:
+                self._deliver(row.request, generation)
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -628,20 +685,7 @@ class LocalModel:
         with self._torch_lock, torch.inference_mode():
             device = module_device(self.model)
             matches = self._prefix_matches(prompts)
-            reused = [r for _, r in matches]
-            past = max(reused)
-            width = max(len(p) - r for p, r in zip(prompts, reused))
-            # Per row: [padding | reused prefix] in the cache, then [padding | suffix] as input.
-            step_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-            step_pos = torch.zeros((n, width), dtype=torch.long)
-            attention = torch.zeros((n, past + width), dtype=torch.long)
-            for i, (p, r) in enumerate(zip(prompts, reused)):
-                suffix = len(p) - r
-                step_ids[i, width - suffix :] = torch.tensor(p[r:], dtype=torch.long)
-                step_pos[i, width - suffix :] = torch.arange(r, len(p))
-                attention[i, past - r : past] = 1
-                attention[i, past + width - suffix :] = 1
-            cache = self._past_cache(matches, past, device)
+            step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
             for _ in range(budget):
                 out = self.model(
                     input_ids=step_ids.to(device),
@@ -665,6 +709,7 @@ class LocalModel:
                 step_ids = next_ids.unsqueeze(1)
             self._keep_prefixes(prompts, outputs, matches, cache, attention)
         seconds = time.perf_counter() - t0
+        reused = [r for _, r in matches]
         generations = []
         for p, o in zip(prompts, outputs):
             body = o[:-1] if o and o[-1] in self.stop_ids else o
@@ -678,6 +723,148 @@ class LocalModel:
         self.stats.prompt_tokens += sum(len(p) for p in prompts)
         self.stats.reused_tokens += sum(reused)
         return generations
+
+    def _prefill_inputs(
+        self, prompts: list[list[int]], matches: list[tuple[PrefixEntry | None, int]], device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, Any]:
+        """Input ids, positions, attention mask and cache for the first forward pass of ``prompts``.
+
+        Per row: [padding | reused prefix] in the cache, then [padding | suffix] as input.
+        """
+        reused = [r for _, r in matches]
+        past = max(reused)
+        width = max(len(p) - r for p, r in zip(prompts, reused))
+        n = len(prompts)
+        step_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        step_pos = torch.zeros((n, width), dtype=torch.long)
+        attention = torch.zeros((n, past + width), dtype=torch.long)
+        for i, (p, r) in enumerate(zip(prompts, reused)):
+            suffix = len(p) - r
+            step_ids[i, width - suffix :] = torch.tensor(p[r:], dtype=torch.long)
+            step_pos[i, width - suffix :] = torch.arange(r, len(p))
+            attention[i, past - r : past] = 1
+            attention[i, past + width - suffix :] = 1
+        return step_ids, step_pos, attention, self._past_cache(matches, past, device)
+
+    # -- continuous batching ----------------------------------------------------------------------
+
+    def _advance(self, running: _Running, admitted: list[_Request]) -> list[tuple[_Row, Generation]]:
+        """One move of a continuous batch: drop ended rows, then admit ``admitted`` (their prefill
+        and first token) or, with none, decode one token for every row. Returns the rows that ended."""
+        t0 = time.perf_counter()
+        with self._torch_lock, torch.inference_mode():
+            self._compact(running)
+            if admitted:
+                finished = self._admit(running, admitted)
+            elif running.rows:
+                finished = self._step(running)
+            else:
+                finished = []
+        self.stats.seconds += time.perf_counter() - t0
+        return finished
+
+    def _admit(self, running: _Running, requests: list[_Request]) -> list[tuple[_Row, Generation]]:
+        prompts = [r.prompt_ids for r in requests]
+        device = module_device(self.model)
+        matches = self._prefix_matches(prompts)
+        step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
+        out = self.model(
+            input_ids=step_ids.to(device),
+            attention_mask=attention.to(device),
+            position_ids=step_pos.to(device),
+            use_cache=True,
+            **{self._cache_arg: cache},
+            **self._keep_last,
+        )
+        picks = self._pick(out.logits[:, -1, :].float().cpu())
+        rows = [_Row(r, min(self.sampling.max_new_tokens, self.max_context - len(r.prompt_ids))) for r in requests]
+        self._merge(running, _Running(rows, cache, attention, picks, torch.tensor([len(p) for p in prompts])))
+        for entry, r in matches:  # the new rows' entries, once they end, hold these prefixes too
+            if entry is not None and r > 0:
+                self.prefix_cache.discard(entry)
+        self.stats.batches += 1
+        self.stats.requests += len(requests)
+        self.stats.largest_batch = max(self.stats.largest_batch, len(running.rows))
+        self.stats.prompt_tokens += sum(len(p) for p in prompts)
+        self.stats.reused_tokens += sum(r for _, r in matches)
+        return self._record(running, range(len(running.rows) - len(rows), len(running.rows)), picks)
+
+    def _step(self, running: _Running) -> list[tuple[_Row, Generation]]:
+        device = module_device(self.model)
+        n = len(running.rows)
+        running.attention = torch.cat([running.attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
+        out = self.model(
+            input_ids=running.next_ids.unsqueeze(1).to(device),
+            attention_mask=running.attention.to(device),
+            position_ids=running.next_pos.unsqueeze(1).to(device),
+            use_cache=True,
+            **{self._cache_arg: running.cache},
+            **self._keep_last,
+        )
+        picks = self._pick(out.logits[:, -1, :].float().cpu())
+        running.next_ids, running.next_pos = picks, running.next_pos + 1
+        return self._record(running, range(n), picks)
+
+    def _record(self, running: _Running, rows: range, picks: torch.Tensor) -> list[tuple[_Row, Generation]]:
+        """Append each row's new token; the rows that end with it, with their generations."""
+        finished = []
+        for i, token in zip(rows, picks.tolist()):
+            row = running.rows[i]
+            row.output.append(int(token))
+            self.stats.generated_tokens += 1
+            if token in self.stop_ids or len(row.output) >= row.budget:
+                row.done = True
+                prompt = row.request.prompt_ids
+                self._keep_row(running.cache, running.attention, i, prompt, row.output)
+                body = row.output[:-1] if row.output[-1] in self.stop_ids else row.output
+                text = self.tokenizer.decode(body, skip_special_tokens=False)
+                finished.append((row, Generation(prompt_ids=prompt, output_ids=list(row.output), text=text)))
+        return finished
+
+    @staticmethod
+    def _merge(running: _Running, new: _Running) -> None:
+        """Add ``new``'s rows to ``running``, left-padding the shorter side's cache and mask."""
+        if not running.rows:
+            running.rows, running.cache, running.attention = new.rows, new.cache, new.attention
+            running.next_ids, running.next_pos = new.next_ids, new.next_pos
+            return
+        old_len, new_len = running.attention.shape[1], new.attention.shape[1]
+        length = max(old_len, new_len)
+
+        def pad(x: torch.Tensor, by: int, dim: int) -> torch.Tensor:
+            if by == 0:
+                return x
+            shape = list(x.shape)
+            shape[dim] = by
+            return torch.cat([x.new_zeros(shape), x], dim=dim)
+
+        running.attention = torch.cat([pad(running.attention, length - old_len, 1), pad(new.attention, length - new_len, 1)])
+        for mine, theirs in zip(running.cache.layers, new.cache.layers):
+            mine.keys = torch.cat([pad(mine.keys, length - old_len, 2), pad(theirs.keys, length - new_len, 2)])
+            mine.values = torch.cat([pad(mine.values, length - old_len, 2), pad(theirs.values, length - new_len, 2)])
+        running.next_ids = torch.cat([running.next_ids, new.next_ids])
+        running.next_pos = torch.cat([running.next_pos, new.next_pos])
+        running.rows += new.rows
+
+    @staticmethod
+    def _compact(running: _Running) -> None:
+        """Drop the rows that ended, and the leading columns that are padding in every row left."""
+        keep = [i for i, row in enumerate(running.rows) if not row.done]
+        if len(keep) == len(running.rows):
+            return
+        if not keep:
+            running.rows, running.cache = [], None
+            return
+        index = torch.tensor(keep)
+        attention = running.attention[index]
+        first = int(attention.any(0).nonzero()[0])
+        running.attention = attention[:, first:]
+        for layer in running.cache.layers:
+            where = index.to(layer.keys.device)
+            layer.keys = layer.keys.index_select(0, where)[:, :, first:]
+            layer.values = layer.values.index_select(0, where)[:, :, first:]
+        running.next_ids, running.next_pos = running.next_ids[index], running.next_pos[index]
+        running.rows = [running.rows[i] for i in keep]
 
     # -- prefix reuse (parlswarm.models.prefix_cache) ------------------------------------------
 
@@ -721,23 +908,23 @@ class LocalModel:
         attention: torch.Tensor,
     ) -> None:
         """Store every row's prompt and fed reply tokens with their keys and values."""
-        if not self.prefix_cache.enabled:
-            return
-        layers = getattr(cache, "layers", None)
-        if not layers or any(getattr(layer, "is_sliding", False) for layer in layers):
-            return  # a cache that drops old positions holds no whole prefix
-        length = cache.get_seq_length()
-        mask = attention[:, :length].bool()
         for i, (p, o) in enumerate(zip(prompts, outputs)):
-            held = mask[i].nonzero().flatten()
-            # The reply's last token was never fed back; after a row stops, padding is fed.
-            keep = len(p) + min(len(o), len(held) - len(p))
-            index = held[:keep].to(layers[0].keys.device)
-            kv: list[LayerKV] = [(layer.keys[i].index_select(1, index), layer.values[i].index_select(1, index)) for layer in layers]
-            self.prefix_cache.add((p + o)[:keep], kv)
+            self._keep_row(cache, attention, i, p, o)
         for entry, r in matches:
             if entry is not None and r > 0:
                 self.prefix_cache.discard(entry)
+
+    def _keep_row(self, cache: Any, attention: torch.Tensor, i: int, prompt: list[int], output: list[int]) -> None:
+        """Store row ``i``'s prompt and the reply tokens fed so far with their keys and values."""
+        layers = getattr(cache, "layers", None)
+        if not self.prefix_cache.enabled or not layers or any(getattr(layer, "is_sliding", False) for layer in layers):
+            return  # (a cache that drops old positions holds no whole prefix)
+        held = attention[i, : cache.get_seq_length()].nonzero().flatten()
+        # The reply's last token was never fed back; after a row stops, padding may be fed.
+        keep = len(prompt) + min(len(output), len(held) - len(prompt))
+        index = held[:keep].to(layers[0].keys.device)
+        kv: list[LayerKV] = [(layer.keys[i].index_select(1, index), layer.values[i].index_select(1, index)) for layer in layers]
+        self.prefix_cache.add((prompt + output)[:keep], kv)
 
     def _overflow(self, tokens: int) -> ModelError:
         return ModelError(f"model {self.name}: prompt of {tokens} tokens fills its context of {self.max_context} tokens")
