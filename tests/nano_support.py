@@ -24,7 +24,10 @@ def tiny_policy(folder: Path) -> Path:
     return folder
 
 
-def loud_tiny_model(texts: list[str], vocab_size: int, weights_seed: int) -> tuple[Any, Any]:
+DECODING_TEXTS = ["Chad: capital N'Djamena; population 19,093,595. France: capital Paris; code .fr search open_page"] * 30
+
+
+def loud_tiny_model(weights_seed: int, texts: list[str] = DECODING_TEXTS, vocab_size: int = 300) -> tuple[Any, Any]:
     """A two-layer nano model and its tokenizer, with large random weights.
 
     Large weights make greedy outputs vary from prompt to prompt, so that a padding, position

@@ -15,12 +15,10 @@ from nano_support import loud_tiny_model  # noqa: E402
 from parlswarm.models.local import LocalModel, LocalSettings, Sampling  # noqa: E402
 from parlswarm.types import UserMessage  # noqa: E402
 
-TEXTS = ["Chad: capital N'Djamena; population 19,093,595. France: capital Paris; code .fr search open_page"] * 30
-
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[object, object]:
-    return loud_tiny_model(TEXTS, vocab_size=300, weights_seed=5)
+    return loud_tiny_model(weights_seed=5)
 
 
 def _lm(tiny: tuple[object, object], continuous: bool, max_batch_size: int = 64, **sampling: object) -> LocalModel:

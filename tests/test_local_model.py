@@ -47,7 +47,7 @@ def capital(country: str) -> str:
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[object, object]:
-    return loud_tiny_model(TEXTS, vocab_size=360, weights_seed=1)
+    return loud_tiny_model(weights_seed=1, texts=TEXTS, vocab_size=360)
 
 
 def _lm(tiny: tuple[object, object], **kwargs: object) -> LocalModel:

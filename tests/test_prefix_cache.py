@@ -16,12 +16,10 @@ from parlswarm.models.local import LocalModel, LocalSettings, Sampling  # noqa: 
 from parlswarm.models.prefix_cache import PrefixCache, common_prefix  # noqa: E402
 from parlswarm.types import AssistantMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
 
-TEXTS = ["Chad: capital N'Djamena; population 19,093,595. France: capital Paris; code .fr search open_page"] * 30
-
 
 @pytest.fixture(scope="module")
 def tiny() -> tuple[object, object]:
-    return loud_tiny_model(TEXTS, vocab_size=300, weights_seed=3)
+    return loud_tiny_model(weights_seed=3)
 
 
 def _lm(tiny: tuple[object, object], cache_bytes: int = 2**24, model: object = None) -> LocalModel:

@@ -687,16 +687,7 @@ class LocalModel:
             matches = self._prefix_matches(prompts)
             step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
             for _ in range(budget):
-                out = self.model(
-                    input_ids=step_ids.to(device),
-                    attention_mask=attention.to(device),
-                    position_ids=step_pos.to(device),
-                    use_cache=True,
-                    **{self._cache_arg: cache},  # the cache fills in place
-                    **self._keep_last,
-                )
-                # Sampled on the CPU with the seeded CPU generator: the same draws on any device.
-                next_ids = self._pick(out.logits[:, -1, :].float().cpu())
+                next_ids = self._pick(self._next_logits(step_ids, attention, step_pos, cache))
                 next_ids = torch.where(finished, torch.full_like(next_ids, self.pad_id), next_ids)
                 for i in (~finished).nonzero().flatten().tolist():
                     outputs[i].append(int(next_ids[i]))
@@ -723,6 +714,20 @@ class LocalModel:
         self.stats.prompt_tokens += sum(len(p) for p in prompts)
         self.stats.reused_tokens += sum(reused)
         return generations
+
+    def _next_logits(self, ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, cache: Any) -> torch.Tensor:
+        """One forward pass (the cache fills in place); each row's last logits, on the CPU, where
+        the seeded CPU generator samples them: the same draws on any device."""
+        device = module_device(self.model)
+        out = self.model(
+            input_ids=ids.to(device),
+            attention_mask=attention.to(device),
+            position_ids=positions.to(device),
+            use_cache=True,
+            **{self._cache_arg: cache},
+            **self._keep_last,
+        )
+        return out.logits[:, -1, :].float().cpu()
 
     def _prefill_inputs(
         self, prompts: list[list[int]], matches: list[tuple[PrefixEntry | None, int]], device: torch.device
@@ -768,15 +773,7 @@ class LocalModel:
         device = module_device(self.model)
         matches = self._prefix_matches(prompts)
         step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
-        out = self.model(
-            input_ids=step_ids.to(device),
-            attention_mask=attention.to(device),
-            position_ids=step_pos.to(device),
-            use_cache=True,
-            **{self._cache_arg: cache},
-            **self._keep_last,
-        )
-        picks = self._pick(out.logits[:, -1, :].float().cpu())
+        picks = self._pick(self._next_logits(step_ids, attention, step_pos, cache))
         rows = [_Row(r, min(self.sampling.max_new_tokens, self.max_context - len(r.prompt_ids))) for r in requests]
         self._merge(running, _Running(rows, cache, attention, picks, torch.tensor([len(p) for p in prompts])))
         for entry, r in matches:  # the new rows' entries, once they end, hold these prefixes too
@@ -790,18 +787,9 @@ class LocalModel:
         return self._record(running, range(len(running.rows) - len(rows), len(running.rows)), picks)
 
     def _step(self, running: _Running) -> list[tuple[_Row, Generation]]:
-        device = module_device(self.model)
         n = len(running.rows)
         running.attention = torch.cat([running.attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
-        out = self.model(
-            input_ids=running.next_ids.unsqueeze(1).to(device),
-            attention_mask=running.attention.to(device),
-            position_ids=running.next_pos.unsqueeze(1).to(device),
-            use_cache=True,
-            **{self._cache_arg: running.cache},
-            **self._keep_last,
-        )
-        picks = self._pick(out.logits[:, -1, :].float().cpu())
+        picks = self._pick(self._next_logits(running.next_ids.unsqueeze(1), running.attention, running.next_pos.unsqueeze(1), running.cache))
         running.next_ids, running.next_pos = picks, running.next_pos + 1
         return self._record(running, range(n), picks)
 
