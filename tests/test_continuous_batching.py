@@ -89,6 +89,30 @@ def test_seeded_sampling_repeats_in_continuous_batches(tiny: tuple[object, objec
     assert sample() == sample()
 
 
+async def test_seeded_draws_depend_on_the_prompt_not_on_the_batch(tiny: tuple[object, object]) -> None:
+    prompts = [_ids(i, 6 + 5 * i) for i in range(4)]
+    sampled = {"temperature": 1.0, "seed": 11}
+    alone = [(await _lm(tiny, continuous=False, max_batch_size=1, **sampled).generate_ids(p)).output_ids for p in prompts]
+    lockstep = list(await asyncio.gather(*(_lm(tiny, continuous=False, **sampled).generate_ids(p) for p in prompts)))
+    lockstep_lm = _lm(tiny, continuous=False, **sampled)
+    together = [g.output_ids for g in await asyncio.gather(*(lockstep_lm.generate_ids(p) for p in prompts))]
+    staggered = await _staggered(_lm(tiny, continuous=True, **sampled), list(reversed(prompts)))
+    assert [g.output_ids for g in lockstep] == alone
+    assert together == alone
+    assert list(reversed(staggered)) == alone
+    greedy = [(await _lm(tiny, continuous=False).generate_ids(p)).output_ids for p in prompts]
+    assert alone != greedy  # it did sample
+
+    # The same prompt twice in a round draws twice; a new round draws anew; a round repeats.
+    lm = _lm(tiny, continuous=True, **sampled)
+    first, second = await asyncio.gather(lm.generate_ids(prompts[0]), lm.generate_ids(prompts[0]))
+    assert first.output_ids == alone[0] and second.output_ids != first.output_ids
+    lm.start_sampling_round(1)
+    assert (await lm.generate_ids(prompts[0])).output_ids not in (first.output_ids, second.output_ids)
+    lm.start_sampling_round(0)
+    assert (await lm.generate_ids(prompts[0])).output_ids == alone[0]
+
+
 async def test_continuous_rows_reuse_kept_prefixes(tiny: tuple[object, object]) -> None:
     reusing = _lm(tiny, continuous=True)
     first = [_ids(0, 40), _ids(5, 30)]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from safetensors.torch import load_file
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -186,6 +187,29 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})
     train(kept)
     assert [p.name for p in (Path(kept.out_dir) / "checkpoints").glob("step-*")] == ["step-00002"]
+
+
+@pytest.mark.usefixtures("answer_graded_score")
+def test_a_resumed_run_samples_what_an_unbroken_one_did(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
+    _, config = tiny_warm_start
+    unbroken = Path(config.out_dir).with_name(Path(config.out_dir).name + "-unbroken")
+    train(config.model_copy(update={"out_dir": str(unbroken), "temperature": 1.5}))
+    # The same run killed after step 1's checkpoint, resumed, this time with continuous batching.
+    broken = unbroken.with_name(unbroken.name + "-broken")
+    shutil.copytree(unbroken, broken)
+    shutil.rmtree(broken / "checkpoints" / "step-00002")
+    (broken / "checkpoints" / "latest").write_text("step-00001\n")
+    train(config.model_copy(update={"out_dir": str(broken), "temperature": 1.5, "continuous_batching": True}))
+
+    def step_two(out: Path) -> list[dict[str, object]]:
+        records = [json.loads(line) for line in (out / "episodes.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if "second" not in k} for r in records if r["step"] == 2]
+
+    assert step_two(broken) == step_two(unbroken)
+    assert len({r["r_perf"] for r in step_two(unbroken)}) > 1  # sampled: the group's episodes differ
+    weights = [load_file(out / "checkpoints" / "step-00002" / "model.safetensors") for out in (unbroken, broken)]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 @pytest.mark.usefixtures("answer_graded_score")

@@ -50,6 +50,8 @@ import os
 import re
 import threading
 import time
+from array import array
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,6 +291,7 @@ class _Row:
 
     request: _Request
     budget: int  # tokens it may generate
+    draws: torch.Generator | None  # its own sampling stream (None: greedy)
     output: list[int] = field(default_factory=list)
     done: bool = False
 
@@ -401,9 +404,9 @@ class LocalModel:
         self._weights_state: tuple[tuple[int, int], ...] = ()
         self._queues: dict[asyncio.AbstractEventLoop, _LoopQueue] = {}
         self._torch_lock = threading.Lock()  # one decode at a time, whatever the event loop
-        self._generator = torch.Generator(device="cpu")
-        if self.sampling.seed is not None:
-            self._generator.manual_seed(self.sampling.seed)
+        self._generator = torch.Generator(device="cpu")  # unseeded sampling: one stream for all
+        self.sampling_round = 0
+        self._prompts_drawn: Counter[bytes] = Counter()
         self._tool_role = "tool"
         self._calls = 0
         # transformers renamed `past_key_values` to `cache` (5.x); only the last position's logits are needed.
@@ -683,11 +686,12 @@ class LocalModel:
         finished = torch.zeros(n, dtype=torch.bool)
         t0 = time.perf_counter()
         with self._torch_lock, torch.inference_mode():
+            draws = [self._draws(p) for p in prompts]
             device = module_device(self.model)
             matches = self._prefix_matches(prompts)
             step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
             for _ in range(budget):
-                next_ids = self._pick(self._next_logits(step_ids, attention, step_pos, cache))
+                next_ids = self._pick(self._next_logits(step_ids, attention, step_pos, cache), draws)
                 next_ids = torch.where(finished, torch.full_like(next_ids, self.pad_id), next_ids)
                 for i in (~finished).nonzero().flatten().tolist():
                     outputs[i].append(int(next_ids[i]))
@@ -773,8 +777,8 @@ class LocalModel:
         device = module_device(self.model)
         matches = self._prefix_matches(prompts)
         step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
-        picks = self._pick(self._next_logits(step_ids, attention, step_pos, cache))
-        rows = [_Row(r, min(self.sampling.max_new_tokens, self.max_context - len(r.prompt_ids))) for r in requests]
+        rows = [_Row(r, min(self.sampling.max_new_tokens, self.max_context - len(r.prompt_ids)), self._draws(r.prompt_ids)) for r in requests]
+        picks = self._pick(self._next_logits(step_ids, attention, step_pos, cache), [row.draws for row in rows])
         self._merge(running, _Running(rows, cache, attention, picks, torch.tensor([len(p) for p in prompts])))
         for entry, r in matches:  # the new rows' entries, once they end, hold these prefixes too
             if entry is not None and r > 0:
@@ -789,7 +793,8 @@ class LocalModel:
     def _step(self, running: _Running) -> list[tuple[_Row, Generation]]:
         n = len(running.rows)
         running.attention = torch.cat([running.attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
-        picks = self._pick(self._next_logits(running.next_ids.unsqueeze(1), running.attention, running.next_pos.unsqueeze(1), running.cache))
+        logits = self._next_logits(running.next_ids.unsqueeze(1), running.attention, running.next_pos.unsqueeze(1), running.cache)
+        picks = self._pick(logits, [row.draws for row in running.rows])
         running.next_ids, running.next_pos = picks, running.next_pos + 1
         return self._record(running, range(n), picks)
 
@@ -917,7 +922,31 @@ class LocalModel:
     def _overflow(self, tokens: int) -> ModelError:
         return ModelError(f"model {self.name}: prompt of {tokens} tokens fills its context of {self.max_context} tokens")
 
-    def _pick(self, logits: torch.Tensor) -> torch.Tensor:
+    def start_sampling_round(self, number: int) -> None:
+        """Key the seeded draws of the requests that follow by ``number`` (a PARL step): a run
+        resumed at a step draws what an unbroken run drew there."""
+        self.sampling_round = number
+        self._prompts_drawn.clear()
+
+    def _draws(self, prompt_ids: list[int]) -> torch.Generator | None:
+        """The sampling stream of one request; None when decoding is greedy.
+
+        With a seed, each request has its own stream, keyed by the seed, the sampling round,
+        the prompt and how many requests of the round had that prompt before: what a request
+        draws depends neither on its batch-mates nor on when it arrived, so seeded runs repeat
+        under continuous batching too (up to the rounding of batched arithmetic). Identical
+        prompts (a group's first turns) still draw differently."""
+        if self.sampling.temperature == 0:
+            return None
+        if self.sampling.seed is None:
+            return self._generator
+        prompt = hashlib.blake2b(array("q", prompt_ids).tobytes(), digest_size=16).digest()
+        seen = self._prompts_drawn[prompt]
+        self._prompts_drawn[prompt] += 1
+        key = hashlib.blake2b(f"{self.sampling.seed}/{self.sampling_round}/{seen}/".encode() + prompt, digest_size=8)
+        return torch.Generator(device="cpu").manual_seed(int.from_bytes(key.digest(), "little") >> 1)
+
+    def _pick(self, logits: torch.Tensor, draws: Sequence[torch.Generator | None]) -> torch.Tensor:
         if self.sampling.temperature == 0:
             return logits.argmax(-1)
         probs = torch.softmax(logits.float() / self.sampling.temperature, dim=-1)
@@ -926,7 +955,7 @@ class LocalModel:
             keep = sorted_probs.cumsum(-1) - sorted_probs < self.sampling.top_p
             sorted_probs = sorted_probs * keep
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
-        return torch.multinomial(probs, 1, generator=self._generator).squeeze(1)
+        return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, draws)])
 
 
 # --------------------------------------------------------------------------------------------

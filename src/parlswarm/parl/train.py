@@ -88,6 +88,12 @@ class ParlConfig(BaseModel):
         "update's memory on SmolLM2-135M turns of 4,000 tokens for 13 % more time (benchmarks/grpo_memory.py)",
     )
     max_new_tokens: int = Field(256, ge=1)
+    continuous_batching: bool = Field(
+        False,
+        description="rollouts decode with continuous batching: a turn joins the rows already decoding at the next token "
+        "and goes back as soon as it ends (LocalModel(continuous=True)); each request samples from its own seeded stream "
+        "either way, so the choice changes timing, not draws",
+    )
     expert_prefix: bool = Field(
         False,
         description="the scripted expert plays the orchestrator's turns until it knows the places (search, region index); "
@@ -137,8 +143,10 @@ def load_policy(config: ParlConfig, warm_start: Path, resume: Path | None) -> Lo
     """The trainable orchestrator: the warm start or the latest checkpoint, with its own adapter under LoRA."""
     sampling = Sampling(temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
     if config.lora is None:
-        return LocalModel.from_pretrained(resume or warm_start, name="orchestrator (PARL)", sampling=sampling)
-    policy = LocalModel.from_pretrained(warm_start, name="orchestrator (PARL)", sampling=sampling)
+        return LocalModel.from_pretrained(resume or warm_start, name="orchestrator (PARL)", sampling=sampling,
+                                          continuous=config.continuous_batching)
+    policy = LocalModel.from_pretrained(warm_start, name="orchestrator (PARL)", sampling=sampling,
+                                        continuous=config.continuous_batching)
     policy.model = load_adapter(policy.model, resume, trainable=True) if resume else add_adapter(policy.model, config.lora)
     return policy
 
@@ -395,6 +403,15 @@ def latest_checkpoint(out: Path) -> Path | None:
 # --- the loop ------------------------------------------------------------------------------
 
 
+# Options that say where a run is kept or how fast it goes, not what it draws or learns: a run
+# may resume with another value (a moved folder, continuous batching switched on).
+NOT_THE_RUN = {"out_dir", "continuous_batching"}
+
+
+def same_run(saved: ParlConfig, config: ParlConfig) -> bool:
+    return saved.model_dump(exclude=NOT_THE_RUN) == config.model_dump(exclude=NOT_THE_RUN)
+
+
 def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: Path | None) -> None:
     """Write ``out/warm_start/parlswarm.json``: the settings every checkpoint is saved with, the
     warm start's, and under LoRA the warm start as the base the checkpoints' adapters apply to,
@@ -500,7 +517,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
     # Read through ParlConfig, so that an option added since the run began counts at its default.
-    if saved.is_file() and ParlConfig.model_validate(yaml.safe_load(saved.read_text(encoding="utf-8"))) != config:
+    if saved.is_file() and not same_run(ParlConfig.model_validate(yaml.safe_load(saved.read_text(encoding="utf-8"))), config):
         raise ValueError(f"{out} holds a run with another config; use a new out_dir or the same config to resume")
     saved.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     if not (out / COMMIT_FILE).exists():
@@ -548,6 +565,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
                 seed = rng.choice(config.world_seeds)
                 cases.append(rng.choice(pool[seed]))
             prefilled = (policy.stats.prompt_tokens, policy.stats.reused_tokens)
+            policy.start_sampling_round(step)  # a resumed run samples this step as an unbroken one did
             episodes = asyncio.run(
                 rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets, prefix=prefix)
             )
