@@ -11,19 +11,24 @@ joins the rows decoding at the next token, a row goes back as soon as it ends). 
 prefixes.
 
 Each side runs one PARL evaluation (the policy of a PARL config, greedy, on a world's tasks,
-under the config's budgets, prefix model and sub-agents) on the same weights. It prints the
+under the config's budgets, prefix model and sub-agents) on the same weights; with
+``--sampled``, what a PARL step's rollouts decode instead: ``group_size`` episodes of each task
+at once, sampled at the config's temperature and seed (both sides start the same sampling
+round, and a seeded request's draws do not depend on its batch, so both sides draw the same
+tokens up to rounding). It prints the
 wall-clock, the policy's prompt tokens and how many came from the prefix cache, the tokens
 generated, the batches formed (admissions, for continuous batching) and whether the two sides
 played the same episodes: either option changes the order of floating-point sums, so a near-tie
 of greedy decoding may go the other way (the line says how many episodes differ).
 
     python benchmarks/local_decoding.py [--compare reuse|continuous] [--config configs/parl-smollm2-t08.yaml]
-        [--policy SPEC] [--world-seed 78] [--split dev] [--tasks 2] [--repeats 1] [--threads N]
+        [--policy SPEC] [--world-seed 78] [--split dev] [--tasks 2] [--sampled] [--repeats 1] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -32,7 +37,7 @@ import torch
 
 from parlswarm.models.local import LocalModel, Sampling
 from parlswarm.parl.evaluate import evaluate
-from parlswarm.parl.rollout import Episode, expert_prefix
+from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
 from parlswarm.parl.train import ParlConfig, _policy_path, load_subagent, world_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,6 +56,8 @@ def main() -> None:
     parser.add_argument("--world-seed", type=int, default=78)
     parser.add_argument("--split", default="dev")
     parser.add_argument("--tasks", type=int, default=2)
+    parser.add_argument("--sampled", action="store_true",
+                        help="decode a PARL step's rollouts (group_size sampled episodes a task) instead of a greedy evaluation")
     parser.add_argument("--repeats", type=int, default=1, help="runs per side, interleaved; the best of each side is compared")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (torch's default when omitted)")
     args = parser.parse_args()
@@ -63,14 +70,17 @@ def main() -> None:
     cases = cases[: args.tasks]
     subagent, _ = load_subagent(config, path)
     prefix = expert_prefix(config.prefix_notes) if config.expert_prefix else None
-    base = LocalModel.from_pretrained(path, sampling=Sampling(temperature=0.0, max_new_tokens=config.max_new_tokens))
+    temperature = config.temperature if args.sampled else 0.0
+    sampling = Sampling(temperature=temperature, max_new_tokens=config.max_new_tokens, seed=config.seed)
+    base = LocalModel.from_pretrained(path, sampling=sampling)
     def variant(**options: Any) -> LocalModel:
         return LocalModel(base.model, base.tokenizer, name=base.name, settings=base.settings, **options)
 
     sides = ({"no reuse": variant(prefix_cache_bytes=0), "reuse": base} if args.compare == "reuse"
              else {"lockstep": base, "continuous": variant(continuous=True)})
+    decoded = f"{config.group_size} sampled episodes a task at {temperature}" if args.sampled else "greedy"
     print(f"policy: {path} ({config.subagent} sub-agents{', expert prefix' if prefix else ''}); world {args.world_seed} "
-          f"{args.split}, {len(cases)} tasks of {config.min_rows}-{config.max_rows} rows; "
+          f"{args.split}, {len(cases)} tasks of {config.min_rows}-{config.max_rows} rows, {decoded}; "
           f"budget {config.budgets.max_critical_steps} critical steps; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'run':>3} | {'side':>10} | {'seconds':>7} | {'prompt tokens':>13} | {'reused':>6} | {'generated':>9} | {'batches':>7} | Item-F1")
     print(f"{'-' * 3}-+-{'-' * 10}-+-{'-' * 7}-+-{'-' * 13}-+-{'-' * 6}-+-{'-' * 9}-+-{'-' * 7}-+--------")
@@ -79,19 +89,26 @@ def main() -> None:
     for run in range(1, args.repeats + 1):
         for side, lm in sides.items():  # interleaved: the machine is shared, the best run of a side is its least disturbed
             lm.prefix_cache.clear()
+            lm.start_sampling_round(0)
             before = (lm.stats.prompt_tokens, lm.stats.reused_tokens, lm.stats.generated_tokens, lm.stats.batches)
             t0 = time.perf_counter()
-            summary, episodes[side] = evaluate(side, lm, subagent, tools, cases, config.budgets, prefix=prefix)
+            if args.sampled:
+                episodes[side] = asyncio.run(rollout_groups(lm, subagent, {args.world_seed: tools}, cases, config.group_size,
+                                                            config.budgets, prefix=prefix))
+                item_f1 = sum(e.stats.item_f1 for e in episodes[side]) / len(episodes[side])
+            else:
+                summary, episodes[side] = evaluate(side, lm, subagent, tools, cases, config.budgets, prefix=prefix)
+                item_f1 = summary.item_f1
             seconds = time.perf_counter() - t0
             best[side] = min(best[side], seconds)
             prompt, reused, generated, batches = (now - then for now, then in zip(
                 (lm.stats.prompt_tokens, lm.stats.reused_tokens, lm.stats.generated_tokens, lm.stats.batches), before))
             print(f"{run:>3} | {side:>10} | {seconds:>7.1f} | {prompt:>13} | {reused:>6} | {generated:>9} | {batches:>7} | "
-                  f"{summary.item_f1:.3f}", flush=True)
+                  f"{item_f1:.3f}", flush=True)
     first, second = sides
     same = sum(a == b for a, b in zip(played(episodes[first]), played(episodes[second])))
     print(f"speed-up (best {first} / best {second}): {best[first] / best[second]:.2f}x; "
-          f"episodes played the same both ways: {same} of {len(cases)}")
+          f"episodes played the same both ways: {same} of {len(episodes[first])}")
 
 
 if __name__ == "__main__":
