@@ -367,6 +367,8 @@ class LocalModel:
     as it ends, instead of forming the next batch once the whole current one has ended.
     """
 
+    round_prompt_cap = 65_536  # distinct prompts remembered per sampling round (about 100 bytes each)
+
     def __init__(
         self,
         model: Any,
@@ -407,6 +409,7 @@ class LocalModel:
         self._generator = torch.Generator(device="cpu")  # unseeded sampling: one stream for all
         self.sampling_round = 0
         self._prompts_drawn: Counter[bytes] = Counter()
+        self._round_part = 0  # bumped when a round's prompt table fills (a long-lived server)
         self._tool_role = "tool"
         self._calls = 0
         # transformers renamed `past_key_values` to `cache` (5.x); only the last position's logits are needed.
@@ -926,6 +929,7 @@ class LocalModel:
         """Key the seeded draws of the requests that follow by ``number`` (a PARL step): a run
         resumed at a step draws what an unbroken run drew there."""
         self.sampling_round = number
+        self._round_part = 0
         self._prompts_drawn.clear()
 
     def _draws(self, prompt_ids: list[int]) -> torch.Generator | None:
@@ -940,10 +944,16 @@ class LocalModel:
             return None
         if self.sampling.seed is None:
             return self._generator
+        if len(self._prompts_drawn) >= self.round_prompt_cap:
+            # A server never starts a round: rather than grow without end, go on in a fresh part
+            # of the round, whose draws differ from the earlier part's for the same prompt.
+            self._prompts_drawn.clear()
+            self._round_part += 1
         prompt = hashlib.blake2b(array("q", prompt_ids).tobytes(), digest_size=16).digest()
         seen = self._prompts_drawn[prompt]
         self._prompts_drawn[prompt] += 1
-        key = hashlib.blake2b(f"{self.sampling.seed}/{self.sampling_round}/{seen}/".encode() + prompt, digest_size=8)
+        round_key = f"{self.sampling_round}.{self._round_part}" if self._round_part else str(self.sampling_round)
+        key = hashlib.blake2b(f"{self.sampling.seed}/{round_key}/{seen}/".encode() + prompt, digest_size=8)
         return torch.Generator(device="cpu").manual_seed(int.from_bytes(key.digest(), "little") >> 1)
 
     def _pick(self, logits: torch.Tensor, draws: Sequence[torch.Generator | None]) -> torch.Tensor:
