@@ -141,11 +141,12 @@ def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
                  budgets: list[Budgets], episodes_out: Path | None = None, baselines: bool = True,
-                 split: str = "test") -> list[dict[str, Any]]:
+                 split: str = "test", warm_label: str = "warm start") -> list[dict[str, Any]]:
     """Every policy on the cases of ``split`` once per budget; a summary row each. ``episodes_out``
     (JSON lines) gets every episode too: its task, statistics, error and answer. Without
     ``baselines`` the warm start and the control are left out (evaluated before: greedy, they
-    score the same again)."""
+    score the same again). ``warm_label`` names the warm start's rows (another warm start than
+    the config's gets rows of its own)."""
     from parlswarm.parl.evaluate import evaluate, greedy_policy
     from parlswarm.parl.rollout import expert_prefix
     from parlswarm.world.expert import ExpertModel
@@ -173,7 +174,7 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
                   f"({summary.policy_tokens} policy tokens, {summary.seconds:.0f}s)", flush=True)
 
     if baselines:
-        record("warm start", "warm start", None, greedy_policy(warm, base.max_new_tokens), str(warm))
+        record(warm_label, "warm start", None, greedy_policy(warm, base.max_new_tokens), str(warm))
         # reader="find": the control's sub-agents get the find tool whenever the world offers it, as the policy's may.
         control = ExpertModel(rows_per_agent=1, max_agents=width, reader="find")
         record(f"fixed width {width} (scripted orchestrator)", "control", None, control, f"expert:find,agents={width}")
@@ -197,8 +198,10 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
 
 def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:
     """What a result row (or an evaluated episode) is a figure of: which policy, at which budget,
-    on which tasks. A new evaluation of the same replaces the old; others stay."""
-    return (row["condition"], row["seed"], row.get("critical_budget"), row.get("eval_world_seed"),
+    on which tasks. A new evaluation of the same replaces the old; others stay. A baseline is
+    told apart by its label (another warm start, another control width)."""
+    baseline = row["label"] if row["seed"] is None else None
+    return (row["condition"], row["seed"], baseline, row.get("critical_budget"), row.get("eval_world_seed"),
             row.get("eval_split", "test"), row.get("tasks"))
 
 
@@ -428,7 +431,8 @@ def main() -> None:
     if args.skip_eval:
         return
     rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
-                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines, split=args.eval_split)
+                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines, split=args.eval_split,
+                        warm_label=f"warm start ({args.policy})" if args.policy else "warm start")
     results = out / "results.json"
     rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], rows)
     results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

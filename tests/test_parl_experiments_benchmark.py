@@ -134,6 +134,10 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     _run(*args, "--conditions=", "--skip-train", "--eval-critical-steps", "3", "--out", str(alone))
     assert [r["condition"] for r in json.loads((alone / "results.json").read_text())] == ["warm start", "control"]
     assert not (alone / "parl-curves.png").exists() and not (alone / "parl-eval-curves.png").exists()
+    # Another warm start (--policy) gets rows of its own beside the config's; the control is redone in place.
+    _run(*args, "--conditions=", "--skip-train", "--eval-critical-steps", "3", "--out", str(alone), "--policy", str(policy))
+    labels = [r["label"] for r in json.loads((alone / "results.json").read_text())]
+    assert labels == ["warm start", "fixed width 2 (scripted orchestrator)", f"warm start ({policy})"]
 
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
                          capture_output=True, text=True, timeout=300)
