@@ -237,6 +237,19 @@ def _logged(runs: dict[str, list[Path]], name: str) -> Iterator[tuple[str, Path,
                 yield condition, folder, records
 
 
+def recorded_runs(out: Path, runs: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """This invocation's runs and every other run under ``out`` with a training log, so that
+    the plots and ``training.md`` cover the whole grid when conditions and seeds are trained
+    in separate invocations, as on two cores they are."""
+    found: dict[str, list[Path]] = {}
+    for condition, name in CONDITIONS.items():
+        folders = {p for p in (out / f"{condition}-{name}").glob("seed*") if (p / "metrics.jsonl").is_file()}
+        folders |= set(runs.get(condition, []))
+        if folders:
+            found[condition] = sorted(folders, key=lambda p: (len(p.name), p.name))
+    return found
+
+
 def curves(runs: dict[str, list[Path]]) -> dict[str, dict[str, list[list[float]]]]:
     """condition → metric → one list of values per seed, indexed by step."""
     out: dict[str, dict[str, list[list[float]]]] = {}
@@ -422,9 +435,10 @@ def main() -> None:
         runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
     else:
         runs = run_training(base, conditions, seeds, out, args.steps, args.jobs)
-    plot(curves(runs), out, evaluations=eval_curves(runs))
-    training = training_table(runs)
-    if evaluations := evaluation_table(runs):
+    logged = recorded_runs(out, runs)
+    plot(curves(logged), out, evaluations=eval_curves(logged))
+    training = training_table(logged)
+    if evaluations := evaluation_table(logged):
         training += "\nGreedy evaluations during training (the config's eval_every):\n\n" + evaluations
     (out / "training.md").write_text(training, encoding="utf-8")
     print(training)

@@ -92,6 +92,9 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     # Each policy once per critical-step budget: at 3 steps nothing may run past 3. The rows at 40
     # replace those of the first evaluation in place (B's stays); those at 3 come after.
     _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "40,3")
+    # The plots and training.md cover every run under --out, not only this invocation's conditions.
+    assert [line.split(" | ")[0] for line in (out / "training.md").read_text().splitlines()[2:4]] == [
+        "| A perf-only seed0", "| B annealed seed0"]
     rows = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["critical_budget"]) for r in rows] == [
         ("warm start", 40), ("control", 40), ("A", 40), ("B", 40), ("warm start", 3), ("control", 3), ("A", 3)]
