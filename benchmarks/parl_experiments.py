@@ -97,7 +97,7 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
     todo: list[ParlConfig] = []
     for condition in conditions:
         for seed in seeds:
-            folder = out / f"{condition}-{CONDITIONS[condition]}" / f"seed{seed}"
+            folder = condition_folder(out, condition) / f"seed{seed}"
             update: dict[str, Any] = {"reward": condition_reward(base.reward, condition), "seed": seed, "out_dir": str(folder)}
             if steps is not None:
                 update["steps"] = steps
@@ -237,13 +237,18 @@ def _logged(runs: dict[str, list[Path]], name: str) -> Iterator[tuple[str, Path,
                 yield condition, folder, records
 
 
+def condition_folder(out: Path, condition: str) -> Path:
+    """Where a condition's seeds live under ``out``: ``A-perf-only/``, ``B-annealed/``, …"""
+    return out / f"{condition}-{CONDITIONS[condition]}"
+
+
 def recorded_runs(out: Path, runs: dict[str, list[Path]]) -> dict[str, list[Path]]:
     """This invocation's runs and every other run under ``out`` with a training log, so that
     the plots and ``training.md`` cover the whole grid when conditions and seeds are trained
     in separate invocations, as on two cores they are."""
     found: dict[str, list[Path]] = {}
-    for condition, name in CONDITIONS.items():
-        folders = {p for p in (out / f"{condition}-{name}").glob("seed*") if (p / "metrics.jsonl").is_file()}
+    for condition in CONDITIONS:
+        folders = {p for p in condition_folder(out, condition).glob("seed*") if (p / "metrics.jsonl").is_file()}
         folders |= set(runs.get(condition, []))
         if folders:
             found[condition] = sorted(folders, key=lambda p: (len(p.name), p.name))
@@ -432,7 +437,7 @@ def main() -> None:
     if args.jobs < 1:
         raise SystemExit(f"--jobs takes a number of at least 1, not {args.jobs}")
     if args.skip_train:
-        runs = {c: [out / f"{c}-{CONDITIONS[c]}" / f"seed{s}" for s in seeds] for c in conditions}
+        runs = {c: [condition_folder(out, c) / f"seed{s}" for s in seeds] for c in conditions}
     else:
         runs = run_training(base, conditions, seeds, out, args.steps, args.jobs)
     logged = recorded_runs(out, runs)
