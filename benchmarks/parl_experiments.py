@@ -18,7 +18,8 @@ training).
 
 Evaluations gather: a new one of the same policy at the same budget on the same tasks
 replaces the old row, the others stay, so runs evaluated in different sessions meet in one
-``results.json``. A grid kept under ``experiments/`` is in git but for its checkpoints
+``results.json``. Each evaluation (a policy at a budget) is written as soon as it is made: one
+stopped halfway keeps the policies it finished. A grid kept under ``experiments/`` is in git but for its checkpoints
 (.gitignore): its logs, configs, warm-start digests and results outlive the machine, a run
 whose log is complete counts as finished, and one whose checkpoints went with the machine
 before it finished starts again from its first step (its log is cut to match).
@@ -140,10 +141,12 @@ def eval_budgets(base: ParlConfig, critical_steps: list[int]) -> list[Budgets]:
 
 
 def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, max_tasks: int, width: int,
-                 budgets: list[Budgets], episodes_out: Path | None = None, baselines: bool = True,
+                 budgets: list[Budgets], out: Path | None = None, baselines: bool = True,
                  split: str = "test", warm_label: str = "warm start") -> list[dict[str, Any]]:
-    """Every policy on the cases of ``split`` once per budget; a summary row each. ``episodes_out``
-    (JSON lines) gets every episode too: its task, statistics, error and answer. Without
+    """Every policy on the cases of ``split`` once per budget; a summary row each. With ``out``,
+    each evaluation joins the results there as soon as it is made (:func:`save_evaluation`): one
+    that is cut short (an evaluation of a slow policy runs for half an hour on two cores) keeps
+    every policy and budget it finished. Without
     ``baselines`` the warm start and the control are left out (evaluated before: greedy, they
     score the same again). ``warm_label`` names the warm start's rows (another warm start than
     the config's gets rows of its own)."""
@@ -157,18 +160,19 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
     subagent, _ = load_subagent(base, warm)
     prefix = expert_prefix(base.prefix_notes) if base.expert_prefix else None  # evaluated the way it was trained
     rows: list[dict[str, Any]] = []
-    evaluated_episodes: list[dict[str, Any]] = []
+    where = {"eval_world_seed": eval_seed, "eval_split": split, "tasks": len(cases)}
 
     def record(label: str, condition: str, seed: int | None, orchestrator: Any, policy: str) -> None:
         for limits in budgets:
             summary, episodes = evaluate(label, orchestrator, subagent, tools, cases, limits, prefix=prefix)
-            evaluated_episodes.extend({
-                "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
-                **episode_facts(ep), "answer": ep.answer,
-            } for ep in episodes)
             row = {"condition": condition, "seed": seed, "policy": policy, "critical_budget": limits.max_critical_steps,
-                   **summary.model_dump()}
+                   **summary.model_dump(), **where}
             rows.append(row)
+            if out is not None:
+                save_evaluation(out, row, [{
+                    "label": label, "condition": condition, "seed": seed, "critical_budget": limits.max_critical_steps,
+                    **episode_facts(ep), "answer": ep.answer, **where,
+                } for ep in episodes])
             print(f"eval {label} (budget {limits.max_critical_steps} critical steps): F1 {summary.item_f1:.3f} "
                   f"success {summary.success:.2f} critical {summary.critical_steps:.1f} sub-agents {summary.subagents:.1f} "
                   f"({summary.policy_tokens} policy tokens, {summary.seconds:.0f}s)", flush=True)
@@ -186,14 +190,27 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
                 continue
             seed = int(folder.name.removeprefix("seed"))
             record(f"{condition} seed {seed}", condition, seed, greedy_policy(final, base.max_new_tokens), str(final))
-    for row in rows:
-        row.update(eval_world_seed=eval_seed, eval_split=split, tasks=len(cases))
-    if episodes_out is not None:
-        stamped = [e | {"eval_world_seed": eval_seed, "eval_split": split, "tasks": len(cases)} for e in evaluated_episodes]
-        evaluated = {_evaluation(e) for e in stamped}
-        kept = [line for line in _lines(episodes_out) if _evaluation(json.loads(line)) not in evaluated]
-        episodes_out.write_text("".join(line + "\n" for line in kept + [json.dumps(e) for e in stamped]), encoding="utf-8")
     return rows
+
+
+def save_evaluation(out: Path, row: dict[str, Any], episodes: list[dict[str, Any]]) -> None:
+    """One evaluation into the results under ``out``: its row into ``results.json`` (in place of
+    an older one of the same, :func:`merge_rows`) and ``results.md``, its episodes into
+    ``results-episodes.jsonl`` (in place of the older one's). Each file is replaced whole, so one
+    cut short mid-write keeps its old contents."""
+    results = out / "results.json"
+    rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], [row])
+    episodes_file = out / "results-episodes.jsonl"
+    kept = [line for line in _lines(episodes_file) if _evaluation(json.loads(line)) != _evaluation(row)]
+    _replace(episodes_file, "".join(line + "\n" for line in kept + [json.dumps(e) for e in episodes]))
+    _replace(results, json.dumps(rows, indent=2) + "\n")
+    _replace(out / "results.md", markdown(rows))
+
+
+def _replace(path: Path, text: str) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
 
 
 def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -449,14 +466,11 @@ def main() -> None:
     print(training)
     if args.skip_eval:
         return
-    rows = evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
-                        episodes_out=out / "results-episodes.jsonl", baselines=not args.no_baselines, split=args.eval_split,
-                        warm_label=f"warm start ({args.policy})" if args.policy else "warm start")
-    results = out / "results.json"
-    rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], rows)
-    results.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    (out / "results.md").write_text(markdown(rows), encoding="utf-8")
-    print(markdown(rows))
+    evaluate_all(base, runs, args.eval_world_seed, args.eval_tasks, args.width, eval_budgets(base, eval_steps),
+                 out=out, baselines=not args.no_baselines, split=args.eval_split,
+                 warm_label=f"warm start ({args.policy})" if args.policy else "warm start")
+    if (out / "results.md").is_file():
+        print((out / "results.md").read_text(encoding="utf-8"))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """A tiny run of benchmarks/parl_experiments.py so that it cannot rot: two conditions, one
 seed, one GRPO step each from a tiny random warm start (side by side, in two processes), then
 the evaluation on one test task, the results files and the plot; a second run finds the
-training done; a third evaluates at two critical-step budgets; later ones gather evaluations
-and find a run whose checkpoints are gone finished."""
+training done; a third evaluates at two critical-step budgets; later ones gather evaluations,
+find a run whose checkpoints are gone finished, and keep what an evaluation that fails halfway
+finished."""
 
 from __future__ import annotations
 
@@ -131,6 +132,20 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     assert "A-perf-only/seed0: finished earlier (its checkpoints are gone, its record stays)" in kept.stdout
     assert "A-perf-only/seed0: no checkpoint to evaluate" in kept.stdout
     assert json.loads((out / "results.json").read_text()) == gathered
+
+    # An evaluation cut short keeps what it finished: B's checkpoint no longer loads, so the run
+    # stops at B, after the warm start and the control were evaluated at the new budget.
+    final_b = out / "B-annealed" / "seed0" / "checkpoints" / "step-00001"
+    for weights in final_b.glob("*.safetensors"):
+        weights.write_bytes(b"not weights")
+    broken = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--conditions", "B",
+                             "--eval-critical-steps", "5"], capture_output=True, text=True, timeout=300)
+    assert broken.returncode != 0
+    kept_rows = json.loads((out / "results.json").read_text())
+    assert kept_rows[:len(gathered)] == gathered
+    assert [(r["condition"], r["critical_budget"]) for r in kept_rows[len(gathered):]] == [("warm start", 5), ("control", 5)]
+    budgets = [(e["condition"], e["critical_budget"]) for e in map(json.loads, (out / "results-episodes.jsonl").read_text().splitlines())]
+    assert budgets[-2:] == [("warm start", 5), ("control", 5)] and "| 5 |" in (out / "results.md").read_text()
 
     # Baselines alone: rows for them, no empty training plot.
     alone = tmp_path / "baselines"
