@@ -38,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from parlswarm.files import write_whole
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import (
@@ -202,15 +203,9 @@ def save_evaluation(out: Path, row: dict[str, Any], episodes: list[dict[str, Any
     rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], [row])
     episodes_file = out / "results-episodes.jsonl"
     kept = [line for line in _lines(episodes_file) if _evaluation(json.loads(line)) != _evaluation(row)]
-    _replace(episodes_file, "".join(line + "\n" for line in kept + [json.dumps(e) for e in episodes]))
-    _replace(results, json.dumps(rows, indent=2) + "\n")
-    _replace(out / "results.md", markdown(rows))
-
-
-def _replace(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(path)
+    write_whole(episodes_file, "".join(line + "\n" for line in kept + [json.dumps(e) for e in episodes]))
+    write_whole(results, json.dumps(rows, indent=2) + "\n")
+    write_whole(out / "results.md", markdown(rows))
 
 
 def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:

@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from parlswarm.files import write_whole
 from parlswarm.security import clean_environment
 from parlswarm.tools import Tool, ToolError, Toolset, tool
 
@@ -90,17 +91,7 @@ class Workspace:
         real = self.resolve(path)
         if real == self.root or real.is_dir():
             raise ToolError(f"{path!r} is a folder, not a file")
-        real.parent.mkdir(parents=True, exist_ok=True)
-        # Write a temporary file beside it and rename: a reader never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=real.parent, prefix=f".{real.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, real)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_whole(real, data)  # a reader never sees half a file
         return f"wrote {len(data)} bytes to {path}"
 
     def list(self, path: str = ".", limit: int = 500) -> str:

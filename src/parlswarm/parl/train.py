@@ -31,6 +31,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.config import load_yaml_model
+from parlswarm.files import write_whole
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
@@ -449,7 +450,7 @@ def trim_log(out: Path, step: int) -> list[int]:
         kept = [r for r in records if r["step"] <= step]
         if len(kept) < len(records):
             dropped.update(r["step"] for r in records if r["step"] > step)
-            (out / name).write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+            write_whole(out / name, "".join(json.dumps(r) + "\n" for r in kept))  # a cut log is never half a log
     if dropped:
         log.info("%s: steps %s logged but not checkpointed; they run again", out, sorted(dropped))
     return sorted(dropped)

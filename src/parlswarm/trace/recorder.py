@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from parlswarm.files import write_whole
 from parlswarm.trace.events import EVENT_ADAPTER, Event
 
 Listener = Callable[[Event], None]
@@ -38,14 +39,7 @@ class Trace:
         return event
 
     def save_jsonl(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            for event in self.events:
-                f.write(event.model_dump_json() + "\n")
-        tmp.replace(path)  # never leave a half-written trace behind
-        return path
+        return write_whole(path, "".join(event.model_dump_json() + "\n" for event in self.events))  # never half a trace
 
     @classmethod
     def load_jsonl(cls, path: str | Path) -> Trace:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from parlswarm.files import write_whole
 from parlswarm.pricing import Prices
 from parlswarm.trace.events import (
     AgentFinished,
@@ -442,13 +443,7 @@ def render_html(data: ReportData) -> str:
 
 def save_html(data: ReportData, path: str | Path) -> Path:
     """Write the report of ``data`` to ``path``; returns the path written."""
-    path = Path(path)
-    text = render_html(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # never leave a half-written report behind
-    return path
+    return write_whole(path, render_html(data))  # never a half-written report
 
 
 def write_report(
