@@ -19,10 +19,11 @@ training).
 Evaluations gather: a new one of the same policy at the same budget on the same tasks
 replaces the old row, the others stay, so runs evaluated in different sessions meet in one
 ``results.json``. Each evaluation (a policy at a budget) is written as soon as it is made: one
-stopped halfway keeps the policies it finished. A grid kept under ``experiments/`` is in git but for its checkpoints
-(.gitignore): its logs, configs, warm-start digests and results outlive the machine, a run
-whose log is complete counts as finished, and one whose checkpoints went with the machine
-before it finished starts again from its first step (its log is cut to match).
+stopped halfway keeps the policies it finished. A grid kept under ``experiments/`` is in git
+but for its checkpoints (.gitignore): its logs, configs, warm-start digests and results
+outlive the machine, a run whose log is complete counts as finished, and one whose
+checkpoints went with the machine before it finished starts again from its first step (its
+log is cut to match).
 
     python benchmarks/parl_experiments.py --config configs/parl-nano.yaml --seeds 0,1,2 --out runs/parl-exp
 """
@@ -197,8 +198,8 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
 def save_evaluation(out: Path, row: dict[str, Any], episodes: list[dict[str, Any]]) -> None:
     """One evaluation into the results under ``out``: its row into ``results.json`` (in place of
     an older one of the same, :func:`merge_rows`) and ``results.md``, its episodes into
-    ``results-episodes.jsonl`` (in place of the older one's). Each file is replaced whole, so one
-    cut short mid-write keeps its old contents."""
+    ``results-episodes.jsonl`` (in place of the older one's). Each file is written whole or not
+    at all (:func:`~parlswarm.files.write_whole`)."""
     results = out / "results.json"
     rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], [row])
     episodes_file = out / "results-episodes.jsonl"
