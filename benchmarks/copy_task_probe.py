@@ -1,6 +1,6 @@
 """How fast does a model learn the SFT copying tasks on their own (no agent turns mixed in)?
 
-Trains a copy of the model on ``parlswarm.parl.sft`` copying batches only (``repeat``,
+Trains a copy of the model on ``parlswarm.parl.copy_task`` copying batches only (``repeat``,
 ``recall`` or ``both``) and prints the task's token accuracy every ``--every`` steps, so
 one can tell a task the architecture cannot learn from one the mixed SFT run did not
 give enough steps. Nothing is saved.
@@ -20,7 +20,7 @@ import torch
 
 from parlswarm.models.local import LocalModel
 from parlswarm.models.nano import NanoConfig, build_model
-from parlswarm.parl.sft import CopyTaskConfig, copy_loss, copy_sampler
+from parlswarm.parl.copy_task import CopyTaskConfig, copy_loss, copy_sampler
 
 ROOT = Path(__file__).resolve().parents[1]
 

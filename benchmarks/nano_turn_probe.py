@@ -19,7 +19,8 @@ from typing import Any
 
 from parlswarm.models.local import LocalModel
 from parlswarm.parl.relabel import same_turn
-from parlswarm.parl.sft import SFTConfig, record_traces
+from parlswarm.parl.sft_config import SFTConfig
+from parlswarm.parl.traces import record_traces
 from parlswarm.types import AssistantMessage
 
 

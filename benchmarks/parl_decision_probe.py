@@ -30,8 +30,8 @@ import torch
 from parlswarm.models.local import NANO_END, TOOL_CALL_OPEN, LocalModel, Sampling, render_assistant
 from parlswarm.models.scripted import reply_to_message
 from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
+from parlswarm.parl.notes import PLAIN_NOTE_STYLES, NoteStyle, NotingExpert
 from parlswarm.parl.rollout import TaskCase
-from parlswarm.parl.sft import PLAIN_NOTE_STYLES, NoteStyle, NotingExpert
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 from parlswarm.world.expert import ExpertModel, Reader

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from parlswarm.files import write_whole
+from parlswarm.parl.notes import PLAIN_NOTE_STYLES
 from parlswarm.parl.rewards import RewardConfig, Schedule
-from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import (
     ParlConfig,
     _policy_path,

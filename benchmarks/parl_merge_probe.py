@@ -23,8 +23,9 @@ from pathlib import Path
 import torch
 
 from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.parl.notes import NotingExpert
 from parlswarm.parl.rollout import TaskCase
-from parlswarm.parl.sft import NotingExpert, RecordingModel
+from parlswarm.parl.traces import RecordingModel
 from parlswarm.parl.train import ParlConfig, load_subagent
 from parlswarm.scoring import score_response
 from parlswarm.swarm import Swarm

@@ -28,9 +28,9 @@ from typing import Any
 import torch
 
 from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.parl.notes import PLAIN_NOTE_STYLES
 from parlswarm.parl.rewards import Schedule, reward
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
-from parlswarm.parl.sft import PLAIN_NOTE_STYLES
 from parlswarm.parl.train import ParlConfig, load_subagent, load_task_pool
 from parlswarm.trace.events import AgentStarted, ToolFinished, ToolStarted
 

@@ -18,7 +18,9 @@ import collections
 import statistics
 
 from parlswarm.models.local import LocalModel
-from parlswarm.parl.sft import SFTConfig, encode_turn, record_traces
+from parlswarm.parl.sft import encode_turn
+from parlswarm.parl.sft_config import SFTConfig
+from parlswarm.parl.traces import record_traces
 
 
 def main() -> None:

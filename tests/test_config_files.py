@@ -36,7 +36,7 @@ def test_every_shipped_config_loads() -> None:
         BenchConfig.from_yaml(path)
     assert ParlConfig.from_yaml(CONFIGS / "parl-nano-find.yaml").subagent == "expert:find"
     pytest.importorskip("torch")
-    from parlswarm.parl.sft import SFTConfig
+    from parlswarm.parl.sft_config import SFTConfig
 
     sft = {p.name: SFTConfig.load(p) for p in sorted(CONFIGS.glob("sft-*.yaml"))}
     assert sft["sft-nano-find.yaml"].data.reader == "find" and sft["sft-nano-find.yaml"].train.copy_task.weight > 0

@@ -14,7 +14,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("bm25s")
 
-from parlswarm.parl.sft import SFTConfig, SFTRun  # noqa: E402
+from parlswarm.parl.sft import SFTRun  # noqa: E402
+from parlswarm.parl.sft_config import SFTConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "nano_copy_probe.py"

@@ -16,17 +16,12 @@ pytest.importorskip("bm25s")
 
 from parlswarm.agent import Agent  # noqa: E402
 from parlswarm.models.scripted import ScriptedModel, tool_reply  # noqa: E402
+from parlswarm.parl.copy_task import CopyTaskConfig  # noqa: E402
+from parlswarm.parl.notes import NotingExpert  # noqa: E402
 from parlswarm.parl.relabel import RelabellingModel, lookup_prompts, same_turn, turn_agreement  # noqa: E402
-from parlswarm.parl.sft import (  # noqa: E402
-    Conversation,
-    CopyTaskConfig,
-    NotingExpert,
-    OnPolicyConfig,
-    SFTConfig,
-    SFTRun,
-    TrainConfig,
-    _turn_refs,
-)
+from parlswarm.parl.sft import SFTRun, _turn_refs  # noqa: E402
+from parlswarm.parl.sft_config import OnPolicyConfig, SFTConfig, TrainConfig  # noqa: E402
+from parlswarm.parl.traces import Conversation  # noqa: E402
 from parlswarm.types import AssistantMessage, Budgets, FunctionCall, ToolCall  # noqa: E402
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel  # noqa: E402
 from parlswarm.world.tasks import make_tasks  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import re
@@ -17,24 +18,11 @@ pytest.importorskip("bm25s")
 from typer.testing import CliRunner  # noqa: E402
 
 from parlswarm.cli import app  # noqa: E402
-from parlswarm.parl.sft import (  # noqa: E402
-    CopyTaskConfig,
-    DataConfig,
-    NotingExpert,
-    Phrases,
-    RecordingModel,
-    SFTConfig,
-    SFTRun,
-    TrainConfig,
-    _turn_refs,
-    copy_batch,
-    data_tasks,
-    draw_samples,
-    evaluate,
-    page_notes,
-    record_traces,
-    sample_counts,
-)
+from parlswarm.parl.copy_task import CopyTaskConfig, Phrases, copy_batch  # noqa: E402
+from parlswarm.parl.notes import NotingExpert, page_notes  # noqa: E402
+from parlswarm.parl.sft import Sample, SFTRun, _turn_refs, batches, draw_samples, evaluate, length_groups, sample_counts  # noqa: E402
+from parlswarm.parl.sft_config import DataConfig, SFTConfig, TrainConfig  # noqa: E402
+from parlswarm.parl.traces import RecordingModel, data_tasks, record_traces  # noqa: E402
 from parlswarm.swarm import Swarm  # noqa: E402
 from parlswarm.types import AssistantMessage, ToolMessage, content_text  # noqa: E402
 
@@ -410,6 +398,18 @@ def test_copy_stage_runs_first_resumes_and_ends_when_copying_forms(tmp_path: Pat
     assert manifest["copy_stage"] == {"steps": 4, "formed": True, "accuracy": {"repeat": 1.0, "recall": 1.0}}
 
 
+def test_length_groups_keep_order_and_padded_size() -> None:
+    samples = [Sample([1] * n, [True] * n, "serial") for n in (3, 3, 4, 10, 11, 40)]
+    groups = length_groups(samples, batch_tokens=24)
+    assert [len(s) for g in groups for s in g] == [3, 3, 4, 10, 11, 40]  # every sample once, in order
+    assert [[len(s) for s in g] for g in groups] == [[3, 3, 4], [10, 11], [40]]
+    # A sample longer than the budget still gets a batch of its own; others stay within it.
+    assert all(len(g) * max(len(s) for s in g) <= 24 for g in groups[:-1])
+    rng = random.Random(0)
+    first = [[len(s) for s in g] for g in itertools.islice(batches(samples, 24, rng), 6)]  # two passes
+    assert sorted(map(tuple, first[:3])) == sorted(map(tuple, first[3:])) == [(3, 3, 4), (10, 11), (40,)]
+
+
 def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
     repeat = CopyTaskConfig(weight=1.0, kind="repeat", batch=64, length=5)
     ids, target = copy_batch(repeat, (8, 100), step=7, seed=2)
@@ -462,7 +462,7 @@ def test_copy_task_batches_are_what_they_say_and_reproducible() -> None:
 
 
 def test_samples_over_the_length_limit_are_left_out_and_counted(tmp_path: Path) -> None:
-    from parlswarm.parl.sft import Conversation
+    from parlswarm.parl.traces import Conversation
     from parlswarm.types import SystemMessage, UserMessage
 
     run = SFTRun(_tiny_config(tmp_path, steps=1))

@@ -30,7 +30,8 @@ def sft(
 ) -> None:
     """Supervised warm start on expert traces; resumes from OUT_DIR/checkpoint when present."""
     with user_errors():
-        from parlswarm.parl.sft import SFTConfig, SFTRun
+        from parlswarm.parl.sft import SFTRun
+        from parlswarm.parl.sft_config import SFTConfig
 
         # Recording traces and building the tokenizer take minutes: say how it goes.
         logging.getLogger("parlswarm.parl.sft").setLevel(logging.INFO)

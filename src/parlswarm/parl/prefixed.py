@@ -27,8 +27,8 @@ from typing import Any, get_args
 
 from parlswarm.models.base import Model, ModelSpecError
 from parlswarm.models.registry import ModelOptions, register
+from parlswarm.parl.notes import NoteStyle
 from parlswarm.parl.rollout import expert_prefix, finds_places
-from parlswarm.parl.sft import NoteStyle
 from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolSpec
 
 PREFIX_CALL_MARK = "prefix-"  # leads the id of every tool call the expert made as the prefix

@@ -21,7 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from parlswarm.agent import Agent
-from parlswarm.parl.sft import Conversation, DataConfig, Kind, LookupPlaces, NotingExpert, data_tasks
+from parlswarm.parl.notes import NotingExpert
+from parlswarm.parl.sft_config import DataConfig, LookupPlaces
+from parlswarm.parl.traces import Conversation, Kind, data_tasks
 from parlswarm.swarm import Swarm
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from parlswarm.models.base import Model
 from parlswarm.models.local import Generation, LocalModel
 from parlswarm.parl.grpo import Sample
+from parlswarm.parl.notes import NoteStyle, NotingExpert
 from parlswarm.parl.rewards import EpisodeStats, episode_stats
-from parlswarm.parl.sft import NoteStyle, NotingExpert
 from parlswarm.scoring import GoldTable, TaskScore, WideSearchTask, score_response
 from parlswarm.scoring.tasks import norm_column
 from parlswarm.swarm import Mode, Swarm

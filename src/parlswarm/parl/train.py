@@ -46,9 +46,10 @@ from parlswarm.parl.grpo import (
     pad_old_logprobs,
     token_logprobs,
 )
+from parlswarm.parl.notes import NoteStyle
 from parlswarm.parl.rewards import RewardConfig, reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
-from parlswarm.parl.sft import NoteStyle, git_commit
+from parlswarm.provenance import git_commit
 from parlswarm.tools import Toolset
 from parlswarm.types import Budgets
 
