@@ -22,7 +22,9 @@ from pathlib import Path
 import torch
 
 from parlswarm.models import load_model
-from parlswarm.models.local import BUILTIN_DIR, LocalModel, LocalSettings, Sampling
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import LocalSettings, Sampling
+from parlswarm.models.local_specs import BUILTIN_DIR
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer
 from parlswarm.types import SystemMessage, UserMessage
 

@@ -35,7 +35,8 @@ from typing import Any
 
 import torch
 
-from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.evaluate import evaluate
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
 from parlswarm.parl.train import ParlConfig, _policy_path, load_subagent, world_cases

@@ -27,7 +27,9 @@ from typing import Any
 
 import torch
 
-from parlswarm.models.local import NANO_END, TOOL_CALL_OPEN, LocalModel, Sampling, render_assistant
+from parlswarm.models.chat_format import NANO_END, TOOL_CALL_OPEN, render_assistant
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import Sampling
 from parlswarm.models.scripted import reply_to_message
 from parlswarm.parl.grpo import Sample, batch_tensors, token_logprobs
 from parlswarm.parl.notes import PLAIN_NOTE_STYLES, NoteStyle, NotingExpert

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.notes import NotingExpert
 from parlswarm.parl.rollout import TaskCase
 from parlswarm.parl.traces import RecordingModel

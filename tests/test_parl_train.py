@@ -22,7 +22,8 @@ pytest.importorskip("transformers")
 
 import parlswarm.parl.rollout as rollout  # noqa: E402
 from parlswarm import prompts  # noqa: E402
-from parlswarm.models.local import LocalModel, LocalSettings  # noqa: E402
+from parlswarm.models.local import LocalModel  # noqa: E402
+from parlswarm.models.local_settings import LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.train import (  # noqa: E402
@@ -109,7 +110,7 @@ def test_two_parl_steps_train_only_the_orchestrator(tiny_warm_start: tuple[Path,
 @pytest.mark.usefixtures("answer_graded_score")
 def test_parl_with_lora_trains_an_adapter_on_the_warm_start(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
     from parlswarm.models.adapter import LoraSettings, has_adapter
-    from parlswarm.models.local import weights_digest
+    from parlswarm.models.local_specs import weights_digest
 
     folder, config = tiny_warm_start
     out = Path(config.out_dir).with_name(Path(config.out_dir).name + "-lora")
@@ -259,7 +260,7 @@ def test_finds_places_is_search_or_a_region_index_page() -> None:
 def test_expert_prefix_plays_until_the_places_are_known(tiny_warm_start: tuple[Path, ParlConfig]) -> None:
     import asyncio
 
-    from parlswarm.models.local import Sampling
+    from parlswarm.models.local_settings import Sampling
     from parlswarm.trace.events import AgentStarted, ModelCalled, ToolStarted
     from parlswarm.world.tools import world_tools
     from parlswarm.world.world import World

@@ -12,7 +12,8 @@ pytest.importorskip("transformers")
 
 from nano_support import loud_tiny_model  # noqa: E402
 
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling  # noqa: E402
+from parlswarm.models.local import LocalModel  # noqa: E402
+from parlswarm.models.local_settings import LocalSettings, Sampling  # noqa: E402
 from parlswarm.models.prefix_cache import PrefixCache, common_prefix  # noqa: E402
 from parlswarm.types import AssistantMessage, ToolCall, ToolMessage, UserMessage  # noqa: E402
 

@@ -509,7 +509,8 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
     import torch
 
     from parlswarm.models.adapter import LoraSettings, has_adapter
-    from parlswarm.models.local import LocalModel, weights_digest
+    from parlswarm.models.local import LocalModel
+    from parlswarm.models.local_specs import weights_digest
 
     base_run = SFTRun(_tiny_config(tmp_path / "base", steps=1))
     base_run.run()

@@ -15,7 +15,9 @@ from parlswarm.cli import app
 from parlswarm.models import load_model
 from parlswarm.models.adapter import LoraSettings, add_adapter
 from parlswarm.models.base import ModelSpecError
-from parlswarm.models.local import LocalModel, LocalSettings, weights_digest
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import LocalSettings
+from parlswarm.models.local_specs import weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.models.ship import ShipError, ship
 
@@ -24,7 +26,7 @@ from parlswarm.models.ship import ShipError, ship
 def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "weights"
     root.mkdir()
-    monkeypatch.setattr("parlswarm.models.local.WEIGHTS_DIR", root)
+    monkeypatch.setattr("parlswarm.models.local_specs.WEIGHTS_DIR", root)
     return root
 
 
@@ -168,7 +170,7 @@ def test_ship_cli_names_what_is_wrong(tmp_path: Path) -> None:
 
 
 def test_builtin_names_the_shipped_models() -> None:
-    from parlswarm.models.local import BUILTIN_DIR, builtin_dir, builtin_names
+    from parlswarm.models.local_specs import BUILTIN_DIR, builtin_dir, builtin_names
 
     assert "nano" in builtin_names() and builtin_dir() == BUILTIN_DIR == builtin_dir("nano")
 

@@ -23,7 +23,8 @@ import torch
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, ADAPTER_INT8, ADAPTER_WEIGHTS, adapter_tensors, has_adapter
 from parlswarm.models.base import ModelSpecError
-from parlswarm.models.local import SETTINGS_FILE, LocalSettings, check_base, local_path, read_settings
+from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, read_settings
+from parlswarm.models.local_specs import check_base, local_path
 from parlswarm.models.nano import write_settings
 
 _A, _B = ".lora_A.weight", ".lora_B.weight"

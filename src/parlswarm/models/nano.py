@@ -4,7 +4,7 @@ Both are standard Hugging Face objects (``PreTrainedTokenizerFast``, ``LlamaForC
 saved with ``save_pretrained`` and loaded back by :class:`~parlswarm.models.local.LocalModel`
 like any other model. The tokenizer splits digits one by one, so the model copies numbers
 from pages digit by digit with ten well-trained embeddings instead of memorising number
-chunks, and it knows the chat markers of :data:`~parlswarm.models.local.NANO_CHAT_TEMPLATE`
+chunks, and it knows the chat markers of :data:`~parlswarm.models.chat_format.NANO_CHAT_TEMPLATE`
 and the tool-call tags as single tokens.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.models.local import NANO_CHAT_TEMPLATE, NANO_END, NANO_SPECIAL_TOKENS
+from parlswarm.models.chat_format import NANO_CHAT_TEMPLATE, NANO_END, NANO_SPECIAL_TOKENS
 
 PAD = "<|pad|>"
 
@@ -117,8 +117,8 @@ def parameter_count(model: Any) -> int:
 
 
 def write_settings(folder: Path, settings: Any) -> None:
-    """Save the :class:`~parlswarm.models.local.LocalSettings` a model is to be run with."""
-    from parlswarm.models.local import SETTINGS_FILE
+    """Save the :class:`~parlswarm.models.local_settings.LocalSettings` a model is to be run with."""
+    from parlswarm.models.local_settings import SETTINGS_FILE
 
     (folder / SETTINGS_FILE).write_text(json.dumps(settings.model_dump(), indent=2) + "\n", encoding="utf-8")
 

@@ -27,16 +27,8 @@ from typing import Any, Literal
 from parlswarm.models.adapter import ADAPTER_CONFIG, ADAPTER_INT8, ADAPTER_WEIGHTS, adapter_tensors, has_adapter, to_int8
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.fold import folded_record, write_folded
-from parlswarm.models.local import (
-    BUILTIN_NAME,
-    SETTINGS_FILE,
-    WEIGHTS_DIR,
-    LocalSettings,
-    is_builtin,
-    local_path,
-    read_settings,
-    weights_digest,
-)
+from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, read_settings
+from parlswarm.models.local_specs import BUILTIN_NAME, WEIGHTS_DIR, is_builtin, local_path, weights_digest
 
 MANIFEST = "manifest.json"
 # Files of a saved run that a shipped folder leaves out: the model card peft writes, a PARL

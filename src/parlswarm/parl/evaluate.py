@@ -15,7 +15,8 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from parlswarm.models.base import Model
-from parlswarm.models.local import LocalModel, Sampling
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.rollout import Episode, TaskCase, run_episode
 from parlswarm.tools import Toolset
 from parlswarm.types import Budgets

@@ -66,7 +66,7 @@ class PrefixedModel:
 
 def note_style(spec: str) -> NoteStyle:
     """The prefix notes the PARL model ``spec`` was trained with, from its manifest."""
-    from parlswarm.models.local import local_path
+    from parlswarm.models.local_specs import local_path
 
     manifest = local_path(spec) / "manifest.json"
     try:

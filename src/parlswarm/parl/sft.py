@@ -32,7 +32,9 @@ from typing import Any, Literal, get_args
 import torch
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, add_adapter, has_adapter, load_adapter, trainable
-from parlswarm.models.local import SETTINGS_FILE, LocalModel, LocalSettings, load_local, module_device, weights_digest
+from parlswarm.models.local import LocalModel, load_local, module_device
+from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings
+from parlswarm.models.local_specs import weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordinary_tokens
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
@@ -309,7 +311,7 @@ class SFTRun:
         # Rendered traces, so that the chat markers, tool-call JSON and notes get good merges.
         from jinja2 import Template
 
-        from parlswarm.models.local import NANO_CHAT_TEMPLATE, chat_dicts
+        from parlswarm.models.chat_format import NANO_CHAT_TEMPLATE, chat_dicts
 
         template = Template(NANO_CHAT_TEMPLATE)
         for conv in conversations[:400]:
@@ -659,7 +661,7 @@ class SFTRun:
             "parameters": parameter_count(lm.model),
             "trained_parameters": sum(p.numel() for p in trainable(lm.model)),
             "config": self.config.model_dump(mode="json"),
-            # sha256 of init's weights files when the run read them (see models.local.weights_digest).
+            # sha256 of init's weights files when the run read them (see models.local_specs.weights_digest).
             "init_digest": data.stats.get("init_digest"),
             "data": {k: v for k, v in data.stats.items() if k != "init_digest"},
             "git_commit": self.commit,

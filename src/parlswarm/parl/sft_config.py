@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings
-from parlswarm.models.local import LocalSettings
+from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.copy_task import CopyTaskConfig
 from parlswarm.parl.notes import CHECKED_STYLES, NoteStyle
 

@@ -35,7 +35,9 @@ from parlswarm.files import write_whole
 from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
-from parlswarm.models.local import LocalModel, LocalSettings, Sampling, is_builtin, local_path, read_settings, weights_digest
+from parlswarm.models.local import LocalModel
+from parlswarm.models.local_settings import LocalSettings, Sampling, read_settings
+from parlswarm.models.local_specs import is_builtin, local_path, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.grpo import (
     Sample,

@@ -1,0 +1,49 @@
+"""How parlswarm runs a local model (:class:`LocalSettings`), saved as ``parlswarm.json`` beside its weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parlswarm.models.chat_format import ToolFormat
+
+SETTINGS_FILE = "parlswarm.json"  # LocalSettings saved beside the weights
+
+
+class Sampling(BaseModel):
+    """Decoding options. ``temperature == 0`` decodes greedily."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temperature: float = Field(0.0, ge=0.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_new_tokens: int = Field(512, ge=1)
+    seed: int | None = None
+
+
+class LocalSettings(BaseModel):
+    """How parlswarm talks to a local model; saved as ``parlswarm.json`` beside nano weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tool_format: ToolFormat = "json"
+    max_context: int | None = None  # tokens; the model config's max_position_embeddings when None
+    # Context folding for small context windows: only the tool results of the latest
+    # ``keep_tool_results`` assistant turns are shown in full, older ones as FOLDED_RESULT
+    # (the model keeps what it needs in its own notes). None shows everything.
+    keep_tool_results: int | None = Field(None, ge=1)
+    sampling: Sampling = Field(default_factory=Sampling)
+    # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
+    # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
+    base: str | None = None
+    # sha256 of the base's weights when the adapter was trained (weights_digest): a spec such as
+    # ``builtin:smollm2`` names whatever is shipped under it today, and an adapter merged into
+    # other weights than it was trained on decodes garbage without any error.
+    base_digest: str | None = None
+
+
+def read_settings(folder: str | Path) -> LocalSettings | None:
+    """The :class:`LocalSettings` saved in ``folder`` (``parlswarm.json``); None when it has none."""
+    file = Path(folder) / SETTINGS_FILE
+    return LocalSettings.model_validate_json(file.read_text(encoding="utf-8")) if file.is_file() else None
