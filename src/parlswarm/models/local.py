@@ -45,7 +45,7 @@ from parlswarm.models.chat_format import (
     chat_dicts,
     parse_reply,
 )
-from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, Sampling
+from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, Sampling, read_settings
 from parlswarm.models.local_specs import check_base, has_tokenizer, local_path
 from parlswarm.models.prefix_cache import LayerKV, PrefixCache, PrefixEntry
 from parlswarm.types import (
@@ -769,9 +769,8 @@ def _sampling(options: Any, path: Path | None = None) -> Sampling | None:
     temperature = getattr(options, "temperature", None)
     if temperature is None:
         return None
-    base = Sampling()
-    if path is not None and (path / SETTINGS_FILE).is_file():
-        base = LocalSettings.model_validate_json((path / SETTINGS_FILE).read_text(encoding="utf-8")).sampling
+    saved = read_settings(path) if path is not None else None
+    base = saved.sampling if saved is not None else Sampling()
     return base.model_copy(update={"temperature": temperature})
 
 
