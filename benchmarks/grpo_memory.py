@@ -37,7 +37,8 @@ def one(way: str, model_spec: str, rows: int, prompt: int, completion: int, thre
     from parlswarm.models.adapter import LoraSettings, add_adapter, trainable
     from parlswarm.models.local import load_local
     from parlswarm.parl.grpo import Sample, padded_loss
-    from parlswarm.parl.train import ParlConfig, checkpoint_activations, update
+    from parlswarm.parl.parl_config import ParlConfig
+    from parlswarm.parl.train import checkpoint_activations, update
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)

@@ -38,8 +38,9 @@ import torch
 from parlswarm.models.local import LocalModel
 from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.evaluate import evaluate
+from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
-from parlswarm.parl.train import ParlConfig, _policy_path, load_subagent, world_cases
+from parlswarm.parl.train import _policy_path, load_subagent, world_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -41,18 +41,10 @@ from typing import Any
 
 from parlswarm.files import write_whole
 from parlswarm.parl.notes import PLAIN_NOTE_STYLES
+from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rewards import RewardConfig, Schedule
-from parlswarm.parl.train import (
-    ParlConfig,
-    _policy_path,
-    episode_facts,
-    latest_checkpoint,
-    load_subagent,
-    logged_steps,
-    read_log,
-    train,
-    world_cases,
-)
+from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, read_log
+from parlswarm.parl.train import _policy_path, episode_facts, load_subagent, train, world_cases
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}

@@ -25,9 +25,10 @@ import torch
 from parlswarm.models.local import LocalModel
 from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.notes import NotingExpert
+from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rollout import TaskCase
 from parlswarm.parl.traces import RecordingModel
-from parlswarm.parl.train import ParlConfig, load_subagent
+from parlswarm.parl.train import load_subagent
 from parlswarm.scoring import score_response
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, ToolMessage

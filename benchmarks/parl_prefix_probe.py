@@ -30,9 +30,10 @@ import torch
 from parlswarm.models.local import LocalModel
 from parlswarm.models.local_settings import Sampling
 from parlswarm.parl.notes import PLAIN_NOTE_STYLES
+from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rewards import Schedule, reward
 from parlswarm.parl.rollout import Episode, expert_prefix, rollout_groups
-from parlswarm.parl.train import ParlConfig, load_subagent, load_task_pool
+from parlswarm.parl.train import load_subagent, load_task_pool
 from parlswarm.trace.events import AgentStarted, ToolFinished, ToolStarted
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from parlswarm.bench import BenchConfig
-from parlswarm.parl.train import ParlConfig, same_run
+from parlswarm.parl.parl_config import ParlConfig, same_run
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("bm25s")
 
-from parlswarm.parl.train import world_cases  # noqa: E402
+from parlswarm.parl.train import world_cases  # noqa: E402  # noqa: E402
 from parlswarm.scoring.table import render_markdown_table  # noqa: E402
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_cells.py"

@@ -109,7 +109,8 @@ def test_completion_only_logprobs_equal_the_whole_batchs_where_wanted() -> None:
 
 @pytest.mark.parametrize("checkpointed", [False, True])
 def test_the_update_row_by_row_takes_the_whole_minibatchs_gradient(checkpointed: bool) -> None:
-    from parlswarm.parl.train import ParlConfig, checkpoint_activations, update
+    from parlswarm.parl.parl_config import ParlConfig
+    from parlswarm.parl.train import checkpoint_activations, update
 
     samples = [Sample([1, 2, 3, 9], [4, 5], [], advantage=1.0), Sample([1], [6, 7, 8], [], advantage=-0.5),
                Sample([5, 6], [9, 2], [], advantage=0.25)]

@@ -26,16 +26,9 @@ from parlswarm.models.local import LocalModel  # noqa: E402
 from parlswarm.models.local_settings import LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
-from parlswarm.parl.train import (  # noqa: E402
-    ParlConfig,
-    StepEvaluation,
-    latest_checkpoint,
-    logged_steps,
-    prune_checkpoints,
-    train,
-    trim_log,
-    turn_tokens,
-)
+from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
+from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
+from parlswarm.parl.train import StepEvaluation, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.expert import ExpertModel  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402

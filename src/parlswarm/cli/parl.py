@@ -23,7 +23,9 @@ def parl(
     with user_errors():
         from tqdm import tqdm
 
-        from parlswarm.parl.train import ParlConfig, latest_checkpoint, train
+        from parlswarm.parl.parl_config import ParlConfig
+        from parlswarm.parl.run_folder import latest_checkpoint
+        from parlswarm.parl.train import train
 
         cfg = ParlConfig.from_yaml(config, overrides)
         done = latest_checkpoint(Path(cfg.out_dir))

@@ -11,34 +11,30 @@ One step, top to bottom:
 5. log every reward term and episode statistic (JSONL and TensorBoard), checkpoint.
 
 Resuming reloads the latest checkpoint (weights, optimiser, step, random state) and goes on.
+The run's configuration is :mod:`parlswarm.parl.parl_config`; what it keeps on disk (logs,
+checkpoints) :mod:`parlswarm.parl.run_folder`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
-import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.config import load_yaml_model
-from parlswarm.files import write_whole
-from parlswarm.models.adapter import LoraSettings, add_adapter, has_adapter, load_adapter, trainable
+from parlswarm.models.adapter import add_adapter, has_adapter, load_adapter, trainable
 from parlswarm.models.base import Model
 from parlswarm.models.cached import CachedModel
 from parlswarm.models.local import LocalModel
-from parlswarm.models.local_settings import LocalSettings, Sampling, read_settings
-from parlswarm.models.local_specs import is_builtin, local_path, weights_digest
-from parlswarm.models.nano import write_settings
+from parlswarm.models.local_settings import Sampling
+from parlswarm.models.local_specs import local_path
 from parlswarm.parl.grpo import (
     Sample,
     batch_tensors,
@@ -48,89 +44,23 @@ from parlswarm.parl.grpo import (
     pad_old_logprobs,
     token_logprobs,
 )
-from parlswarm.parl.notes import NoteStyle
-from parlswarm.parl.rewards import RewardConfig, reward
+from parlswarm.parl.parl_config import ParlConfig, same_run
+from parlswarm.parl.rewards import reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
+from parlswarm.parl.run_folder import (
+    COMMIT_FILE,
+    ScalarLog,
+    latest_checkpoint,
+    logged_eval_steps,
+    prune_checkpoints,
+    record_warm_start,
+    save_checkpoint,
+    trim_log,
+)
 from parlswarm.provenance import git_commit
 from parlswarm.tools import Toolset
-from parlswarm.types import Budgets
 
 log = logging.getLogger(__name__)
-
-
-class ParlConfig(BaseModel):
-    """Everything a PARL run depends on (``configs/parl-*.yaml``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    policy: str = Field("builtin", description="warm start: 'builtin', 'builtin:NAME' or a save_pretrained folder (whole weights or a LoRA adapter)")
-    subagent: str = Field("same", description="frozen sub-agents: 'same' (a frozen copy of the warm start), 'expert[:OPTIONS]', or a folder")
-    world_seeds: list[int] = Field(default_factory=lambda: [11, 12, 13, 14], min_length=1)
-    split: Literal["train", "dev", "test"] = "train"
-    min_rows: int = Field(3, ge=1)
-    max_rows: int | None = 12
-    task_ids: list[str] | None = Field(None, description="train on these tasks only (instance ids of the split)")
-    steps: int = Field(40, ge=1)
-    tasks_per_step: int = Field(2, ge=1)
-    group_size: int = Field(4, ge=2)
-    lr: float = Field(1e-5, gt=0)
-    clip: float = Field(0.2, gt=0)
-    kl_coef: float = Field(0.0, ge=0)
-    ppo_epochs: int = Field(1, ge=1)
-    minibatch: int = Field(8, ge=1)
-    max_samples_per_step: int | None = Field(
-        None, ge=1, description="train on a uniform random subset of the step's orchestrator turns (compute cap)"
-    )
-    max_grad_norm: float = 1.0
-    lora: LoraSettings | None = Field(
-        None, description="train a new LoRA adapter on the warm start instead of all its weights; checkpoints hold the adapter"
-    )
-    temperature: float = Field(1.0, gt=0)
-    gradient_checkpointing: bool = Field(
-        True,
-        description="recompute each layer's activations in the backward pass instead of keeping them: about halves the "
-        "update's memory on SmolLM2-135M turns of 4,000 tokens for 13 % more time (benchmarks/grpo_memory.py)",
-    )
-    max_new_tokens: int = Field(256, ge=1)
-    continuous_batching: bool = Field(
-        False,
-        description="rollouts decode with continuous batching: a turn joins the rows already decoding at the next token "
-        "and goes back as soon as it ends (LocalModel(continuous=True)); each request samples from its own seeded stream "
-        "either way, so the choice changes timing, not draws",
-    )
-    expert_prefix: bool = Field(
-        False,
-        description="the scripted expert plays the orchestrator's turns until it knows the places (search, region index); "
-        "the policy plays from the decision point on, and only its turns are trained (parlswarm.parl.rollout)",
-    )
-    prefix_notes: NoteStyle = Field("labelled", description="the notes the expert prefix writes: the warm start's data.note_style")
-    budgets: Budgets = Field(
-        default_factory=lambda: Budgets(max_critical_steps=24, max_orchestrator_steps=24, max_subagent_steps=16, max_tool_calls=400)
-    )
-    reward: RewardConfig = Field(default_factory=RewardConfig)
-    seed: int = 0
-    # One thread: decoding is many small ops, and torch's thread pool spins badly when the
-    # cores are shared (measured 24x slower batched decoding with 2 threads on 2 busy cores).
-    torch_threads: int = Field(1, ge=1)
-    checkpoint_every: int = Field(10, ge=1)
-    eval_every: int | None = Field(
-        None, ge=1,
-        description="greedy evaluation every N steps, and before the first and after the last (eval.jsonl): a learning "
-        "curve that does not hang on one sampled task a step, and a split to choose a checkpoint on that is not the "
-        "reported one. Off by default: on 2 CPU cores 8 greedy SmolLM2 episodes took 5 minutes (delegating) to 32 "
-        "(mostly serial, each turn decoding long notes at about 0.1 s a token)",
-    )
-    eval_world_seed: int = Field(78, description="the evaluation's world: not a training world, not the reported one (77)")
-    eval_split: Literal["train", "dev", "test"] = "dev"
-    eval_tasks: int = Field(8, ge=1, description="the first N tasks of the split within min_rows–max_rows")
-    # The newest N checkpoints stay, older ones are deleted; None keeps all. A SmolLM2 + LoRA
-    # checkpoint is 60 MB (the optimiser state 39 MB of it), so a 12-step run kept 720 MB.
-    keep_checkpoints: int | None = Field(None, ge=1)
-    out_dir: str = "runs/parl"
-
-    @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> ParlConfig:
-        return load_yaml_model(cls, path, "PARL config", overrides)
 
 
 # --- setup ---------------------------------------------------------------------------------
@@ -333,186 +263,8 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-# --- checkpoints ---------------------------------------------------------------------------
-
-
-COMMIT_FILE = "git_commit"
-
-
-def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:
-    """What made the checkpoint at ``step`` of the run in ``out``: its config, the commit the run
-    started at, the warm start's digest and the step's training figures (``parlswarm train ship``
-    carries it into a shipped model's manifest)."""
-    config = yaml.safe_load((out / "config.yaml").read_text(encoding="utf-8"))
-    commit = out / COMMIT_FILE
-    settings = read_settings(out / "warm_start")
-    metrics = read_log(out / "metrics.jsonl")
-    at_step = next((m for m in metrics if m.get("step") == step), None)
-    manifest: dict[str, Any] = {
-        "model": f"PARL orchestrator, step {step} of {config.get('steps')}"
-        + (" (LoRA adapter on its warm start)" if config.get("lora") else ""),
-        "config": config,
-        "git_commit": commit.read_text(encoding="utf-8").strip() or None if commit.is_file() else None,
-        "steps": step,
-        "train": at_step,
-    }
-    if settings is not None and settings.base_digest:
-        manifest["init_digest"] = settings.base_digest
-    return manifest
-
-
-def save_checkpoint(out: Path, step: int, policy: LocalModel, optimizer: torch.optim.Optimizer, rng: random.Random) -> Path:
-    folder = out / "checkpoints" / f"step-{step:05d}"
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    policy.model.save_pretrained(tmp)
-    policy.tokenizer.save_pretrained(tmp)
-    settings = out / "warm_start" / "parlswarm.json"
-    if settings.is_file():
-        shutil.copy(settings, tmp / "parlswarm.json")
-    (tmp / "manifest.json").write_text(json.dumps(checkpoint_manifest(out, step), indent=2) + "\n", encoding="utf-8")
-    torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng.getstate(),
-                "torch_rng": torch.get_rng_state()}, tmp / "trainer_state.pt")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)  # a checkpoint is complete or absent, never half-written
-    (out / "checkpoints" / "latest").write_text(folder.name + "\n", encoding="utf-8")
-    return folder
-
-
-def prune_checkpoints(out: Path, keep: int | None) -> list[Path]:
-    """Delete all but the newest ``keep`` checkpoints of the run in ``out`` (None: delete none).
-
-    The one ``latest`` names is always kept; unfinished ``.tmp`` folders are left to
-    :func:`save_checkpoint`, which clears them. Returns what was deleted."""
-    if keep is None:
-        return []
-    folder = out / "checkpoints"
-    finished = sorted(p for p in folder.glob("step-*") if p.is_dir() and not p.name.endswith(".tmp"))
-    latest = latest_checkpoint(out)
-    doomed = [p for p in finished[:-keep] if latest is None or p.resolve() != latest.resolve()]
-    for p in doomed:
-        shutil.rmtree(p)
-    return doomed
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    marker = out / "checkpoints" / "latest"
-    if not marker.is_file():
-        return None
-    folder = out / "checkpoints" / marker.read_text(encoding="utf-8").strip()
-    return folder if (folder / "trainer_state.pt").is_file() else None
-
 
 # --- the loop ------------------------------------------------------------------------------
-
-
-# Options that say where a run is kept or how fast it goes, not what it draws or learns: a run
-# may resume with another value (a moved folder, continuous batching switched on).
-NOT_THE_RUN = {"out_dir", "continuous_batching"}
-
-
-def same_run(saved: ParlConfig, config: ParlConfig) -> bool:
-    return saved.model_dump(exclude=NOT_THE_RUN) == config.model_dump(exclude=NOT_THE_RUN)
-
-
-def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: Path | None) -> None:
-    """Write ``out/warm_start/parlswarm.json``: the settings every checkpoint is saved with, the
-    warm start's, and under LoRA the warm start as the base the checkpoints' adapters apply to,
-    with the digest of its weights. A run that resumes keeps what it recorded and must find the
-    same weights; one that starts over (no checkpoint: none yet, or the folder outlived its
-    checkpoints) records its warm start afresh."""
-    folder = out / "warm_start"
-    spec = config.policy if is_builtin(config.policy) else str(warm_start)  # a shipped one resolves on any install
-    if resume is not None:
-        recorded = read_settings(folder)
-        if config.lora is not None and recorded is not None and recorded.base_digest:
-            now = weights_digest(spec)
-            if now != recorded.base_digest:
-                raise ValueError(
-                    f"{out} resumes from {resume}, trained on a warm start {spec} whose weights had sha256 "
-                    f"{recorded.base_digest[:12]}; {spec} now holds other weights ({now[:12]}): restore that warm start, "
-                    f"or start a new run in another out_dir")
-        return
-    folder.mkdir(exist_ok=True)
-    if config.lora is not None:
-        base = read_settings(warm_start) or LocalSettings()
-        write_settings(folder, base.model_copy(update={"base": spec, "base_digest": weights_digest(spec)}))
-    elif (warm_start / "parlswarm.json").is_file():
-        shutil.copy(warm_start / "parlswarm.json", folder / "parlswarm.json")
-
-
-def trim_log(out: Path, step: int) -> list[int]:
-    """Drop the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``,
-    the step the run goes on from, so that the logs hold exactly the steps its weights went
-    through: a run killed between writing a step and saving its checkpoint, or a folder kept
-    (in git, say) whose checkpoints are gone, does those steps again. Returns the steps dropped."""
-    dropped: set[int] = set()
-    for name in ("metrics.jsonl", "episodes.jsonl", "eval.jsonl"):
-        records = read_log(out / name)
-        kept = [r for r in records if r["step"] <= step]
-        if len(kept) < len(records):
-            dropped.update(r["step"] for r in records if r["step"] > step)
-            write_whole(out / name, "".join(json.dumps(r) + "\n" for r in kept))  # a cut log is never half a log
-    if dropped:
-        log.info("%s: steps %s logged but not checkpointed; they run again", out, sorted(dropped))
-    return sorted(dropped)
-
-
-def read_log(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a run's log (``metrics.jsonl``, ``episodes.jsonl``, ``eval.jsonl``); none if it wrote none yet."""
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
-
-
-def logged_eval_steps(out: Path) -> set[int]:
-    """The steps ``eval.jsonl`` of the run in ``out`` holds an evaluation of."""
-    return {e["step"] for e in read_log(out / "eval.jsonl")}
-
-
-def logged_steps(out: Path) -> int:
-    """How many steps ``metrics.jsonl`` of the run in ``out`` holds (0 when it has none)."""
-    return len(read_log(out / "metrics.jsonl"))
-
-
-class ScalarLog:
-    """JSONL always; TensorBoard event files too when ``tensorboard`` is installed."""
-
-    def __init__(self, out: Path) -> None:
-        self.jsonl = (out / "metrics.jsonl").open("a", encoding="utf-8")
-        self.episodes = (out / "episodes.jsonl").open("a", encoding="utf-8")
-        self.evals = out / "eval.jsonl"
-        self.tb: Any = None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.tb = SummaryWriter(str(out / "tensorboard"))
-        except ImportError:
-            log.info("tensorboard not installed: scalars go to metrics.jsonl only")
-
-    def write(self, step: int, scalars: dict[str, float], episodes: Sequence[dict[str, Any]]) -> None:
-        self.jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
-        self.jsonl.flush()
-        for e in episodes:
-            self.episodes.write(json.dumps({"step": step, **e}) + "\n")
-        self.episodes.flush()
-        if self.tb is not None:
-            for k, v in scalars.items():
-                self.tb.add_scalar(k, v, step)
-            self.tb.flush()
-
-    def write_eval(self, row: dict[str, Any]) -> None:
-        with self.evals.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-        if self.tb is not None:
-            for k in ("item_f1", "success", "critical_steps", "subagents", "parallel_share"):
-                self.tb.add_scalar(f"eval/{k}", row[k], row["step"])
-            self.tb.flush()
-
-    def close(self) -> None:
-        self.jsonl.close()
-        self.episodes.close()
-        if self.tb is not None:
-            self.tb.close()
 
 
 def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
