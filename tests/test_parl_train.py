@@ -176,6 +176,11 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     assert trim_log(out, 1) == [2]
     assert (out / "metrics.jsonl").read_text().splitlines() == lines and (out / "episodes.jsonl").read_text() == episodes
     assert logged_steps(out) == 1
+    # The cut lines are kept aside, not lost: a step run again can be set beside its first run.
+    assert [json.loads(line) for line in (out / "metrics.dropped.jsonl").read_text().splitlines()] == [
+        {"step": 2, "episode/total": 9.0}]
+    assert (out / "episodes.dropped.jsonl").read_text() == json.dumps({"step": 2, "total": 9.0}) + "\n"
+    assert not (out / "eval.dropped.jsonl").exists() and trim_log(out, 1) == []
 
     # keep_checkpoints: a two-step run keeping one ends with its last checkpoint alone.
     kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})

@@ -123,20 +123,36 @@ def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: P
         shutil.copy(warm_start / "parlswarm.json", folder / "parlswarm.json")
 
 
+LOGS = ("metrics.jsonl", "episodes.jsonl", "eval.jsonl")
+
+
+def dropped_log(path: Path) -> Path:
+    """Where :func:`trim_log` keeps the lines it cuts from the log ``path``: ``metrics.dropped.jsonl`` beside ``metrics.jsonl``."""
+    return path.with_name(path.name.removesuffix(".jsonl") + ".dropped.jsonl")
+
+
 def trim_log(out: Path, step: int) -> list[int]:
-    """Drop the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``,
+    """Cut the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``,
     the step the run goes on from, so that the logs hold exactly the steps its weights went
     through: a run killed between writing a step and saving its checkpoint, or a folder kept
-    (in git, say) whose checkpoints are gone, does those steps again. Returns the steps dropped."""
+    (in git, say) whose checkpoints are gone, does those steps again. Returns the steps cut.
+
+    Nothing is lost: the cut lines are appended to ``NAME.dropped.jsonl`` beside each log
+    (:func:`dropped_log`) before the log is rewritten, so a step run again can be set beside
+    its first run."""
     dropped: set[int] = set()
-    for name in ("metrics.jsonl", "episodes.jsonl", "eval.jsonl"):
+    for name in LOGS:
         records = read_log(out / name)
         kept = [r for r in records if r["step"] <= step]
-        if len(kept) < len(records):
-            dropped.update(r["step"] for r in records if r["step"] > step)
+        cut = [r for r in records if r["step"] > step]
+        if cut:
+            dropped.update(r["step"] for r in cut)
+            with dropped_log(out / name).open("a", encoding="utf-8") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in cut))
             write_whole(out / name, "".join(json.dumps(r) + "\n" for r in kept))  # a cut log is never half a log
     if dropped:
-        log.info("%s: steps %s logged but not checkpointed; they run again", out, sorted(dropped))
+        log.warning("%s: steps %s were logged but their checkpoint is gone; they run again (their first lines are kept in "
+                    "*.dropped.jsonl)", out, sorted(dropped))
     return sorted(dropped)
 
 
