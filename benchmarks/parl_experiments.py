@@ -34,6 +34,7 @@ import argparse
 import json
 import multiprocessing
 import statistics
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -73,21 +74,25 @@ def condition_reward(base: RewardConfig, condition: str) -> RewardConfig:
     return base
 
 
-def _train_one(cfg: ParlConfig) -> None:
+def _train_one(cfg: ParlConfig, deadline: float | None = None) -> None:
     """Train one run, printing a line a step prefixed with its run; a module-level function, so a
     spawned worker process can run it."""
     folder = Path(cfg.out_dir)
-    train(cfg, on_step=lambda step, s: print(
+    train(cfg, deadline=deadline, on_step=lambda step, s: print(
         f"  {folder.parent.name}/{folder.name} step {step}: reward {s['episode/total']:.3f} "
         f"F1 {s['episode/item_f1']:.3f} sub-agents {s['episode/subagents_assigned']:.2f} "
         f"critical {s['episode/critical_steps']:.1f} ({s['train/seconds']:.0f}s)", flush=True))
 
 
 def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out: Path, steps: int | None,
-                 jobs: int = 1) -> dict[str, list[Path]]:
+                 jobs: int = 1, deadline: float | None = None) -> dict[str, list[Path]]:
     """Train every (condition, seed) run not finished yet; ``jobs`` > 1 trains that many side by
     side, each in its own process (with the config's ``torch_threads``), for a machine with
-    cores or a GPU to spare. A failed run stops the driver after the others have finished."""
+    cores or a GPU to spare. A failed run stops the driver after the others have finished.
+
+    ``deadline`` (a ``time.time()``): each run starts no step that would end after it
+    (:func:`parlswarm.parl.train.step_fits`) and stops with a checkpoint; one after another,
+    a run stopped so leaves the runs after it unstarted."""
     runs: dict[str, list[Path]] = {}
     todo: list[ParlConfig] = []
     for condition in conditions:
@@ -109,11 +114,15 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
             runs.setdefault(condition, []).append(folder)
     if jobs <= 1:
         for cfg in todo:
-            _train_one(cfg)
+            _train_one(cfg, deadline)
+            if logged_steps(Path(cfg.out_dir)) < cfg.steps:
+                print(f"{cfg.out_dir}: stopped for the deadline at step {logged_steps(Path(cfg.out_dir))} of {cfg.steps}; "
+                      "the same command resumes it", flush=True)
+                break
         return runs
     # spawn, not fork: each worker starts its own torch (a forked one inherits the parent's threads).
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_train_one, cfg): cfg.out_dir for cfg in todo}
+        futures = {pool.submit(_train_one, cfg, deadline): cfg.out_dir for cfg in todo}
         failed = []
         for future in as_completed(futures):
             if future.exception() is not None:
@@ -408,6 +417,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs trained side by side, each in its own process (default 1: one after another)")
+    parser.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
+                        help="start no training step that would end later than MINUTES from now (judged by the run's "
+                             "longest step so far) and stop with a checkpoint: for a machine lent for a few hours")
     parser.add_argument("--out", default="runs/parl-exp")
     parser.add_argument("--eval-world-seed", type=int, default=77)
     parser.add_argument("--eval-split", default="test", choices=("train", "dev", "test"),
@@ -441,10 +453,13 @@ def main() -> None:
     eval_steps = _integers(args.eval_critical_steps, "--eval-critical-steps")  # checked before hours of training
     if args.jobs < 1:
         raise SystemExit(f"--jobs takes a number of at least 1, not {args.jobs}")
+    if args.stop_after is not None and args.stop_after <= 0:
+        raise SystemExit(f"--stop-after takes a number of minutes above 0, not {args.stop_after}")
     if args.skip_train:
         runs = {c: [condition_folder(out, c) / f"seed{s}" for s in seeds] for c in conditions}
     else:
-        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs)
+        deadline = None if args.stop_after is None else time.time() + 60 * args.stop_after
+        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs, deadline)
     logged = recorded_runs(out, runs)
     plot(curves(logged), out, evaluations=eval_curves(logged))
     training = training_table(logged)

@@ -160,3 +160,21 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, str(SCRIPT), *args, "--skip-train", "--eval-critical-steps", "8,0"],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "--eval-critical-steps takes numbers of at least 1, not '8,0'" in bad.stderr
+
+
+def test_stop_after_leaves_the_runs_after_a_stopped_one_unstarted(tmp_path: Path) -> None:
+    policy = tiny_policy(tmp_path / "policy")
+    config = tmp_path / "parl.yaml"
+    config.write_text(yaml.safe_dump({
+        "policy": str(policy), "subagent": "expert", "world_seeds": [31], "min_rows": 3, "max_rows": 8, "steps": 2,
+        "tasks_per_step": 1, "group_size": 2, "minibatch": 2, "max_new_tokens": 16, "out_dir": str(tmp_path / "unused"),
+    }))
+    out = tmp_path / "exp"
+    args = ["--config", str(config), "--conditions", "A,B", "--seeds", "0", "--out", str(out), "--skip-eval"]
+    refused = subprocess.run([sys.executable, str(SCRIPT), *args, "--stop-after", "0"], capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode != 0 and "--stop-after takes a number of minutes above 0" in refused.stderr
+    # A deadline 6 ms away has passed before the first step: A starts none, B is not started.
+    stopped = _run(*args, "--stop-after", "0.0001")
+    assert f"{out / 'A-perf-only' / 'seed0'}: stopped for the deadline at step 0 of 2; the same command resumes it" in stopped.stdout
+    assert not (out / "B-annealed" / "seed0" / "config.yaml").exists()

@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import parlswarm.parl.rollout as rollout  # noqa: E402
+import parlswarm.parl.train as train_module  # noqa: E402
 from parlswarm import prompts  # noqa: E402
 from parlswarm.models.local import LocalModel  # noqa: E402
 from parlswarm.models.local_settings import LocalSettings  # noqa: E402
@@ -28,7 +29,7 @@ from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, writ
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
-from parlswarm.parl.train import StepEvaluation, train, turn_tokens  # noqa: E402
+from parlswarm.parl.train import StepEvaluation, step_fits, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.expert import ExpertModel  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
@@ -186,6 +187,32 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     kept = config.model_copy(update={"out_dir": str(out) + "-keep", "keep_checkpoints": 1})
     train(kept)
     assert [p.name for p in (Path(kept.out_dir) / "checkpoints").glob("step-*")] == ["step-00002"]
+
+
+def test_a_step_fits_before_the_deadline_by_the_runs_longest_step(tmp_path: Path) -> None:
+    assert step_fits(tmp_path, deadline=100.0, now=100.0)  # nothing logged: a step starts while time is left
+    assert not step_fits(tmp_path, deadline=100.0, now=100.5)
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "train/seconds": t}) + "\n" for i, t in
+                                                    enumerate([30.0, 50.0, 20.0])))
+    assert step_fits(tmp_path, deadline=100.0, now=50.0)
+    assert not step_fits(tmp_path, deadline=100.0, now=50.5)
+
+
+@pytest.mark.usefixtures("answer_graded_score")
+def test_a_deadline_stops_a_run_with_a_checkpoint_it_resumes_from(tiny_warm_start: tuple[Path, ParlConfig],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _, config = tiny_warm_start
+    out = Path(config.out_dir).with_name(Path(config.out_dir).name + "-deadline")
+    # Checkpoints every 2 steps: stopped after step 1, the run saves one anyway, or step 1 would be lost.
+    cfg = config.model_copy(update={"steps": 3, "checkpoint_every": 2, "out_dir": str(out)})
+    fits = iter([True, False])
+    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline: next(fits))
+    train(cfg, deadline=0.0)
+    assert logged_steps(out) == 1 and latest_checkpoint(out) == out / "checkpoints" / "step-00001"
+    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline: True)
+    train(cfg, deadline=0.0)
+    assert logged_steps(out) == 3 and latest_checkpoint(out) == out / "checkpoints" / "step-00003"
+    assert not (out / "metrics.dropped.jsonl").exists()  # nothing was logged past a checkpoint
 
 
 @pytest.mark.usefixtures("answer_graded_score")

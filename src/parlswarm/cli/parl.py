@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,10 @@ def parl(
     out_dir: Annotated[str | None, typer.Option(help="Run folder; the config's out_dir by default.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed (one run per seed).")] = None,
     steps: Annotated[int | None, typer.Option(help="Override the number of steps.")] = None,
+    stop_after: Annotated[float | None, typer.Option(
+        min=0.0, metavar="MINUTES",
+        help="Start no step that would end later than MINUTES from now (judged by the run's longest step so far) and "
+             "stop with a checkpoint; the same command resumes.")] = None,
 ) -> None:
     """GRPO on the orchestrator with frozen sub-agents; resumes from OUT_DIR's latest checkpoint."""
     overrides: dict[str, Any] = {k: v for k, v in {"out_dir": out_dir, "seed": seed, "steps": steps}.items() if v is not None}
@@ -24,7 +29,7 @@ def parl(
         from tqdm import tqdm
 
         from parlswarm.parl.parl_config import ParlConfig
-        from parlswarm.parl.run_folder import latest_checkpoint
+        from parlswarm.parl.run_folder import latest_checkpoint, logged_steps
         from parlswarm.parl.train import train
 
         cfg = ParlConfig.from_yaml(config, overrides)
@@ -43,6 +48,12 @@ def parl(
                             crit=f"{scalars['episode/critical_steps']:.1f}")
             bar.refresh()
 
-        out = train(cfg, on_step=on_step)
+        deadline = None if stop_after is None else time.time() + 60 * stop_after
+        out = train(cfg, on_step=on_step, deadline=deadline)
         bar.close()
+        done = logged_steps(out)
+    if done < cfg.steps:
+        console.print(f"PARL run: {out} stopped at step {done} of {cfg.steps} (--stop-after); the same command resumes it",
+                      highlight=False)
+        return
     console.print(f"PARL run: {out} (metrics.jsonl, episodes.jsonl, checkpoints/)", highlight=False)

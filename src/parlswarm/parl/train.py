@@ -53,6 +53,7 @@ from parlswarm.parl.run_folder import (
     latest_checkpoint,
     logged_eval_steps,
     prune_checkpoints,
+    read_log,
     record_warm_start,
     save_checkpoint,
     trim_log,
@@ -267,8 +268,25 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 # --- the loop ------------------------------------------------------------------------------
 
 
-def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None] | None = None) -> Path:
-    """Run (or resume) PARL training; returns the output folder."""
+def step_fits(out: Path, deadline: float, now: float | None = None) -> bool:
+    """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``):
+    judged by its longest logged step, so a run with none logged yet starts one if the
+    deadline has not passed."""
+    longest = max((float(m.get("train/seconds", 0.0)) for m in read_log(out / "metrics.jsonl")), default=0.0)
+    return (time.time() if now is None else now) + longest <= deadline
+
+
+def train(
+    config: ParlConfig,
+    *,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    deadline: float | None = None,
+) -> Path:
+    """Run (or resume) PARL training; returns the output folder.
+
+    ``deadline`` (a ``time.time()``): start no step that :func:`step_fits` says would end after
+    it, and stop with a checkpoint of the last step done, so that a machine lent for a few hours
+    ends its session with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``)."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
@@ -313,7 +331,15 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
         # The warm start's figure before the first step (or a resumed run's, if the run stopped before it was written).
         if evaluation is not None and evaluation.due(start) and start not in logged_eval_steps(out):
             scalars_log.write_eval(evaluation.run(policy, start))
+        checkpointed = start
         for step in range(start, config.steps):
+            if deadline is not None and not step_fits(out, deadline):
+                log.warning("%s: stopped after step %d of %d: the next step would not end by the deadline", out, step,
+                            config.steps)
+                if checkpointed < step:  # a checkpoint_every above 1: keep the steps done since the last one
+                    save_checkpoint(out, step, policy, optimizer, rng)
+                    prune_checkpoints(out, config.keep_checkpoints)
+                break
             t0 = time.perf_counter()
             progress = step / config.steps
             cases = []
@@ -359,6 +385,7 @@ def train(config: ParlConfig, *, on_step: Callable[[int, dict[str, float]], None
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
                 save_checkpoint(out, step + 1, policy, optimizer, rng)
                 prune_checkpoints(out, config.keep_checkpoints)
+                checkpointed = step + 1
             # Greedy decoding draws no random numbers: the evaluation leaves the run's draws as they were.
             if evaluation is not None and evaluation.due(step + 1):
                 scalars_log.write_eval(evaluation.run(policy, step + 1))
