@@ -34,7 +34,6 @@ import argparse
 import json
 import multiprocessing
 import statistics
-import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -45,7 +44,7 @@ from parlswarm.parl.notes import PLAIN_NOTE_STYLES
 from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, read_log
-from parlswarm.parl.train import _policy_path, episode_facts, load_subagent, train, world_cases
+from parlswarm.parl.train import _policy_path, deadline_after, episode_facts, load_subagent, train, world_cases
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -115,9 +114,9 @@ def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out:
     if jobs <= 1:
         for cfg in todo:
             _train_one(cfg, deadline)
-            if logged_steps(Path(cfg.out_dir)) < cfg.steps:
-                print(f"{cfg.out_dir}: stopped for the deadline at step {logged_steps(Path(cfg.out_dir))} of {cfg.steps}; "
-                      "the same command resumes it", flush=True)
+            if (done := logged_steps(Path(cfg.out_dir))) < cfg.steps:
+                print(f"{cfg.out_dir}: stopped for the deadline at step {done} of {cfg.steps}; the same command resumes it",
+                      flush=True)
                 break
         return runs
     # spawn, not fork: each worker starts its own torch (a forked one inherits the parent's threads).
@@ -458,8 +457,7 @@ def main() -> None:
     if args.skip_train:
         runs = {c: [condition_folder(out, c) / f"seed{s}" for s in seeds] for c in conditions}
     else:
-        deadline = None if args.stop_after is None else time.time() + 60 * args.stop_after
-        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs, deadline)
+        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs, deadline_after(args.stop_after))
     logged = recorded_runs(out, runs)
     plot(curves(logged), out, evaluations=eval_curves(logged))
     training = training_table(logged)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ def parl(
 
         from parlswarm.parl.parl_config import ParlConfig
         from parlswarm.parl.run_folder import latest_checkpoint, logged_steps
-        from parlswarm.parl.train import train
+        from parlswarm.parl.train import deadline_after, train
 
         cfg = ParlConfig.from_yaml(config, overrides)
         done = latest_checkpoint(Path(cfg.out_dir))
@@ -48,8 +47,7 @@ def parl(
                             crit=f"{scalars['episode/critical_steps']:.1f}")
             bar.refresh()
 
-        deadline = None if stop_after is None else time.time() + 60 * stop_after
-        out = train(cfg, on_step=on_step, deadline=deadline)
+        out = train(cfg, on_step=on_step, deadline=deadline_after(stop_after))
         bar.close()
         done = logged_steps(out)
     if done < cfg.steps:

@@ -268,6 +268,11 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 # --- the loop ------------------------------------------------------------------------------
 
 
+def deadline_after(minutes: float | None) -> float | None:
+    """The ``time.time()`` ``minutes`` from now (``--stop-after``), or None for no deadline."""
+    return None if minutes is None else time.time() + 60 * minutes
+
+
 def step_fits(out: Path, deadline: float, now: float | None = None) -> bool:
     """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``):
     judged by its longest logged step, so a run with none logged yet starts one if the
