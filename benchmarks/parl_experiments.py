@@ -340,7 +340,7 @@ def plot(data: dict[str, dict[str, list[list[float]]]], out: Path, smooth: int =
                 steps = metrics["step"][0][:n] if "step" in metrics else list(range(1, n + 1))
                 mean = [statistics.fmean(r[i] for r in runs) for i in range(n)]
                 ax.plot(steps, mean, marker="o" if "step" in metrics else None,
-                        label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seeds)")
+                        label=f"{condition} {CONDITIONS[condition]} ({len(runs)} seed{'s' if len(runs) != 1 else ''})")
                 ax.fill_between(steps, [min(r[i] for r in runs) for i in range(n)], [max(r[i] for r in runs) for i in range(n)],
                                 alpha=0.2)
             ax.set_title(panel)
