@@ -4,8 +4,9 @@ A run whose checkpoints went with a machine starts over from its warm start, and
 had logged are kept in ``metrics.dropped.jsonl`` and ``episodes.dropped.jsonl`` beside its logs
 (docs/parl.md, "What is where"). Seeded, a step run again should draw the same episodes and
 log the same figures; only its times may differ. Given a run folder, this prints each step
-that was logged more than once: for each earlier run of it, the metrics (but ``*seconds``)
-and the episode figures that differ from the current log's, and the times side by side.
+that was logged more than once: for each earlier run of it, the metrics (but ``*seconds``,
+and how a replayed step ran: :mod:`parlswarm.parl.replay`) and the episode figures that
+differ from the current log's, and the times side by side.
 
 With ``--against OTHER``, it sets the run beside another run on the same steps (two reward
 conditions of one seed, say, which draw alike until their updates part them): per step, the
@@ -26,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from parlswarm.parl.replay import HOW_IT_RAN, REPLAYED
 from parlswarm.parl.run_folder import dropped_log, read_log
 
 # What the reward condition weighs: differs between conditions on the same episode.
@@ -112,9 +114,11 @@ def repeat_rows(folder: Path) -> list[str]:
             if step not in run_m:
                 continue
             then, now = run_m[step][0], current_m[step][0]
-            keys = differing(then, now)
+            keys = differing(then, now, HOW_IT_RAN)
             eps = episode_differences(run_e.get(step, []), current_e.get(step, []))
             verdict = "the same" if not keys and not eps else "; ".join(filter(None, [", ".join(keys), *eps]))
+            if now.get(REPLAYED):
+                verdict += " (replayed: its policy turns read back from the log, not decoded)"
             rows.append(f"{step:>4} | {f'run {number} of {len(metrics)}':<11} | {then.get('train/seconds', 0):>12,.0f} | "
                         f"{now.get('train/seconds', 0):>11,.0f} | {verdict}")
     return rows

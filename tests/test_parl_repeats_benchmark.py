@@ -104,3 +104,11 @@ def test_the_script_runs_and_names_a_folder_it_cannot_read(started_thrice: Path,
     write(started_thrice / "episodes.dropped.jsonl", [episode(1, 0.5), episode(1, 0.5)])
     proc = run(str(started_thrice))
     assert proc.returncode != 0 and "do not hold the same steps" in proc.stderr
+
+
+def test_a_replayed_step_is_marked_and_not_held_to_how_it_ran(tmp_path: Path) -> None:
+    first = {**metric(1, 0.5, 100), "train/reused_prompt_share": 0.4}
+    replayed = {**metric(1, 0.5, 40), "train/reused_prompt_share": 0.0, "train/replayed": 1.0}
+    folder = run_folder(tmp_path / "run", [replayed], [episode(1, 0.5)] * 2, [first], [episode(1, 0.5)] * 2)
+    (row,) = repeats.repeat_rows(folder)
+    assert row.endswith("| the same (replayed: its policy turns read back from the log, not decoded)")

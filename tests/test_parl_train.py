@@ -28,6 +28,7 @@ from parlswarm.models.local_settings import LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
+from parlswarm.parl.replay import REPLAYED, replay_differences  # noqa: E402
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
 from parlswarm.parl.train import StepEvaluation, step_fits, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
@@ -196,6 +197,12 @@ def test_a_step_fits_before_the_deadline_by_the_runs_longest_step(tmp_path: Path
                                                     enumerate([30.0, 50.0, 20.0])))
     assert step_fits(tmp_path, deadline=100.0, now=50.0)
     assert not step_fits(tmp_path, deadline=100.0, now=50.5)
+    # A run started over: its first start's steps count, a replayed step (no decoding) does not.
+    (tmp_path / "metrics.dropped.jsonl").write_text(json.dumps({"step": 1, "train/seconds": 70.0}) + "\n")
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 4, "train/seconds": 90.0, REPLAYED: 1.0}) + "\n")
+    assert step_fits(tmp_path, deadline=100.0, now=30.0)
+    assert not step_fits(tmp_path, deadline=100.0, now=30.5)
 
 
 @pytest.mark.usefixtures("answer_graded_score")
@@ -236,6 +243,69 @@ def test_a_resumed_run_samples_what_an_unbroken_one_did(tiny_warm_start: tuple[P
     weights = [load_file(out / "checkpoints" / "step-00002" / "model.safetensors") for out in (unbroken, broken)]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _same_figures(out: Path, other: Path) -> None:
+    """Both runs logged the same episodes and turns, and the same figures but times and how a step ran."""
+    for name in ("episodes.jsonl", "generations.jsonl"):
+        assert _lines(out / name) == _lines(other / name), name
+    for a, b in zip(_lines(out / "metrics.jsonl"), _lines(other / "metrics.jsonl"), strict=True):
+        assert replay_differences(a, b) == []
+    weights = [load_file(o / "checkpoints" / "step-00002" / "model.safetensors") for o in (out, other)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.fixture
+def decoded_prompts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The length of every prompt the policy decodes from here on (the frozen sub-agent's aside)."""
+    decoded: list[int] = []
+    real = LocalModel.generate_ids
+
+    async def counting(self: LocalModel, prompt_ids: list[int]):  # noqa: ANN202
+        if not self.name.startswith("frozen"):
+            decoded.append(len(prompt_ids))
+        return await real(self, prompt_ids)
+
+    monkeypatch.setattr(LocalModel, "generate_ids", counting)
+    return decoded
+
+
+@pytest.mark.usefixtures("answer_graded_score")
+def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_start: tuple[Path, ParlConfig],
+                                                                     decoded_prompts: list[int]) -> None:
+    _, config = tiny_warm_start
+    first = Path(config.out_dir).with_name(Path(config.out_dir).name + "-replay")
+    cfg = config.model_copy(update={"out_dir": str(first), "temperature": 1.5})
+    train(cfg)
+    assert decoded_prompts and len(_lines(first / "generations.jsonl")) == 2 * config.group_size
+    # The machine went with the checkpoints; the logs (in git) stayed.
+    again = first.with_name(first.name + "-again")
+    shutil.copytree(first, again)
+    shutil.rmtree(again / "checkpoints")
+    decoded_prompts.clear()
+    train(cfg.model_copy(update={"out_dir": str(again)}))
+    assert decoded_prompts == []  # both steps read back, none decoded
+    assert [m[REPLAYED] for m in _lines(again / "metrics.jsonl")] == [1.0, 1.0]
+    _same_figures(first, again)
+    assert _lines(again / "generations.dropped.jsonl") == _lines(first / "generations.jsonl")
+
+    # A log that does not fit the run (here, a turn's prompt) is not followed: that step and
+    # every later one decode afresh, and since the draws are seeded, land where they did.
+    astray = first.with_name(first.name + "-astray")
+    shutil.copytree(first, astray)
+    shutil.rmtree(astray / "checkpoints")
+    lines = _lines(astray / "generations.jsonl")
+    lines[0]["turns"][0]["prompt"] = "0" * 16  # step 1, episode 1
+    (astray / "generations.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    decoded_prompts.clear()
+    train(cfg.model_copy(update={"out_dir": str(astray)}))
+    assert decoded_prompts
+    assert [REPLAYED in m for m in _lines(astray / "metrics.jsonl")] == [False, False]
+    _same_figures(first, astray)
 
 
 @pytest.mark.usefixtures("answer_graded_score")

@@ -373,18 +373,34 @@ class LocalModel:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]
     ) -> tuple[ModelResponse, Generation]:
         """The reply and the exact token ids behind it (PARL trains on those)."""
-        prompt = self.render(messages, tools)
-        prompt_ids = self.encode(prompt)
-        generation = await self.generate_ids(prompt_ids)
+        prompt_ids = self.encode(self.render(messages, tools))
+        return self._reply(await self.generate_ids(prompt_ids))
+
+    def replay_with_generation(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], output_of: Callable[[list[int]], list[int]]
+    ) -> tuple[ModelResponse, Generation]:
+        """The reply :meth:`complete_with_generation` would give had it decoded the token ids
+        ``output_of(prompt_ids)`` returns: a turn written before (a PARL step gone through
+        again), read back without decoding."""
+        prompt_ids = self.encode(self.render(messages, tools))
+        return self._reply(self._generation(prompt_ids, output_of(prompt_ids)))
+
+    def _reply(self, generation: Generation) -> tuple[ModelResponse, Generation]:
         self._calls += 1
         message = parse_reply(generation.text, call_prefix=f"call_{self._calls}")
         response = ModelResponse(
             message=message,
-            usage=Usage(prompt_tokens=len(prompt_ids), completion_tokens=len(generation.output_ids)),
+            usage=Usage(prompt_tokens=len(generation.prompt_ids), completion_tokens=len(generation.output_ids)),
             model=self.name,
             finish_reason="tool_calls" if message.tool_calls else "stop",
         )
         return response, generation
+
+    def _generation(self, prompt_ids: list[int], output_ids: list[int]) -> Generation:
+        """A finished decode: its text is the output without the stop token that ended it."""
+        body = output_ids[:-1] if output_ids and output_ids[-1] in self.stop_ids else output_ids
+        return Generation(prompt_ids=prompt_ids, output_ids=output_ids,
+                          text=self.tokenizer.decode(body, skip_special_tokens=False))
 
     async def generate_ids(self, prompt_ids: list[int]) -> Generation:
         """Queue one prompt for the next batch and wait for its generation."""
@@ -499,11 +515,7 @@ class LocalModel:
             self._keep_prefixes(prompts, outputs, matches, cache, attention)
         seconds = time.perf_counter() - t0
         reused = [r for _, r in matches]
-        generations = []
-        for p, o in zip(prompts, outputs):
-            body = o[:-1] if o and o[-1] in self.stop_ids else o
-            text = self.tokenizer.decode(body, skip_special_tokens=False)
-            generations.append(Generation(prompt_ids=p, output_ids=o, text=text))
+        generations = [self._generation(p, o) for p, o in zip(prompts, outputs)]
         self.stats.batches += 1
         self.stats.requests += n
         self.stats.generated_tokens += sum(len(o) for o in outputs)
@@ -603,9 +615,7 @@ class LocalModel:
                 row.done = True
                 prompt = row.request.prompt_ids
                 self._keep_row(running.cache, running.attention, i, prompt, row.output)
-                body = row.output[:-1] if row.output[-1] in self.stop_ids else row.output
-                text = self.tokenizer.decode(body, skip_special_tokens=False)
-                finished.append((row, Generation(prompt_ids=prompt, output_ids=list(row.output), text=text)))
+                finished.append((row, self._generation(prompt, list(row.output))))
         return finished
 
     @staticmethod

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from parlswarm.models.base import Model
@@ -81,12 +81,16 @@ class PrefixedPolicy:
     """The orchestrator of one episode: the prefix model until the decision point, then the policy.
 
     With a LocalModel policy, each of the policy's turns is kept with its token ids (``turns``).
+    With ``replay`` (``output_of`` of :class:`~parlswarm.parl.replay.EpisodeReplay`), the
+    policy's turns are read back from a log rather than decoded.
     """
 
-    def __init__(self, policy: LocalModel | Model, prefix: Model | None = None) -> None:
+    def __init__(self, policy: LocalModel | Model, prefix: Model | None = None,
+                 replay: Callable[[list[int]], list[int]] | None = None) -> None:
         self.policy = policy
         self.name = policy.name
         self.prefix = prefix
+        self.replay = replay
         self.prefix_turns = 0
         self.turns: list[Generation] = []
 
@@ -98,7 +102,10 @@ class PrefixedPolicy:
                 return response
             self.prefix = None  # the decision point: the policy plays from here on
         if isinstance(self.policy, LocalModel):
-            response, generation = await self.policy.complete_with_generation(messages, tools)
+            if self.replay is not None:
+                response, generation = self.policy.replay_with_generation(messages, tools, self.replay)
+            else:
+                response, generation = await self.policy.complete_with_generation(messages, tools)
             self.turns.append(generation)
             return response
         return await self.policy.complete(messages, tools)
@@ -135,12 +142,14 @@ async def run_episode(
     group: int = 0,
     mode: Mode = "swarm",
     prefix: Model | None = None,
+    replay: Callable[[list[int]], list[int]] | None = None,
 ) -> Episode:
     """One episode; with a LocalModel policy its turns come back as training samples.
 
     ``prefix``: a model that plays the turns before the decision point (see the module's doc).
+    ``replay``: the policy's turns read back from a log (:class:`PrefixedPolicy`).
     """
-    orchestrator = PrefixedPolicy(policy, prefix)
+    orchestrator = PrefixedPolicy(policy, prefix, replay)
     swarm = Swarm(orchestrator, subagent_model=subagent_model, tools=tools, budgets=budgets, mode=mode)
     result = await swarm.run(case.task.query)
     error = result.result.error if result.result.stop_reason == "error" else None
@@ -163,11 +172,16 @@ async def rollout_groups(
     budgets: Budgets,
     mode: Mode = "swarm",
     prefix: Model | None = None,
+    replays: Sequence[Callable[[list[int]], list[int]]] | None = None,
 ) -> list[Episode]:
-    """``group_size`` episodes of every case, all at once; group i is cases[i]."""
+    """``group_size`` episodes of every case, all at once; group i is cases[i]. ``replays``:
+    one per episode, in that order, to read the policy's turns back from a log."""
+    places = [(i, case) for i, case in enumerate(cases) for _ in range(group_size)]
+    if replays is not None and len(replays) != len(places):
+        raise ValueError(f"{len(replays)} replays for {len(places)} episodes")
     jobs = [
-        run_episode(policy, subagent_model, tools_by_seed[case.world_seed], case, budgets, group=i, mode=mode, prefix=prefix)
-        for i, case in enumerate(cases)
-        for _ in range(group_size)
+        run_episode(policy, subagent_model, tools_by_seed[case.world_seed], case, budgets, group=i, mode=mode, prefix=prefix,
+                    replay=None if replays is None else replays[n])
+        for n, (i, case) in enumerate(places)
     ]
     return list(await asyncio.gather(*jobs))

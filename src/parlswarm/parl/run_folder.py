@@ -123,7 +123,7 @@ def record_warm_start(out: Path, config: ParlConfig, warm_start: Path, resume: P
         shutil.copy(warm_start / "parlswarm.json", folder / "parlswarm.json")
 
 
-LOGS = ("metrics.jsonl", "episodes.jsonl", "eval.jsonl")
+LOGS = ("metrics.jsonl", "episodes.jsonl", "eval.jsonl", "generations.jsonl")
 
 
 def dropped_log(path: Path) -> Path:
@@ -132,7 +132,8 @@ def dropped_log(path: Path) -> Path:
 
 
 def trim_log(out: Path, step: int) -> list[int]:
-    """Cut the lines of ``metrics.jsonl``, ``episodes.jsonl`` and ``eval.jsonl`` after ``step``,
+    """Cut the lines of ``metrics.jsonl``, ``episodes.jsonl``, ``eval.jsonl`` and
+    ``generations.jsonl`` (:mod:`parlswarm.parl.replay`) after ``step``,
     the step the run goes on from, so that the logs hold exactly the steps its weights went
     through: a run killed between writing a step and saving its checkpoint, or a folder kept
     (in git, say) whose checkpoints are gone, does those steps again. Returns the steps cut.
@@ -157,7 +158,7 @@ def trim_log(out: Path, step: int) -> list[int]:
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of a run's log (``metrics.jsonl``, ``episodes.jsonl``, ``eval.jsonl``); none if it wrote none yet."""
+    """The JSON lines of a run's log (:data:`LOGS`, or one's ``*.dropped.jsonl``); none if it wrote none yet."""
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
 
 
@@ -177,6 +178,7 @@ class ScalarLog:
     def __init__(self, out: Path) -> None:
         self.jsonl = (out / "metrics.jsonl").open("a", encoding="utf-8")
         self.episodes = (out / "episodes.jsonl").open("a", encoding="utf-8")
+        self.generations = (out / "generations.jsonl").open("a", encoding="utf-8")
         self.evals = out / "eval.jsonl"
         self.tb: Any = None
         try:
@@ -186,12 +188,13 @@ class ScalarLog:
         except ImportError:
             log.info("tensorboard not installed: scalars go to metrics.jsonl only")
 
-    def write(self, step: int, scalars: dict[str, float], episodes: Sequence[dict[str, Any]]) -> None:
+    def write(self, step: int, scalars: dict[str, float], episodes: Sequence[dict[str, Any]],
+              generations: Sequence[dict[str, Any]] = ()) -> None:
         self.jsonl.write(json.dumps({"step": step, **scalars}) + "\n")
         self.jsonl.flush()
-        for e in episodes:
-            self.episodes.write(json.dumps({"step": step, **e}) + "\n")
-        self.episodes.flush()
+        for log_file, lines in ((self.episodes, episodes), (self.generations, generations)):
+            log_file.write("".join(json.dumps({"step": step, **line}) + "\n" for line in lines))
+            log_file.flush()
         if self.tb is not None:
             for k, v in scalars.items():
                 self.tb.add_scalar(k, v, step)
@@ -208,5 +211,6 @@ class ScalarLog:
     def close(self) -> None:
         self.jsonl.close()
         self.episodes.close()
+        self.generations.close()
         if self.tb is not None:
             self.tb.close()

@@ -45,11 +45,22 @@ from parlswarm.parl.grpo import (
     token_logprobs,
 )
 from parlswarm.parl.parl_config import ParlConfig, same_run
+from parlswarm.parl.replay import (
+    REPLAYED,
+    EpisodeReplay,
+    ReplayMismatch,
+    Turn,
+    generation_records,
+    logged_generations,
+    replay_differences,
+    replays_for,
+)
 from parlswarm.parl.rewards import reward
 from parlswarm.parl.rollout import Episode, TaskCase, expert_prefix, rollout_groups
 from parlswarm.parl.run_folder import (
     COMMIT_FILE,
     ScalarLog,
+    dropped_log,
     latest_checkpoint,
     logged_eval_steps,
     prune_checkpoints,
@@ -275,10 +286,45 @@ def deadline_after(minutes: float | None) -> float | None:
 
 def step_fits(out: Path, deadline: float, now: float | None = None) -> bool:
     """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``):
-    judged by its longest logged step, so a run with none logged yet starts one if the
-    deadline has not passed."""
-    longest = max((float(m.get("train/seconds", 0.0)) for m in read_log(out / "metrics.jsonl")), default=0.0)
+    judged by its longest decoded step, logged now or in an earlier start of the run (a
+    replayed step, which decodes nothing, is no guide), so a run with none logged yet starts
+    one if the deadline has not passed."""
+    lines = [*read_log(out / "metrics.jsonl"), *read_log(dropped_log(out / "metrics.jsonl"))]
+    longest = max((float(m.get("train/seconds", 0.0)) for m in lines if not m.get(REPLAYED)), default=0.0)
     return (time.time() if now is None else now) + longest <= deadline
+
+
+def rollouts(
+    policy: LocalModel, subagent_model: Model, tools: dict[int, Toolset], cases: list[TaskCase], config: ParlConfig,
+    prefix: Model | None, step: int, logged: dict[int, list[list[Turn]]], out: Path,
+) -> tuple[list[Episode], bool]:
+    """Step ``step``'s episodes (0-based), and whether they were replayed: read back from
+    ``logged`` (:func:`~parlswarm.parl.replay.logged_generations`) where it holds the step, and
+    decoded otherwise or where the replay finds the run gone elsewhere (``logged`` is then
+    emptied: no later step can be replayed either)."""
+    def decode() -> list[Episode]:
+        policy.start_sampling_round(step)  # a resumed run samples this step as an unbroken one did
+        return asyncio.run(rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets,
+                                          prefix=prefix))
+
+    turns = logged.pop(step + 1, None)
+    replays: list[EpisodeReplay] | None = None
+    if turns is not None:
+        replays = replays_for(step + 1, turns, len(cases) * config.group_size)
+    if replays is None:
+        return decode(), False
+    try:
+        episodes = asyncio.run(rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets,
+                                              prefix=prefix, replays=[r.output_of for r in replays]))
+        unread = [r for r in replays if r.used != len(r.turns)]
+        if unread:
+            raise ReplayMismatch(f"step {step + 1}, episode {unread[0].episode + 1}: ended after {unread[0].used} of "
+                                 f"its {len(unread[0].turns)} logged policy turns")
+    except ReplayMismatch as exc:
+        log.warning("%s: %s; the step is decoded afresh, and so is every later one", out, exc)
+        logged.clear()
+        return decode(), False
+    return episodes, True
 
 
 def train(
@@ -329,7 +375,13 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
         log.info("resuming %s from step %d", out, start)
-    trim_log(out, start)
+    cut = trim_log(out, start)
+    # Steps cut from the logs go through again: read back where generations.dropped.jsonl has them.
+    logged = logged_generations(out, cut)
+    first_runs = {m["step"]: m for m in read_log(dropped_log(out / "metrics.jsonl")) if m["step"] in logged}
+    if logged:
+        log.info("%s: steps %s are replayed from generations.dropped.jsonl (their policy turns read back, not decoded)",
+                 out, sorted(logged))
     scalars_log = ScalarLog(out)
     evaluation = StepEvaluation(config, subagent_model, prefix) if config.eval_every else None
     try:
@@ -352,10 +404,7 @@ def train(
                 seed = rng.choice(config.world_seeds)
                 cases.append(rng.choice(pool[seed]))
             prefilled = (policy.stats.prompt_tokens, policy.stats.reused_tokens)
-            policy.start_sampling_round(step)  # a resumed run samples this step as an unbroken one did
-            episodes = asyncio.run(
-                rollout_groups(policy, subagent_model, tools, cases, config.group_size, config.budgets, prefix=prefix)
-            )
+            episodes, replayed = rollouts(policy, subagent_model, tools, cases, config, prefix, step, logged, out)
             t_rollout = time.perf_counter()
             # The update changes the weights, which voids the kept prefixes: free their memory for it now.
             policy.prefix_cache.clear()
@@ -384,7 +433,14 @@ def train(
                        / max(1, policy.stats.prompt_tokens - prefilled[0])}
             if isinstance(subagent_model, CachedModel):
                 scalars["train/subagent_cache_hits"] = float(subagent_model.hits)
-            scalars_log.write(step + 1, scalars, records)
+            if replayed:
+                scalars[REPLAYED] = 1.0
+                differs = replay_differences(first_runs.get(step + 1, {}), {"step": step + 1, **scalars})
+                if differs:
+                    log.warning("%s: replayed step %d differs from its first run in %s; later steps are decoded afresh",
+                                out, step + 1, ", ".join(differs))
+                    logged.clear()
+            scalars_log.write(step + 1, scalars, records, generation_records(episodes))
             if on_step is not None:
                 on_step(step + 1, scalars)
             if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
