@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -306,6 +308,34 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     assert decoded_prompts
     assert [REPLAYED in m for m in _lines(astray / "metrics.jsonl")] == [False, False]
     _same_figures(first, astray)
+
+
+def test_the_replay_check_goes_through_logged_steps_in_a_scratch_copy(tiny_warm_start: tuple[Path, ParlConfig],
+                                                                     tmp_path: Path) -> None:
+    # The real scorer here (no answer_graded_score): the script runs in its own process.
+    _, config = tiny_warm_start
+    run = tmp_path / "run"
+    train(config.model_copy(update={"out_dir": str(run), "temperature": 1.5, "steps": 3}))
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "parl_replay_check.py"
+
+    def check(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), str(run), *args], capture_output=True, text=True, timeout=600)
+
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    proc = check("--from-step", "1", "--steps", "2", "--scratch", str(tmp_path / "scratch"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert [[cell.strip() for cell in row.split("|")[:5]] for row in rows] == [
+        [str(s), "yes", "none", "same", "same"] for s in (2, 3)]
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # the run is only read
+    # until_step stopped the scratch run after step 3 with its checkpoint.
+    assert (tmp_path / "scratch" / "checkpoints" / "latest").read_text().strip() == "step-00003"
+
+    proc = check("--from-step", "3")
+    assert proc.returncode != 0 and "holds no policy turns for step(s) [4]" in proc.stderr
+    shutil.rmtree(run / "checkpoints" / "step-00001")
+    proc = check("--from-step", "1")
+    assert proc.returncode != 0 and "no checkpoint of step 1 (checkpoints here: ['step-00002', 'step-00003'])" in proc.stderr
 
 
 @pytest.mark.usefixtures("answer_graded_score")

@@ -332,12 +332,15 @@ def train(
     *,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     deadline: float | None = None,
+    until_step: int | None = None,
 ) -> Path:
     """Run (or resume) PARL training; returns the output folder.
 
     ``deadline`` (a ``time.time()``): start no step that :func:`step_fits` says would end after
     it, and stop with a checkpoint of the last step done, so that a machine lent for a few hours
-    ends its session with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``)."""
+    ends its session with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``).
+    ``until_step``: stop, with a checkpoint, once the run has done that many of its steps (a
+    check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does)."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
@@ -389,7 +392,8 @@ def train(
         if evaluation is not None and evaluation.due(start) and start not in logged_eval_steps(out):
             scalars_log.write_eval(evaluation.run(policy, start))
         checkpointed = start
-        for step in range(start, config.steps):
+        last = config.steps if until_step is None else min(config.steps, until_step)
+        for step in range(start, last):
             if deadline is not None and not step_fits(out, deadline):
                 log.warning("%s: stopped after step %d of %d: the next step would not end by the deadline", out, step,
                             config.steps)
@@ -450,6 +454,10 @@ def train(
             # Greedy decoding draws no random numbers: the evaluation leaves the run's draws as they were.
             if evaluation is not None and evaluation.due(step + 1):
                 scalars_log.write_eval(evaluation.run(policy, step + 1))
+        else:
+            if checkpointed < last:  # until_step ended the run between two checkpoints
+                save_checkpoint(out, last, policy, optimizer, rng)
+                prune_checkpoints(out, config.keep_checkpoints)
     finally:
         scalars_log.close()
         if isinstance(subagent_model, CachedModel):
