@@ -45,6 +45,7 @@ from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, read_log
 from parlswarm.parl.train import _policy_path, deadline_after, episode_facts, load_subagent, train, world_cases
+from parlswarm.priority import LOWEST, lower_priority
 from parlswarm.types import Budgets
 
 CONDITIONS: dict[str, str] = {"A": "perf-only", "B": "annealed", "C": "never-annealed"}
@@ -415,7 +416,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--steps", type=int, default=None, help="override the config's steps")
     parser.add_argument("--jobs", type=int, default=1,
-                        help="runs trained side by side, each in its own process (default 1: one after another)")
+                        help="runs trained side by side, each in its own process (default 1: one after another); "
+                             "they share the cores at equal priority, which on CPU slows each update several times "
+                             "(docs/parl.md): for a second run beside one, start another invocation with --nice 19")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="lower this invocation's CPU priority to nice N (1-19), its session's too: a run that "
+                             "takes only the cores another run leaves idle (parlswarm.priority)")
     parser.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                         help="start no training step that would end later than MINUTES from now (judged by the run's "
                              "longest step so far) and stop with a checkpoint: for a machine lent for a few hours")
@@ -439,6 +445,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=None,
                         help="override the config's sampling temperature (parl_prefix_probe.py finds one)")
     args = parser.parse_args()
+    if not 0 <= args.nice <= LOWEST:
+        raise SystemExit(f"--nice takes a number from 0 to {LOWEST}, not {args.nice}")
+    for lowered in lower_priority(args.nice):  # before torch starts its threads, so that they inherit it
+        print(f"--nice {args.nice}: {lowered}", flush=True)
     given = (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes), ("temperature", args.temperature))
     overrides = {k: v for k, v in given if v is not None}
     base = ParlConfig.from_yaml(args.config, overrides or None)

@@ -8,6 +8,7 @@ finished."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -174,7 +175,14 @@ def test_stop_after_leaves_the_runs_after_a_stopped_one_unstarted(tmp_path: Path
     refused = subprocess.run([sys.executable, str(SCRIPT), *args, "--stop-after", "0"], capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode != 0 and "--stop-after takes a number of minutes above 0" in refused.stderr
-    # A deadline 6 ms away has passed before the first step: A starts none, B is not started.
-    stopped = _run(*args, "--stop-after", "0.0001")
+    niceless = subprocess.run([sys.executable, str(SCRIPT), *args, "--nice", "20"], capture_output=True, text=True,
+                              timeout=300)
+    assert niceless.returncode != 0 and "--nice takes a number from 0 to 19, not 20" in niceless.stderr
+    # A deadline 6 ms away has passed before the first step: A starts none, B is not started. At the lowest
+    # priority, in a session of its own so that the suite's session is not lowered with it.
+    stopped = subprocess.run([sys.executable, str(SCRIPT), *args, "--stop-after", "0.0001", "--nice", "19"],
+                             capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert stopped.returncode == 0, stopped.stderr[-2000:]
+    assert "--nice 19: process nice" in stopped.stdout or os.getpriority(os.PRIO_PROCESS, 0) == 19
     assert f"{out / 'A-perf-only' / 'seed0'}: stopped for the deadline at step 0 of 2; the same command resumes it" in stopped.stdout
     assert not (out / "B-annealed" / "seed0" / "config.yaml").exists()

@@ -21,10 +21,18 @@ def parl(
         min=0.0, metavar="MINUTES",
         help="Start no step that would end later than MINUTES from now (judged by the run's longest step so far) and "
              "stop with a checkpoint; the same command resumes.")] = None,
+    nice: Annotated[int, typer.Option(
+        min=0, max=19, metavar="N",
+        help="Lower the run's CPU priority (and its session's) to nice N: a run beside another takes only the cores "
+             "that one leaves idle (docs/parl.md, 'The trainer').")] = 0,
 ) -> None:
     """GRPO on the orchestrator with frozen sub-agents; resumes from OUT_DIR's latest checkpoint."""
     overrides: dict[str, Any] = {k: v for k, v in {"out_dir": out_dir, "seed": seed, "steps": steps}.items() if v is not None}
     with user_errors():
+        from parlswarm.priority import lower_priority
+
+        for lowered in lower_priority(nice):  # before torch starts its threads, so that they inherit it
+            console_err.print(f"[dim]--nice {nice}: {lowered}[/dim]", highlight=False)
         from tqdm import tqdm
 
         from parlswarm.parl.parl_config import ParlConfig
