@@ -192,7 +192,7 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     assert [p.name for p in (Path(kept.out_dir) / "checkpoints").glob("step-*")] == ["step-00002"]
 
 
-def test_a_step_fits_before_the_deadline_by_the_runs_longest_step(tmp_path: Path) -> None:
+def test_a_step_fits_before_the_deadline_by_the_runs_longest_step_or_its_own_update(tmp_path: Path) -> None:
     assert step_fits(tmp_path, deadline=100.0, now=100.0)  # nothing logged: a step starts while time is left
     assert not step_fits(tmp_path, deadline=100.0, now=100.5)
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "train/seconds": t}) + "\n" for i, t in
@@ -205,6 +205,19 @@ def test_a_step_fits_before_the_deadline_by_the_runs_longest_step(tmp_path: Path
         f.write(json.dumps({"step": 4, "train/seconds": 90.0, REPLAYED: 1.0}) + "\n")
     assert step_fits(tmp_path, deadline=100.0, now=30.0)
     assert not step_fits(tmp_path, deadline=100.0, now=30.5)
+    # A step about to be replayed: its own longest logged update (25 s, in either start) and
+    # the longest replayed step's rollout (4 s), not the longest decoded step (70 s).
+    with (tmp_path / "metrics.dropped.jsonl").open("a") as f:
+        for line in ({"step": 2, "train/seconds": 45.0, "train/update_seconds": 25.0},
+                     {"step": 2, "train/seconds": 30.0, "train/update_seconds": 10.0}):
+            f.write(json.dumps(line) + "\n")
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": 5, "train/seconds": 9.0, "train/rollout_seconds": 4.0, REPLAYED: 1.0}) + "\n")
+    assert step_fits(tmp_path, deadline=100.0, now=71.0, replay=2)
+    assert not step_fits(tmp_path, deadline=100.0, now=71.5, replay=2)
+    # A step with no update logged in any start is judged as a decoded one.
+    assert step_fits(tmp_path, deadline=100.0, now=30.0, replay=3)
+    assert not step_fits(tmp_path, deadline=100.0, now=30.5, replay=3)
 
 
 @pytest.mark.usefixtures("answer_graded_score")
@@ -215,10 +228,10 @@ def test_a_deadline_stops_a_run_with_a_checkpoint_it_resumes_from(tiny_warm_star
     # Checkpoints every 2 steps: stopped after step 1, the run saves one anyway, or step 1 would be lost.
     cfg = config.model_copy(update={"steps": 3, "checkpoint_every": 2, "out_dir": str(out)})
     fits = iter([True, False])
-    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline: next(fits))
+    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: next(fits))
     train(cfg, deadline=0.0)
     assert logged_steps(out) == 1 and latest_checkpoint(out) == out / "checkpoints" / "step-00001"
-    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline: True)
+    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: True)
     train(cfg, deadline=0.0)
     assert logged_steps(out) == 3 and latest_checkpoint(out) == out / "checkpoints" / "step-00003"
     assert not (out / "metrics.dropped.jsonl").exists()  # nothing was logged past a checkpoint
@@ -278,7 +291,8 @@ def decoded_prompts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.mark.usefixtures("answer_graded_score")
 def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_start: tuple[Path, ParlConfig],
-                                                                     decoded_prompts: list[int]) -> None:
+                                                                     decoded_prompts: list[int],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     _, config = tiny_warm_start
     first = Path(config.out_dir).with_name(Path(config.out_dir).name + "-replay")
     cfg = config.model_copy(update={"out_dir": str(first), "temperature": 1.5})
@@ -289,8 +303,11 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     shutil.copytree(first, again)
     shutil.rmtree(again / "checkpoints")
     decoded_prompts.clear()
-    train(cfg.model_copy(update={"out_dir": str(again)}))
+    judged: list[int | None] = []  # what the deadline check was told of each step
+    monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: judged.append(replay) is None)
+    train(cfg.model_copy(update={"out_dir": str(again)}), deadline=0.0)
     assert decoded_prompts == []  # both steps read back, none decoded
+    assert judged == [1, 2]  # each judged as a replay
     assert [m[REPLAYED] for m in _lines(again / "metrics.jsonl")] == [1.0, 1.0]
     _same_figures(first, again)
     assert _lines(again / "generations.dropped.jsonl") == _lines(first / "generations.jsonl")
@@ -304,8 +321,10 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     lines[0]["turns"][0]["prompt"] = "0" * 16  # step 1, episode 1
     (astray / "generations.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     decoded_prompts.clear()
-    train(cfg.model_copy(update={"out_dir": str(astray)}))
+    judged.clear()
+    train(cfg.model_copy(update={"out_dir": str(astray)}), deadline=0.0)
     assert decoded_prompts
+    assert judged == [1, None]  # step 1 was to be replayed; once it was not, step 2 is judged as decoded
     assert [REPLAYED in m for m in _lines(astray / "metrics.jsonl")] == [False, False]
     _same_figures(first, astray)
 

@@ -22,7 +22,7 @@ import logging
 import random
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -284,14 +284,28 @@ def deadline_after(minutes: float | None) -> float | None:
     return None if minutes is None else time.time() + 60 * minutes
 
 
-def step_fits(out: Path, deadline: float, now: float | None = None) -> bool:
-    """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``):
-    judged by its longest decoded step, logged now or in an earlier start of the run (a
-    replayed step, which decodes nothing, is no guide), so a run with none logged yet starts
-    one if the deadline has not passed."""
+def step_fits(out: Path, deadline: float, now: float | None = None, replay: int | None = None) -> bool:
+    """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``).
+
+    A step to be decoded is judged by the run's longest decoded step, logged now or in an
+    earlier start (a replayed step, which decodes nothing, is no guide), so a run with none
+    logged yet starts one if the deadline has not passed. ``replay``, the step (counted from 1)
+    about to be replayed from its logged policy turns, is judged by what a replay does again:
+    the longest update logged for that step in its earlier starts, plus the longest rollout of a
+    step replayed so far. A run started over then replays its steps up to the deadline instead
+    of stopping a decoded step's time short of it (if the replay finds the run gone elsewhere,
+    the step is decoded after all and may end past the deadline)."""
     lines = [*read_log(out / "metrics.jsonl"), *read_log(dropped_log(out / "metrics.jsonl"))]
-    longest = max((float(m.get("train/seconds", 0.0)) for m in lines if not m.get(REPLAYED)), default=0.0)
-    return (time.time() if now is None else now) + longest <= deadline
+
+    def longest(key: str, of: Iterable[dict[str, Any]]) -> float:
+        return max((float(m.get(key, 0.0)) for m in of), default=0.0)
+
+    needed = longest("train/seconds", (m for m in lines if not m.get(REPLAYED)))
+    earlier = [m for m in lines if m.get("step") == replay and "train/update_seconds" in m]
+    if replay is not None and earlier:
+        needed = longest("train/update_seconds", earlier) + longest("train/rollout_seconds",
+                                                                    (m for m in lines if m.get(REPLAYED)))
+    return (time.time() if now is None else now) + needed <= deadline
 
 
 def rollouts(
@@ -394,7 +408,9 @@ def train(
         checkpointed = start
         last = config.steps if until_step is None else min(config.steps, until_step)
         for step in range(start, last):
-            if deadline is not None and not step_fits(out, deadline):
+            # A step to be replayed only updates: judged by its own earlier updates, not by a decoded step.
+            replay = step + 1 if step + 1 in logged else None
+            if deadline is not None and not step_fits(out, deadline, replay=replay):
                 log.warning("%s: stopped after step %d of %d: the next step would not end by the deadline", out, step,
                             config.steps)
                 if checkpointed < step:  # a checkpoint_every above 1: keep the steps done since the last one
