@@ -312,6 +312,17 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     _same_figures(first, again)
     assert _lines(again / "generations.dropped.jsonl") == _lines(first / "generations.jsonl")
 
+    # Started over and stopped again after replaying step 1 (a deadline, a session's end): the
+    # next start still reads step 2 back, though no trim of its own cut it.
+    twice = first.with_name(first.name + "-twice")
+    shutil.copytree(first, twice)
+    shutil.rmtree(twice / "checkpoints")
+    train(cfg.model_copy(update={"out_dir": str(twice)}), until_step=1)
+    train(cfg.model_copy(update={"out_dir": str(twice)}))
+    assert decoded_prompts == []
+    assert [m[REPLAYED] for m in _lines(twice / "metrics.jsonl")] == [1.0, 1.0]
+    _same_figures(first, twice)
+
     # A log that does not fit the run (here, a turn's prompt) is not followed: that step and
     # every later one decode afresh, and since the draws are seeded, land where they did.
     astray = first.with_name(first.name + "-astray")

@@ -103,8 +103,8 @@ class EpisodeReplay:
 
 
 def logged_generations(out: Path, steps: Sequence[int]) -> dict[int, list[list[Turn]]]:
-    """The turns ``generations.dropped.jsonl`` holds for ``steps`` (the steps a trim cut): step
-    → per episode, its turns. Where a step was cut more than once, its latest lines count; a
+    """The turns ``generations.dropped.jsonl`` holds for ``steps`` (the steps a run has yet to
+    do): step → per episode, its turns. Where a step was cut more than once, its latest lines count; a
     step with a gap in its episodes is left out (it is decoded afresh)."""
     wanted = set(steps)
     by_step: dict[int, dict[int, list[Turn]]] = {}

@@ -392,9 +392,11 @@ def train(
         torch.set_rng_state(state["torch_rng"])
         start = int(state["step"])
         log.info("resuming %s from step %d", out, start)
-    cut = trim_log(out, start)
-    # Steps cut from the logs go through again: read back where generations.dropped.jsonl has them.
-    logged = logged_generations(out, cut)
+    trim_log(out, start)
+    # The steps still to do go through again where an earlier start logged them: read back from
+    # generations.dropped.jsonl, whether this start cut them or an earlier one did (a run
+    # started over and stopped again before replaying them all).
+    logged = logged_generations(out, range(start + 1, config.steps + 1))
     first_runs = {m["step"]: m for m in read_log(dropped_log(out / "metrics.jsonl")) if m["step"] in logged}
     if logged:
         log.info("%s: steps %s are replayed from generations.dropped.jsonl (their policy turns read back, not decoded)",
