@@ -444,12 +444,16 @@ def main() -> None:
                         help="override the config's prefix_notes (the warm start's data.note_style)")
     parser.add_argument("--temperature", type=float, default=None,
                         help="override the config's sampling temperature (parl_prefix_probe.py finds one)")
+    parser.add_argument("--skip-zero-advantage", action="store_const", const=True, default=None,
+                        help="leave turns of advantage 0 out of the update: the same weights, less time (a run "
+                        "begun with it resumes only with it)")
     args = parser.parse_args()
     if not 0 <= args.nice <= LOWEST:
         raise SystemExit(f"--nice takes a number from 0 to {LOWEST}, not {args.nice}")
     for lowered in lower_priority(args.nice):  # before torch starts its threads, so that they inherit it
         print(f"--nice {args.nice}: {lowered}", flush=True)
-    given = (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes), ("temperature", args.temperature))
+    given = (("policy", args.policy), ("lr", args.lr), ("prefix_notes", args.prefix_notes), ("temperature", args.temperature),
+             ("skip_zero_advantage", args.skip_zero_advantage))
     overrides = {k: v for k, v in given if v is not None}
     base = ParlConfig.from_yaml(args.config, overrides or None)
     import torch

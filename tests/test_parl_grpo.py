@@ -137,3 +137,57 @@ def test_the_update_row_by_row_takes_the_whole_minibatchs_gradient(checkpointed:
     assert all(torch.allclose(g, e, atol=1e-6) for g, e in zip(got, expected))
     assert parts["loss"] == pytest.approx(whole.loss.detach().item(), abs=1e-6)
     assert parts["ratio"] == pytest.approx(whole.ratio_mean, abs=1e-6)
+
+
+def test_skipping_zero_advantage_turns_leaves_the_weights_bit_for_bit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import parlswarm.parl.train as train_module
+    from parlswarm.parl.parl_config import ParlConfig
+
+    def turns(advantages: list[float]) -> list[Sample]:
+        return [Sample([1 + n % 5, 2, 3][: 1 + n % 3], [4 + n % 7, 5, 6 + n % 4][: 2 + n % 2], [], advantage=a)
+                for n, a in enumerate(advantages)]
+
+    # A step whose group has a signal, with some turns at advantage 0, then a flat step: on the
+    # flat one only AdamW's running moments move the weights, so a skip that did not step the
+    # optimiser would leave them elsewhere.
+    steps = [[1.0, 0.0, -0.5, 0.0, 0.25, 0.0, -0.75], [0.0] * 5]
+    forwards: list[int] = []
+    real = train_module.token_logprobs
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        forwards[-1] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "token_logprobs", counted)
+    models, logged = [], []
+    for skip in (False, True):
+        model = _tiny_llama()
+        model.train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+        config = ParlConfig(minibatch=3, ppo_epochs=2, max_grad_norm=0.5, skip_zero_advantage=skip)
+        forwards.append(0)
+        logged.append([train_module.update(model, None, optimizer, turns(a), 0, config) for a in steps])
+        models.append(model)
+    plain, skipping = models
+    assert all(torch.equal(a, b) for a, b in zip(plain.parameters(), skipping.parameters()))
+    assert not torch.equal(next(_tiny_llama().parameters()), next(skipping.parameters()))  # it did train
+    assert forwards[1] < forwards[0]
+    # The figures a skipped turn does not change are the same; a flat step has no ratio to give.
+    (first_plain, flat_plain), (first_skip, flat_skip) = logged
+    assert first_skip["skipped_rows"] == 3 * 2 and flat_skip["skipped_rows"] == 5 * 2
+    for key in ("loss", "policy", "kl", "grad_norm"):
+        assert first_skip[key] == pytest.approx(first_plain[key], abs=1e-7)
+        assert flat_skip[key] == flat_plain[key] == 0.0
+    assert "ratio" in first_skip and "ratio" not in flat_skip and "clip_fraction" not in flat_skip
+    assert "skipped_rows" not in first_plain and "ratio" in flat_plain  # as logged before the option
+
+
+def test_a_kl_term_keeps_zero_advantage_turns_in_the_update() -> None:
+    from parlswarm.parl.parl_config import ParlConfig
+    from parlswarm.parl.train import contributes
+
+    flat = Sample([1], [2], [], advantage=0.0)
+    assert not contributes(flat, ParlConfig(skip_zero_advantage=True))
+    assert contributes(flat, ParlConfig(skip_zero_advantage=True, kl_coef=0.1))
+    assert contributes(flat, ParlConfig())
+    assert contributes(Sample([1], [2], [], advantage=-0.3), ParlConfig(skip_zero_advantage=True))

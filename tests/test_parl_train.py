@@ -160,7 +160,7 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     train(first)
     assert (out / "checkpoints" / "latest").read_text().strip() == "step-00001"
     resumed = first.model_copy(update={"steps": 2})
-    with pytest.raises(ValueError, match="another config"):
+    with pytest.raises(ValueError, match=r"another config \(steps: 1 → 2\)"):
         train(resumed)  # steps is part of the schedule: a longer run is a new run
     train(first)  # the same config again finds its last checkpoint and has nothing left to do
     # A run begun before an option existed resumes: the option counts at its default.
@@ -258,6 +258,36 @@ def test_a_resumed_run_samples_what_an_unbroken_one_did(tiny_warm_start: tuple[P
     weights = [load_file(out / "checkpoints" / "step-00002" / "model.safetensors") for out in (unbroken, broken)]
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_skipping_zero_advantage_turns_trains_the_same_weights(tiny_warm_start: tuple[Path, ParlConfig],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # Step 1's group is graded (a signal), step 2's scores 0 throughout (flat): step 2 then
+    # moves the weights by AdamW's running moments alone, with every turn skipped.
+    real, scored = rollout.score_response, [0]
+
+    def first_step_graded(task, gold, response, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        score = real(task, gold, response, *args, **kwargs)
+        scored[0] += 1
+        return score.model_copy(update={"item_f1": min(1.0, len(set(response)) / 40) if scored[0] <= 4 else 0.0})
+
+    monkeypatch.setattr(rollout, "score_response", first_step_graded)
+    _, config = tiny_warm_start
+    outs = []
+    for skip in (False, True):
+        scored[0] = 0
+        out = Path(config.out_dir).with_name(Path(config.out_dir).name + f"-skip-{skip}")
+        outs.append(train(config.model_copy(update={"out_dir": str(out), "skip_zero_advantage": skip})))
+    plain, skipping = outs
+    episodes = _lines(plain / "episodes.jsonl")
+    assert len({e["r_perf"] for e in episodes[:4]}) > 1 and {e["total"] for e in episodes[4:]} == {0.0}
+    assert [{k: v for k, v in e.items() if "second" not in k} for e in episodes] == \
+        [{k: v for k, v in e.items() if "second" not in k} for e in _lines(skipping / "episodes.jsonl")]
+    weights = [load_file(o / "checkpoints" / "step-00002" / "model.safetensors") for o in outs]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    flat = _lines(skipping / "metrics.jsonl")[1]
+    assert flat["loss/skipped_rows"] == flat["train/samples"] > 0 and "loss/ratio" not in flat
+    assert "loss/ratio" in _lines(plain / "metrics.jsonl")[1]
 
 
 def _lines(path: Path) -> list[dict[str, object]]:

@@ -38,6 +38,13 @@ class ParlConfig(BaseModel):
         None, ge=1, description="train on a uniform random subset of the step's orchestrator turns (compute cap)"
     )
     max_grad_norm: float = 1.0
+    skip_zero_advantage: bool = Field(
+        False,
+        description="leave out of the update the turns whose advantage is 0 (a group whose rewards are all equal) when "
+        "kl_coef is 0: their gradient is exactly 0, so the weights come out bit for bit as without the option, for no "
+        "forward or backward pass over them; only the ratio and clip-fraction diagnostics, taken over the turns that "
+        "ran, differ. Off by default, so that runs logged before it keep their figures (docs/parl.md, thirty-sixth look)",
+    )
     lora: LoraSettings | None = Field(
         None, description="train a new LoRA adapter on the warm start instead of all its weights; checkpoints hold the adapter"
     )
@@ -96,5 +103,11 @@ class ParlConfig(BaseModel):
 NOT_THE_RUN = {"out_dir", "continuous_batching"}
 
 
+def run_differences(saved: ParlConfig, config: ParlConfig) -> list[str]:
+    """The options, outside :data:`NOT_THE_RUN`, on which two configs differ, as ``name: saved → now``."""
+    before, now = saved.model_dump(exclude=NOT_THE_RUN), config.model_dump(exclude=NOT_THE_RUN)
+    return [f"{k}: {before[k]!r} → {now[k]!r}" for k in before if before[k] != now[k]]
+
+
 def same_run(saved: ParlConfig, config: ParlConfig) -> bool:
-    return saved.model_dump(exclude=NOT_THE_RUN) == config.model_dump(exclude=NOT_THE_RUN)
+    return not run_differences(saved, config)

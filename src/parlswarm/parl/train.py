@@ -44,7 +44,7 @@ from parlswarm.parl.grpo import (
     pad_old_logprobs,
     token_logprobs,
 )
-from parlswarm.parl.parl_config import ParlConfig, same_run
+from parlswarm.parl.parl_config import ParlConfig, run_differences
 from parlswarm.parl.replay import (
     REPLAYED,
     EpisodeReplay,
@@ -194,6 +194,12 @@ def turn_tokens(samples: Sequence[Sample]) -> dict[str, float]:
     }
 
 
+def contributes(sample: Sample, config: ParlConfig) -> bool:
+    """Whether a turn can move the weights: a zero advantage zeroes the clipped term's
+    gradient exactly, and only a KL term to the reference would still pull."""
+    return not config.skip_zero_advantage or sample.advantage != 0.0 or config.kl_coef > 0
+
+
 def update(
     policy: torch.nn.Module,
     reference: torch.nn.Module | None,
@@ -202,14 +208,22 @@ def update(
     pad_id: int,
     config: ParlConfig,
 ) -> dict[str, float]:
-    """``ppo_epochs`` passes of the clipped GRPO loss over ``samples``; returns mean loss parts."""
+    """``ppo_epochs`` passes of the clipped GRPO loss over ``samples``; returns mean loss parts.
+
+    With ``skip_zero_advantage`` the turns that cannot move the weights (:func:`contributes`)
+    are left out of both passes, yet every minibatch still steps the optimiser: AdamW moves
+    the weights on a zero gradient too (its running moments), and the minibatches stay as
+    drawn, so the weights are the same bits as with every turn run."""
     # Log-probabilities under the policy that sampled (this step's weights, before any update).
+    # A minibatch is taken whole or not at all: its padding, and so its numbers, stay as drawn.
     with torch.no_grad():
         for i in range(0, len(samples), config.minibatch):
             chunk = samples[i : i + config.minibatch]
-            ids, attention, mask = batch_tensors(chunk, pad_id)
-            keep_old_logprobs(chunk, token_logprobs(policy, ids, attention, config.temperature, wanted=mask))
+            if any(contributes(s, config) for s in chunk):
+                ids, attention, mask = batch_tensors(chunk, pad_id)
+                keep_old_logprobs(chunk, token_logprobs(policy, ids, attention, config.temperature, wanted=mask))
     parts: dict[str, list[float]] = {"loss": [], "policy": [], "kl": [], "clip_fraction": [], "ratio": [], "grad_norm": []}
+    skipped = 0
     order = list(range(len(samples)))
     rng = random.Random(config.seed)
     for _ in range(config.ppo_epochs):
@@ -220,11 +234,17 @@ def update(
             # One row's graph at a time, gradients accumulated: the loss is a mean over rows, so
             # Σ loss_row / rows is the minibatch's loss; the diagnostics are token-weighted as in
             # grpo_loss. A turn thousands of tokens long holds gigabytes of graph on its own.
-            loss, tokens, weighted = 0.0, 0.0, {"policy": 0.0, "kl": 0.0, "clip_fraction": 0.0, "ratio": 0.0}
+            # A skipped turn's loss, policy term and KL are 0, so it still weighs in their means;
+            # its ratio was never taken, so those are over the turns that ran (``ran``).
+            loss, tokens, ran = 0.0, 0.0, 0.0
+            weighted = {"policy": 0.0, "kl": 0.0, "clip_fraction": 0.0, "ratio": 0.0}
             for s in chunk:
                 ids, attention, mask = batch_tensors([s], pad_id)
                 n = float(mask.sum())
                 if n == 0:  # nothing generated: adds 0 to the mean, and has no graph to go back through
+                    continue
+                if not contributes(s, config):
+                    skipped, tokens = skipped + 1, tokens + n
                     continue
                 ref = None
                 if reference is not None and config.kl_coef > 0:
@@ -235,15 +255,24 @@ def update(
                 out = grpo_loss(logp, old, torch.tensor([s.advantage]), mask, clip=config.clip, ref_logp=ref, kl_coef=config.kl_coef)
                 (out.loss / len(chunk)).backward()
                 loss += out.loss.item() / len(chunk)
-                tokens += n
+                tokens, ran = tokens + n, ran + n
                 for k, v in (("policy", out.policy), ("kl", out.kl), ("clip_fraction", out.clip_fraction), ("ratio", out.ratio_mean)):
                     weighted[k] += v * n
+            if ran == 0 and tokens > 0:
+                # Every turn skipped: the zero gradient a backward would have left, so that AdamW steps as it would have.
+                for p in trainable(policy):
+                    p.grad = torch.zeros_like(p)
             norm = torch.nn.utils.clip_grad_norm_(trainable(policy), config.max_grad_norm)
             optimizer.step()
             parts["loss"].append(loss)
             for k, v in weighted.items():
-                parts[k].append(v / max(tokens, 1.0))
+                if k in ("policy", "kl"):
+                    parts[k].append(v / max(tokens, 1.0))
+                elif ran > 0 or not config.skip_zero_advantage:
+                    parts[k].append(v / max(ran, 1.0))
             parts["grad_norm"].append(float(norm))
+    if config.skip_zero_advantage:  # a figure no turn gave is left out, not written as 0
+        return {**{k: statistics.fmean(v) for k, v in parts.items() if v}, "skipped_rows": float(skipped)}
     return {k: statistics.fmean(v) if v else 0.0 for k, v in parts.items()}
 
 
@@ -359,8 +388,11 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
     # Read through ParlConfig, so that an option added since the run began counts at its default.
-    if saved.is_file() and not same_run(ParlConfig.model_validate(yaml.safe_load(saved.read_text(encoding="utf-8"))), config):
-        raise ValueError(f"{out} holds a run with another config; use a new out_dir or the same config to resume")
+    differs = run_differences(ParlConfig.model_validate(yaml.safe_load(saved.read_text(encoding="utf-8"))), config) \
+        if saved.is_file() else []
+    if differs:
+        raise ValueError(f"{out} holds a run with another config ({'; '.join(differs)}); use a new out_dir or the "
+                         "same config to resume")
     saved.write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8")
     if not (out / COMMIT_FILE).exists():
         (out / COMMIT_FILE).write_text(f"{git_commit() or ''}\n", encoding="utf-8")  # the code the run started with
