@@ -81,8 +81,8 @@ def probe(path: str, config: ParlConfig, episodes_of: Any, show: int) -> dict[st
         calls = policy_calls(ep)
         first = sorted({call_label(c) for c in calls if c.step == ep.prefix_turns})
         first_turn["+".join(first) or "(no tool call: answered)"] += 1
-    rewards_b = [reward(ep.stats, config.reward, 0.0).total for ep in episodes]
-    rewards_a = [reward(ep.stats, perf_only, 0.0).total for ep in episodes]
+    rewards_b = [reward(ep.stats, config.reward, 0.0, rows=ep.case.rows).total for ep in episodes]
+    rewards_a = [reward(ep.stats, perf_only, 0.0, rows=ep.case.rows).total for ep in episodes]
     groups: dict[int, list[int]] = collections.defaultdict(list)
     for i, ep in enumerate(episodes):
         groups[ep.group].append(i)

@@ -53,6 +53,28 @@ def test_report_form_by_hand() -> None:
     assert reward(stats(subagents_assigned=25, subagents_finished=25), cfg, 0.0).r_parallel == 1.0
 
 
+def test_capping_at_rows_pays_no_width_beyond_one_subagent_per_row() -> None:
+    cfg = RewardConfig(parallel_cap=8, parallel_cap_rows=True)
+    # 6 rows, cap 8: the cap becomes 6; 4 sub-agents earn 4/6, 6 earn 1, 9 no more than 6.
+    assert reward(stats(), cfg, 0.0, rows=6).r_parallel == pytest.approx(4 / 6)
+    assert reward(stats(subagents_assigned=6), cfg, 0.0, rows=6).r_parallel == 1.0
+    nine = reward(stats(subagents_assigned=9, subagents_finished=9), cfg, 0.0, rows=6)
+    # λ1(0) = 0.3, λ2(0) = 0.2: 0.3*1 + 0.2*1 + 0.6 = 1.1 (uncapped by rows: 0.3*8/8 the same, 9 > 8)
+    assert nine.r_parallel == 1.0 and nine.total == pytest.approx(1.1)
+    # More rows than the cap: parallel_cap still rules (4 of 8).
+    assert reward(stats(), cfg, 0.0, rows=12).r_parallel == 0.5
+    # Off (the default), the rows change nothing: 4/8.
+    assert reward(stats(), RewardConfig(parallel_cap=8), 0.0, rows=2).r_parallel == 0.5
+
+
+def test_capping_at_rows_without_rows_is_refused() -> None:
+    cfg = RewardConfig(parallel_cap_rows=True)
+    with pytest.raises(ValueError, match="parallel_cap_rows.*rows >= 1, not None"):
+        reward(stats(), cfg, 0.0)
+    with pytest.raises(ValueError, match="not 0"):
+        reward(stats(), cfg, 0.0, rows=0)
+
+
 def test_no_subagents_earn_no_auxiliary_reward() -> None:
     r = reward(stats(subagents_assigned=0, subagents_finished=0, subagents_created=0), RewardConfig(), 0.0)
     assert r.r_parallel == 0.0 and r.r_finish == 0.0 and r.total == pytest.approx(0.6)

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -31,8 +32,9 @@ from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, writ
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
 from parlswarm.parl.replay import REPLAYED, replay_differences  # noqa: E402
+from parlswarm.parl.rewards import EpisodeStats, RewardConfig  # noqa: E402
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
-from parlswarm.parl.train import StepEvaluation, step_fits, train, turn_tokens  # noqa: E402
+from parlswarm.parl.train import StepEvaluation, episode_record, step_fits, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.expert import ExpertModel  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
@@ -475,6 +477,20 @@ def test_turn_tokens_counts_what_the_turns_read_and_wrote() -> None:
     assert turn_tokens(samples) == {"train/completion_tokens": 8.0, "train/prompt_tokens_mean": 20.0,
                                     "train/longest_turn_tokens": 35.0}
     assert turn_tokens([]) == {"train/completion_tokens": 0.0, "train/prompt_tokens_mean": 0.0, "train/longest_turn_tokens": 0.0}
+
+
+def test_an_episodes_record_caps_r_parallel_at_its_tasks_rows_when_asked() -> None:
+    stats = EpisodeStats(subagents_created=9, subagents_assigned=9, subagents_finished=9, orchestrator_steps=2,
+                         parallel_steps=1, critical_steps=4, total_steps=20, tool_calls=18, answered=True,
+                         item_f1=1.0, success=True)
+    task = SimpleNamespace(instance_id="world_dev_011")
+    episode = SimpleNamespace(case=SimpleNamespace(task=task, world_seed=78, rows=6), stats=stats,
+                              prefix_turns=2, error=None)
+    config = ParlConfig.model_validate({"reward": {"parallel_cap": 12, "parallel_cap_rows": True}})
+    record = episode_record(episode, config, 0.0)  # type: ignore[arg-type]
+    assert record["rows"] == 6 and record["r_parallel"] == 1.0  # 9 sub-agents for 6 rows: capped at 6 of 6
+    uncapped = episode_record(episode, config.model_copy(update={"reward": RewardConfig(parallel_cap=12)}), 0.0)  # type: ignore[arg-type]
+    assert uncapped["r_parallel"] == 0.75  # 9 of 12
 
 
 def test_prune_checkpoints_keeps_the_newest_and_the_latest(tmp_path: Path) -> None:

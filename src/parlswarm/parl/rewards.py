@@ -10,7 +10,9 @@ shapes. Our choices, all configurable:
 
 - ``r_parallel = min(#assigned sub-agents, cap) / cap`` — the instantiation reward; counts
   sub-agents that were actually started (an ``assign_task`` or ``spawn_swarm`` entry), not
-  mere definitions, so creating agents without using them earns nothing.
+  mere definitions, so creating agents without using them earns nothing. With
+  ``parallel_cap_rows`` the cap is ``min(parallel_cap, the task's rows)``, so width beyond
+  one sub-agent per row (spurious parallelism) is not paid.
 - ``r_finish = #finished / #assigned`` (0 when nothing was assigned) — a sub-agent counts as
   finished when it returned a complete answer, neither an error nor partial findings.
 - ``r_perf`` / ``Q(τ)`` — Item-F1 of the episode's answer (or its success, 0/1).
@@ -68,6 +70,9 @@ class RewardConfig(BaseModel):
     lambda2: Schedule = Field(default_factory=lambda: Schedule(kind="linear", start=0.2, end=0.0, anneal=0.5))
     lambda_aux: Schedule = Field(default_factory=lambda: Schedule(kind="linear", start=0.1, end=0.0))
     parallel_cap: int = Field(10, ge=1)
+    # When true, the cap is also the task's rows: one sub-agent per row earns the full
+    # r_parallel, a wider split no more. Off by default, so logged runs keep their rewards.
+    parallel_cap_rows: bool = False
     # What r_parallel counts. "assigned" (default): sub-agents actually started. "created":
     # definitions too (create_subagent calls) — partial credit for the first half of the
     # move, a departure from the report for warm starts that create but never assign; it
@@ -134,10 +139,18 @@ class RewardBreakdown(BaseModel):
     total: float
 
 
-def reward(stats: EpisodeStats, config: RewardConfig, progress: float) -> RewardBreakdown:
-    """The PARL reward of one episode at training progress ``progress`` ∈ [0, 1]."""
+def reward(stats: EpisodeStats, config: RewardConfig, progress: float, *, rows: int | None = None) -> RewardBreakdown:
+    """The PARL reward of one episode at training progress ``progress`` ∈ [0, 1].
+
+    ``rows``: how many rows the episode's task asks for; needed with ``parallel_cap_rows``.
+    """
     counted = stats.subagents_assigned if config.parallel_counts == "assigned" else stats.subagents_created
-    r_parallel = min(counted, config.parallel_cap) / config.parallel_cap
+    cap = config.parallel_cap
+    if config.parallel_cap_rows:
+        if rows is None or rows < 1:
+            raise ValueError(f"reward: parallel_cap_rows caps r_parallel at the task's rows, so it needs rows >= 1, not {rows!r}")
+        cap = min(cap, rows)
+    r_parallel = min(counted, cap) / cap
     r_finish = stats.subagents_finished / stats.subagents_assigned if stats.subagents_assigned else 0.0
     r_perf = stats.item_f1 if config.perf == "item_f1" else float(stats.success)
     l1, l2, aux = config.lambda1(progress), config.lambda2(progress), config.lambda_aux(progress)

@@ -290,7 +290,7 @@ def episode_facts(ep: Episode) -> dict[str, Any]:
 
 
 def episode_record(ep: Episode, config: ParlConfig, progress: float) -> dict[str, Any]:
-    return {**reward(ep.stats, config.reward, progress).model_dump(), **episode_facts(ep)}
+    return {**reward(ep.stats, config.reward, progress, rows=ep.case.rows).model_dump(), **episode_facts(ep)}
 
 
 def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
