@@ -33,6 +33,16 @@ def test_group_advantages_by_hand() -> None:
     assert group_advantages([3.0, 1.0], [7, 7], scale=False) == [1.0, -1.0]
 
 
+def test_a_flat_group_of_any_size_gets_advantages_of_exactly_zero() -> None:
+    # sum / n of three 0.1s or six 0.7s is not 0.1 or 0.7: the advantages would come out near -1e-11,
+    # and a turn is skipped (skip_zero_advantage) only at exactly 0.
+    rewards = [0.1] * 3 + [0.7] * 6 + [1.0, 0.0]
+    groups = [0] * 3 + [1] * 6 + [2, 2]
+    assert group_advantages(rewards, groups)[:9] == [0.0] * 9
+    assert group_advantages(rewards, groups, scale=False)[:9] == [0.0] * 9
+    assert group_advantages(rewards, groups)[9:] == pytest.approx([1.0, -1.0], abs=1e-5)
+
+
 def test_completion_mask_covers_only_generated_tokens() -> None:
     samples = [Sample([1, 2, 3], [4, 5], [-0.1, -0.2]), Sample([1], [6, 7, 8], [-1.0, -2.0, -3.0])]
     ids, attention, mask = batch_tensors(samples, pad_id=0)

@@ -39,7 +39,11 @@ class Sample:
 def group_advantages(rewards: Sequence[float], groups: Sequence[int], scale: bool = True, eps: float = 1e-6) -> list[float]:
     """Reward minus its group's mean, divided by the group's standard deviation when ``scale``.
 
-    A group whose rewards are all equal gets zero advantages: it carries no signal.
+    A group whose rewards are all equal gets advantages of exactly 0: it carries no signal.
+    Its mean is taken as its reward, not as ``sum / n``, which rounds off the reward for most
+    group sizes that are not a power of 2 (three rewards of 0.1 average to 0.10000000000000002)
+    and would leave every turn an advantage of about -1e-11, all of one sign, that
+    ``skip_zero_advantage`` could not skip.
     """
     if len(rewards) != len(groups):
         raise ValueError("rewards and groups must have the same length")
@@ -48,7 +52,7 @@ def group_advantages(rewards: Sequence[float], groups: Sequence[int], scale: boo
         by_group.setdefault(g, []).append(r)
     stats = {}
     for g, rs in by_group.items():
-        mean = sum(rs) / len(rs)
+        mean = rs[0] if min(rs) == max(rs) else sum(rs) / len(rs)
         std = math.sqrt(sum((r - mean) ** 2 for r in rs) / len(rs))
         stats[g] = (mean, std)
     out = []
