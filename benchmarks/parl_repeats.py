@@ -12,7 +12,9 @@ With ``--against OTHER``, it sets the run beside another run on the same steps (
 conditions of one seed, say, which draw alike until their updates part them): per step, the
 episode figures that differ (what happened: task, sub-agents, steps, tool calls, Item-F1…;
 not the reward terms, which the conditions weigh differently), the tokens generated and read
-a turn, and the mean reward and policy loss of each.
+a turn, the mean reward and policy loss of each, and whether the two rewards rank each group's
+episodes alike (if they do, the group-normalised advantages differ only in size, and the
+updates little).
 
     python benchmarks/parl_repeats.py experiments/parl-smollm2-t08/C-never-annealed/seed0
     python benchmarks/parl_repeats.py experiments/parl-smollm2-t08/C-never-annealed/seed0 \\
@@ -124,6 +126,20 @@ def repeat_rows(folder: Path) -> list[str]:
     return rows
 
 
+def ranked_alike(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> str:
+    """``alike`` if the two runs' rewards order every pair of episodes of one task (a GRPO
+    group) the same way, ties included, else ``otherwise``; ``-`` if the episodes do not pair up (or
+    there are none)."""
+    if not a or len(a) != len(b) or any(x["task"] != y["task"] for x, y in zip(a, b)):
+        return "-"
+
+    def sign(run: list[dict[str, Any]], i: int, j: int) -> int:
+        return (run[i]["total"] > run[j]["total"]) - (run[i]["total"] < run[j]["total"])
+
+    pairs = [(i, j) for i in range(len(a)) for j in range(i + 1, len(a)) if a[i]["task"] == a[j]["task"]]
+    return "alike" if all(sign(a, i, j) == sign(b, i, j) for i, j in pairs) else "otherwise"
+
+
 def against_rows(folder: Path, other: Path) -> list[str]:
     """One line per step both runs' current logs hold."""
     (m_a, e_a), (m_b, e_b) = ((m[-1], e[-1]) for m, e in (load_runs(folder), load_runs(other)))
@@ -136,7 +152,8 @@ def against_rows(folder: Path, other: Path) -> list[str]:
         task = e_a[step][0]["task"] if e_a.get(step) else "?"
         rows.append(f"{step:>4} | {task:<16} | {side_by_side(a, b, 'train/completion_tokens', ',.0f'):>15} | "
                     f"{side_by_side(a, b, 'train/prompt_tokens_mean', ',.0f'):>13} | "
-                    f"{side_by_side(a, b, 'episode/total', '.3f'):>13} | {side_by_side(a, b, 'loss/policy', '.3f'):>15} | {verdict}")
+                    f"{side_by_side(a, b, 'episode/total', '.3f'):>13} | {side_by_side(a, b, 'loss/policy', '.3f'):>15} | "
+                    f"{ranked_alike(e_a.get(step, []), e_b.get(step, [])):<9} | {verdict}")
     return rows
 
 
@@ -152,7 +169,7 @@ def main() -> None:
         empty = f"{args.run}: no step was logged twice (no *.dropped.jsonl lines for the steps it holds)"
     else:
         header = (f"step | task             | tokens written  | read a turn   | mean reward   | policy loss     | "
-                  f"episodes ({args.run} / {args.against}; reward terms aside)")
+                  f"rewards   | episodes ({args.run} / {args.against}; reward terms aside)")
         rows = against_rows(args.run, args.against)
         empty = f"{args.run} and {args.against} hold no step in common"
     if not rows:

@@ -85,6 +85,21 @@ def test_two_runs_part_where_an_episode_or_the_text_differs(tmp_path: Path) -> N
     assert rows[0].endswith("| the same episodes") and "0.800 / 0.500" in rows[0]
     assert rows[1].endswith("the same episodes, other text: completion_tokens") and "100 / 120" in rows[1]
     assert rows[2].endswith("episode 2: tool_calls")
+    assert all("| alike     |" in row for row in rows)
+
+
+def test_rewards_that_order_a_group_otherwise_are_told_apart_from_larger_ones(tmp_path: Path) -> None:
+    # Step 1: b's rewards are a's scaled (the order kept); step 2: a pays its first episode
+    # above its second where b ties them; step 3: one run lacks an episode.
+    a = run_folder(tmp_path / "a", [metric(1, 0.5, 1), metric(2, 0.5, 1), metric(3, 0.5, 1)],
+                   [episode(1, 0.5, total=0.9), episode(1, 0.5, total=0.3), episode(2, 0.0, total=0.3),
+                    episode(2, 0.0, total=0.0), episode(3, 0.5)])
+    b = run_folder(tmp_path / "b", [metric(1, 0.5, 2), metric(2, 0.5, 2), metric(3, 0.5, 2)],
+                   [episode(1, 0.5, total=0.6), episode(1, 0.5, total=0.0), episode(2, 0.0, total=0.0),
+                    episode(2, 0.0, total=0.0), episode(3, 0.5), episode(3, 0.5)])
+    assert repeats.ranked_alike([], []) == "-"
+    rows = repeats.against_rows(a, b)
+    assert ["| alike     |" in rows[0], "| otherwise |" in rows[1], "| -         |" in rows[2]] == [True] * 3
 
 
 def test_the_script_runs_and_names_a_folder_it_cannot_read(started_thrice: Path, tmp_path: Path) -> None:
