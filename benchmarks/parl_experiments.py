@@ -44,7 +44,7 @@ from parlswarm.parl.notes import PLAIN_NOTE_STYLES
 from parlswarm.parl.parl_config import ParlConfig
 from parlswarm.parl.rewards import RewardConfig, Schedule
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, read_log
-from parlswarm.parl.train import _policy_path, deadline_after, episode_facts, load_subagent, train, world_cases
+from parlswarm.parl.train import Deadline, _policy_path, deadline_after, episode_facts, load_subagent, train, world_cases
 from parlswarm.priority import LOWEST, lower_priority
 from parlswarm.types import Budgets
 
@@ -74,7 +74,7 @@ def condition_reward(base: RewardConfig, condition: str) -> RewardConfig:
     return base
 
 
-def _train_one(cfg: ParlConfig, deadline: float | None = None) -> None:
+def _train_one(cfg: ParlConfig, deadline: Deadline | None = None) -> None:
     """Train one run, printing a line a step prefixed with its run; a module-level function, so a
     spawned worker process can run it."""
     folder = Path(cfg.out_dir)
@@ -85,12 +85,12 @@ def _train_one(cfg: ParlConfig, deadline: float | None = None) -> None:
 
 
 def run_training(base: ParlConfig, conditions: list[str], seeds: list[int], out: Path, steps: int | None,
-                 jobs: int = 1, deadline: float | None = None) -> dict[str, list[Path]]:
+                 jobs: int = 1, deadline: Deadline | None = None) -> dict[str, list[Path]]:
     """Train every (condition, seed) run not finished yet; ``jobs`` > 1 trains that many side by
     side, each in its own process (with the config's ``torch_threads``), for a machine with
     cores or a GPU to spare. A failed run stops the driver after the others have finished.
 
-    ``deadline`` (a ``time.time()``): each run starts no step that would end after it
+    ``deadline``: each run starts no step that would end after it
     (:func:`parlswarm.parl.train.step_fits`) and stops with a checkpoint; one after another,
     a run stopped so leaves the runs after it unstarted."""
     runs: dict[str, list[Path]] = {}
@@ -425,6 +425,9 @@ def main() -> None:
     parser.add_argument("--stop-after", type=float, default=None, metavar="MINUTES",
                         help="start no training step that would end later than MINUTES from now (judged by the run's "
                              "longest step so far) and stop with a checkpoint: for a machine lent for a few hours")
+    parser.add_argument("--stop-margin", type=float, default=1.0, metavar="FACTOR",
+                        help="with --stop-after: leave FACTOR (at least 1) times the run's longest step for the next "
+                             "one; steps vary with their episodes, and 2 leaves fewer ending past the deadline")
     parser.add_argument("--out", default="runs/parl-exp")
     parser.add_argument("--eval-world-seed", type=int, default=77)
     parser.add_argument("--eval-split", default="test", choices=("train", "dev", "test"),
@@ -468,10 +471,13 @@ def main() -> None:
         raise SystemExit(f"--jobs takes a number of at least 1, not {args.jobs}")
     if args.stop_after is not None and args.stop_after <= 0:
         raise SystemExit(f"--stop-after takes a number of minutes above 0, not {args.stop_after}")
+    if not args.stop_margin >= 1:
+        raise SystemExit(f"--stop-margin takes a factor of at least 1, not {args.stop_margin}")
     if args.skip_train:
         runs = {c: [condition_folder(out, c) / f"seed{s}" for s in seeds] for c in conditions}
     else:
-        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs, deadline_after(args.stop_after))
+        runs = run_training(base, conditions, seeds, out, args.steps, args.jobs,
+                             deadline_after(args.stop_after, args.stop_margin))
     logged = recorded_runs(out, runs)
     plot(curves(logged), out, evaluations=eval_curves(logged))
     training = training_table(logged)

@@ -175,6 +175,9 @@ def test_stop_after_leaves_the_runs_after_a_stopped_one_unstarted(tmp_path: Path
     refused = subprocess.run([sys.executable, str(SCRIPT), *args, "--stop-after", "0"], capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode != 0 and "--stop-after takes a number of minutes above 0" in refused.stderr
+    marginless = subprocess.run([sys.executable, str(SCRIPT), *args, "--stop-after", "5", "--stop-margin", "0.5"],
+                                capture_output=True, text=True, timeout=300)
+    assert marginless.returncode != 0 and "--stop-margin takes a factor of at least 1, not 0.5" in marginless.stderr
     niceless = subprocess.run([sys.executable, str(SCRIPT), *args, "--nice", "20"], capture_output=True, text=True,
                               timeout=300)
     assert niceless.returncode != 0 and "--nice takes a number from 0 to 19, not 20" in niceless.stderr

@@ -34,7 +34,7 @@ from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
 from parlswarm.parl.replay import REPLAYED, replay_differences  # noqa: E402
 from parlswarm.parl.rewards import EpisodeStats, RewardConfig  # noqa: E402
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
-from parlswarm.parl.train import StepEvaluation, episode_record, step_fits, train, turn_tokens  # noqa: E402
+from parlswarm.parl.train import Deadline, StepEvaluation, episode_record, step_fits, train, turn_tokens  # noqa: E402
 from parlswarm.types import Budgets  # noqa: E402
 from parlswarm.world.expert import ExpertModel  # noqa: E402
 from parlswarm.world.factbook import Factbook  # noqa: E402
@@ -195,18 +195,18 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
 
 
 def test_a_step_fits_before_the_deadline_by_the_runs_longest_step_or_its_own_update(tmp_path: Path) -> None:
-    assert step_fits(tmp_path, deadline=100.0, now=100.0)  # nothing logged: a step starts while time is left
-    assert not step_fits(tmp_path, deadline=100.0, now=100.5)
+    assert step_fits(tmp_path, deadline=Deadline(100.0), now=100.0)  # nothing logged: a step starts while time is left
+    assert not step_fits(tmp_path, deadline=Deadline(100.0), now=100.5)
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"step": i + 1, "train/seconds": t}) + "\n" for i, t in
                                                     enumerate([30.0, 50.0, 20.0])))
-    assert step_fits(tmp_path, deadline=100.0, now=50.0)
-    assert not step_fits(tmp_path, deadline=100.0, now=50.5)
+    assert step_fits(tmp_path, deadline=Deadline(100.0), now=50.0)
+    assert not step_fits(tmp_path, deadline=Deadline(100.0), now=50.5)
     # A run started over: its first start's steps count, a replayed step (no decoding) does not.
     (tmp_path / "metrics.dropped.jsonl").write_text(json.dumps({"step": 1, "train/seconds": 70.0}) + "\n")
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"step": 4, "train/seconds": 90.0, REPLAYED: 1.0}) + "\n")
-    assert step_fits(tmp_path, deadline=100.0, now=30.0)
-    assert not step_fits(tmp_path, deadline=100.0, now=30.5)
+    assert step_fits(tmp_path, deadline=Deadline(100.0), now=30.0)
+    assert not step_fits(tmp_path, deadline=Deadline(100.0), now=30.5)
     # A step about to be replayed: its own longest logged update (25 s, in either start) and
     # the longest replayed step's rollout (4 s), not the longest decoded step (70 s).
     with (tmp_path / "metrics.dropped.jsonl").open("a") as f:
@@ -215,11 +215,18 @@ def test_a_step_fits_before_the_deadline_by_the_runs_longest_step_or_its_own_upd
             f.write(json.dumps(line) + "\n")
     with (tmp_path / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"step": 5, "train/seconds": 9.0, "train/rollout_seconds": 4.0, REPLAYED: 1.0}) + "\n")
-    assert step_fits(tmp_path, deadline=100.0, now=71.0, replay=2)
-    assert not step_fits(tmp_path, deadline=100.0, now=71.5, replay=2)
+    assert step_fits(tmp_path, deadline=Deadline(100.0), now=71.0, replay=2)
+    assert not step_fits(tmp_path, deadline=Deadline(100.0), now=71.5, replay=2)
     # A step with no update logged in any start is judged as a decoded one.
-    assert step_fits(tmp_path, deadline=100.0, now=30.0, replay=3)
-    assert not step_fits(tmp_path, deadline=100.0, now=30.5, replay=3)
+    assert step_fits(tmp_path, deadline=Deadline(100.0), now=30.0, replay=3)
+    assert not step_fits(tmp_path, deadline=Deadline(100.0), now=30.5, replay=3)
+    # A margin of 1.25 leaves 1.25 times the longest decoded step (70 s) for a step to be
+    # decoded, and nothing more for one to be replayed (it repeats a known update).
+    assert step_fits(tmp_path, deadline=Deadline(100.0, margin=1.25), now=12.5)
+    assert not step_fits(tmp_path, deadline=Deadline(100.0, margin=1.25), now=13.0)
+    assert step_fits(tmp_path, deadline=Deadline(100.0, margin=1.25), now=71.0, replay=2)
+    with pytest.raises(ValueError, match="the deadline's margin is a number of at least 1 .* not 0.5"):
+        Deadline(100.0, margin=0.5)
 
 
 @pytest.mark.usefixtures("answer_graded_score")
@@ -231,10 +238,10 @@ def test_a_deadline_stops_a_run_with_a_checkpoint_it_resumes_from(tiny_warm_star
     cfg = config.model_copy(update={"steps": 3, "checkpoint_every": 2, "out_dir": str(out)})
     fits = iter([True, False])
     monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: next(fits))
-    train(cfg, deadline=0.0)
+    train(cfg, deadline=Deadline(0.0))
     assert logged_steps(out) == 1 and latest_checkpoint(out) == out / "checkpoints" / "step-00001"
     monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: True)
-    train(cfg, deadline=0.0)
+    train(cfg, deadline=Deadline(0.0))
     assert logged_steps(out) == 3 and latest_checkpoint(out) == out / "checkpoints" / "step-00003"
     assert not (out / "metrics.dropped.jsonl").exists()  # nothing was logged past a checkpoint
 
@@ -337,7 +344,7 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     decoded_prompts.clear()
     judged: list[int | None] = []  # what the deadline check was told of each step
     monkeypatch.setattr(train_module, "step_fits", lambda folder, deadline, replay: judged.append(replay) is None)
-    train(cfg.model_copy(update={"out_dir": str(again)}), deadline=0.0)
+    train(cfg.model_copy(update={"out_dir": str(again)}), deadline=Deadline(0.0))
     assert decoded_prompts == []  # both steps read back, none decoded
     assert judged == [1, 2]  # each judged as a replay
     assert [m[REPLAYED] for m in _lines(again / "metrics.jsonl")] == [1.0, 1.0]
@@ -365,7 +372,7 @@ def test_a_run_started_over_replays_its_logged_steps_without_decoding(tiny_warm_
     (astray / "generations.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     decoded_prompts.clear()
     judged.clear()
-    train(cfg.model_copy(update={"out_dir": str(astray)}), deadline=0.0)
+    train(cfg.model_copy(update={"out_dir": str(astray)}), deadline=Deadline(0.0))
     assert decoded_prompts
     assert judged == [1, None]  # step 1 was to be replayed; once it was not, step 2 is judged as decoded
     assert [REPLAYED in m for m in _lines(astray / "metrics.jsonl")] == [False, False]

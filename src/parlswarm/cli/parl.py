@@ -21,6 +21,10 @@ def parl(
         min=0.0, metavar="MINUTES",
         help="Start no step that would end later than MINUTES from now (judged by the run's longest step so far) and "
              "stop with a checkpoint; the same command resumes.")] = None,
+    stop_margin: Annotated[float, typer.Option(
+        min=1.0, metavar="FACTOR",
+        help="With --stop-after: leave FACTOR times the run's longest step for the next one (steps vary with their "
+             "episodes: 2 leaves fewer ending past the deadline, docs/parl.md 'The trainer').")] = 1.0,
     nice: Annotated[int, typer.Option(
         min=0, max=19, metavar="N",
         help="Lower the run's CPU priority (and its session's) to nice N: a run beside another takes only the cores "
@@ -55,7 +59,7 @@ def parl(
                             crit=f"{scalars['episode/critical_steps']:.1f}")
             bar.refresh()
 
-        out = train(cfg, on_step=on_step, deadline=deadline_after(stop_after))
+        out = train(cfg, on_step=on_step, deadline=deadline_after(stop_after, stop_margin))
         bar.close()
         done = logged_steps(out)
     if done < cfg.steps:

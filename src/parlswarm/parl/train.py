@@ -23,6 +23,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -308,33 +309,53 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 # --- the loop ------------------------------------------------------------------------------
 
 
-def deadline_after(minutes: float | None) -> float | None:
-    """The ``time.time()`` ``minutes`` from now (``--stop-after``), or None for no deadline."""
-    return None if minutes is None else time.time() + 60 * minutes
+@dataclass(frozen=True)
+class Deadline:
+    """When a run is to have stopped (``at``, a ``time.time()``), and how many times its longest
+    decoded step to leave for the next decoded step (``margin``, ``--stop-margin``): a step takes
+    as long as its episodes' turns make it, so the longest so far bounds the next only roughly:
+    of the 99 decoded steps after a run's first kept in ``experiments/`` (stop 51), 30 took
+    longer than every step before them, 17 over 1.5 times as long, 7 over twice, the most 3.1
+    times (docs/parl.md, 'The trainer')."""
+
+    at: float
+    margin: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.margin >= 1.0:
+            raise ValueError(f"the deadline's margin is a number of at least 1 (times the run's longest step), "
+                             f"not {self.margin}")
 
 
-def step_fits(out: Path, deadline: float, now: float | None = None, replay: int | None = None) -> bool:
-    """Whether another step of the run in ``out`` can end by ``deadline`` (a ``time.time()``).
+def deadline_after(minutes: float | None, margin: float = 1.0) -> Deadline | None:
+    """The deadline ``minutes`` from now (``--stop-after``), leaving ``margin`` times the run's
+    longest step for the next (``--stop-margin``); None for no deadline."""
+    return None if minutes is None else Deadline(time.time() + 60 * minutes, margin)
+
+
+def step_fits(out: Path, deadline: Deadline, now: float | None = None, replay: int | None = None) -> bool:
+    """Whether another step of the run in ``out`` can end by ``deadline``.
 
     A step to be decoded is judged by the run's longest decoded step, logged now or in an
-    earlier start (a replayed step, which decodes nothing, is no guide), so a run with none
-    logged yet starts one if the deadline has not passed. ``replay``, the step (counted from 1)
-    about to be replayed from its logged policy turns, is judged by what a replay does again:
-    the longest update logged for that step in its earlier starts, plus the longest rollout of a
-    step replayed so far. A run started over then replays its steps up to the deadline instead
-    of stopping a decoded step's time short of it (if the replay finds the run gone elsewhere,
-    the step is decoded after all and may end past the deadline)."""
+    earlier start (a replayed step, which decodes nothing, is no guide), times the deadline's
+    margin, so a run with none logged yet starts one if the deadline has not passed. ``replay``,
+    the step (counted from 1) about to be replayed from its logged policy turns, is judged by
+    what a replay does again, with no margin (it decodes nothing and updates on the turns it
+    updated on before): the longest update logged for that step in its earlier starts, plus the
+    longest rollout of a step replayed so far. A run started over then replays its steps up to
+    the deadline instead of stopping a decoded step's time short of it (if the replay finds the
+    run gone elsewhere, the step is decoded after all and may end past the deadline)."""
     lines = [*read_log(out / "metrics.jsonl"), *read_log(dropped_log(out / "metrics.jsonl"))]
 
     def longest(key: str, of: Iterable[dict[str, Any]]) -> float:
         return max((float(m.get(key, 0.0)) for m in of), default=0.0)
 
-    needed = longest("train/seconds", (m for m in lines if not m.get(REPLAYED)))
+    needed = deadline.margin * longest("train/seconds", (m for m in lines if not m.get(REPLAYED)))
     earlier = [m for m in lines if m.get("step") == replay and "train/update_seconds" in m]
     if replay is not None and earlier:
         needed = longest("train/update_seconds", earlier) + longest("train/rollout_seconds",
                                                                     (m for m in lines if m.get(REPLAYED)))
-    return (time.time() if now is None else now) + needed <= deadline
+    return (time.time() if now is None else now) + needed <= deadline.at
 
 
 def rollouts(
@@ -374,13 +395,13 @@ def train(
     config: ParlConfig,
     *,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
     until_step: int | None = None,
 ) -> Path:
     """Run (or resume) PARL training; returns the output folder.
 
-    ``deadline`` (a ``time.time()``): start no step that :func:`step_fits` says would end after
-    it, and stop with a checkpoint of the last step done, so that a machine lent for a few hours
+    ``deadline``: start no step that :func:`step_fits` says would end after it, and stop with a
+    checkpoint of the last step done, so that a machine lent for a few hours
     ends its session with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``).
     ``until_step``: stop, with a checkpoint, once the run has done that many of its steps (a
     check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does)."""
