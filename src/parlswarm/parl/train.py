@@ -313,10 +313,8 @@ def step_metrics(records: Sequence[dict[str, Any]]) -> dict[str, float]:
 class Deadline:
     """When a run is to have stopped (``at``, a ``time.time()``), and how many times its longest
     decoded step to leave for the next decoded step (``margin``, ``--stop-margin``): a step takes
-    as long as its episodes' turns make it, so the longest so far bounds the next only roughly:
-    of the 99 decoded steps after a run's first kept in ``experiments/`` (stop 51), 30 took
-    longer than every step before them, 17 over 1.5 times as long, 7 over twice, the most 3.1
-    times (docs/parl.md, 'The trainer')."""
+    as long as its episodes' turns make it, so the longest so far bounds the next only roughly
+    (how roughly, measured on the grid's runs: docs/parl.md, 'The trainer')."""
 
     at: float
     margin: float = 1.0
@@ -401,8 +399,8 @@ def train(
     """Run (or resume) PARL training; returns the output folder.
 
     ``deadline``: start no step that :func:`step_fits` says would end after it, and stop with a
-    checkpoint of the last step done, so that a machine lent for a few hours
-    ends its session with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``).
+    checkpoint of the last step done, so that a machine lent for a few hours ends its session
+    with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``).
     ``until_step``: stop, with a checkpoint, once the run has done that many of its steps (a
     check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does)."""
     out = Path(config.out_dir)
