@@ -9,7 +9,12 @@ figures that differ (times and how it ran aside), whether its episodes and polic
 the same, and the step's seconds as logged and as replayed. It exits 1 unless every step was
 replayed and came out the same. The run folder itself is only read.
 
+``--from-step 0`` goes on from the warm start, with no checkpoint, as a folder whose
+checkpoints are all gone does: with ``--steps`` the run's length it checks the whole run, and
+the scratch folder ends with the run's last checkpoint rebuilt from its logs.
+
     python benchmarks/parl_replay_check.py experiments/parl-smollm2-t08/C-never-annealed/seed0 --from-step 4
+    python benchmarks/parl_replay_check.py experiments/parl-smollm2-t08/C-never-annealed/seed0 --from-step 0 --steps 12
 """
 
 from __future__ import annotations
@@ -30,19 +35,22 @@ from parlswarm.parl.train import train
 
 
 def scratch_copy(run: Path, step: int, scratch: Path) -> None:
-    """The run's logs, settings and its step-``step`` checkpoint, and nothing later, in ``scratch``."""
+    """The run's logs, settings and its step-``step`` checkpoint (none for step 0: the warm
+    start), and nothing later, in ``scratch``."""
     checkpoint = run / "checkpoints" / f"step-{step:05d}"
-    if not checkpoint.is_dir():
+    if step > 0 and not checkpoint.is_dir():
         kept = sorted(p.name for p in (run / "checkpoints").glob("step-*")) if (run / "checkpoints").is_dir() else []
-        raise SystemExit(f"{run}: no checkpoint of step {step} (checkpoints here: {kept or 'none'})")
+        raise SystemExit(f"{run}: no checkpoint of step {step} (checkpoints here: {kept or 'none'}); "
+                         "--from-step 0 goes on from the warm start")
     scratch.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "git_commit", *LOGS, *(dropped_log(run / n).name for n in LOGS)):
         if (run / name).is_file():
             shutil.copy(run / name, scratch / name)
     if (run / "warm_start").is_dir():
         shutil.copytree(run / "warm_start", scratch / "warm_start")
-    shutil.copytree(checkpoint, scratch / "checkpoints" / checkpoint.name)
-    (scratch / "checkpoints" / "latest").write_text(checkpoint.name + "\n", encoding="utf-8")
+    if step > 0:
+        shutil.copytree(checkpoint, scratch / "checkpoints" / checkpoint.name)
+        (scratch / "checkpoints" / "latest").write_text(checkpoint.name + "\n", encoding="utf-8")
 
 
 def by_step(lines: list[dict]) -> dict[int, list[dict]]:
@@ -55,12 +63,15 @@ def by_step(lines: list[dict]) -> dict[int, list[dict]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", type=Path, help="a PARL run folder with checkpoints/ and generations.jsonl")
-    parser.add_argument("--from-step", type=int, required=True, help="the checkpoint to go on from")
+    parser.add_argument("--from-step", type=int, required=True,
+                        help="the checkpoint to go on from (0: the warm start, no checkpoint)")
     parser.add_argument("--steps", type=int, default=1, help="how many logged steps to replay after it")
     parser.add_argument("--scratch", type=Path, default=None, help="the scratch folder (default: a new temporary one)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
+    if args.from_step < 0 or args.steps < 1:
+        parser.error(f"--from-step must be 0 or more and --steps 1 or more (got {args.from_step} and {args.steps})")
     wanted = list(range(args.from_step + 1, args.from_step + 1 + args.steps))
     logged_turns = by_step(read_log(args.run / GENERATIONS))
     missing = [s for s in wanted if s not in logged_turns]

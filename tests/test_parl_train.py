@@ -400,8 +400,21 @@ def test_the_replay_check_goes_through_logged_steps_in_a_scratch_copy(tiny_warm_
     # until_step stopped the scratch run after step 3 with its checkpoint.
     assert (tmp_path / "scratch" / "checkpoints" / "latest").read_text().strip() == "step-00003"
 
+    # From the warm start (no checkpoint): the whole run, its last checkpoint rebuilt bit for bit.
+    proc = check("--from-step", "0", "--steps", "3", "--scratch", str(tmp_path / "whole"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if line[:4].strip().isdigit()]
+    assert [[cell.strip() for cell in row.split("|")[:5]] for row in rows] == [
+        [str(s), "yes", "none", "same", "same"] for s in (1, 2, 3)]
+    rebuilt, kept = tmp_path / "whole" / "checkpoints" / "step-00003", run / "checkpoints" / "step-00003"
+    weights = sorted(p.name for p in kept.glob("*.safetensors"))
+    assert weights and all((rebuilt / n).read_bytes() == (kept / n).read_bytes() for n in weights)
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
     proc = check("--from-step", "3")
     assert proc.returncode != 0 and "holds no policy turns for step(s) [4]" in proc.stderr
+    proc = check("--from-step", "-1")
+    assert proc.returncode != 0 and "--from-step must be 0 or more" in proc.stderr
     shutil.rmtree(run / "checkpoints" / "step-00001")
     proc = check("--from-step", "1")
     assert proc.returncode != 0 and "no checkpoint of step 1 (checkpoints here: ['step-00002', 'step-00003'])" in proc.stderr
