@@ -199,15 +199,31 @@ def evaluate_all(base: ParlConfig, runs: dict[str, list[Path]], eval_seed: int, 
 def save_evaluation(out: Path, row: dict[str, Any], episodes: list[dict[str, Any]]) -> None:
     """One evaluation into the results under ``out``: its row into ``results.json`` (in place of
     an older one of the same, :func:`merge_rows`) and ``results.md``, its episodes into
-    ``results-episodes.jsonl`` (in place of the older one's). Each file is written whole or not
+    ``results-episodes.jsonl`` (in place of the older one's, :func:`merge_episodes`). Each file is written whole or not
     at all (:func:`~parlswarm.files.write_whole`)."""
     results = out / "results.json"
     rows = merge_rows(json.loads(results.read_text(encoding="utf-8")) if results.is_file() else [], [row])
     episodes_file = out / "results-episodes.jsonl"
-    kept = [line for line in _lines(episodes_file) if _evaluation(json.loads(line)) != _evaluation(row)]
-    write_whole(episodes_file, "".join(line + "\n" for line in kept + [json.dumps(e) for e in episodes]))
+    write_whole(episodes_file, "".join(line + "\n" for line in merge_episodes(_lines(episodes_file), row, episodes)))
     write_whole(results, json.dumps(rows, indent=2) + "\n")
     write_whole(out / "results.md", markdown(rows))
+
+
+def merge_episodes(old: list[str], row: dict[str, Any], episodes: list[dict[str, Any]]) -> list[str]:
+    """The lines of ``old`` with the episodes of ``row``'s evaluation, if it was made before, in
+    place of the older ones (where the first of them stood), else after the rest: evaluating a
+    policy again leaves the file's order, as :func:`merge_rows` leaves the rows', so the diff
+    shows only what changed."""
+    new = [json.dumps(e) for e in episodes]
+    merged: list[str] = []
+    placed = False
+    for line in old:
+        if _evaluation(json.loads(line)) != _evaluation(row):
+            merged.append(line)
+        elif not placed:
+            merged += new
+            placed = True
+    return merged if placed else merged + new
 
 
 def _evaluation(row: dict[str, Any]) -> tuple[Any, ...]:

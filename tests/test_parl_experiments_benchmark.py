@@ -102,22 +102,25 @@ def test_two_conditions_train_evaluate_and_plot(tmp_path: Path) -> None:
         ("warm start", 40), ("control", 40), ("A", 40), ("B", 40), ("warm start", 3), ("control", 3), ("A", 3)]
     assert all(r["critical_steps"] <= 3 for r in rows if r["critical_budget"] == 3)
     episodes = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
-    # B's episode of the first evaluation stays; the rest are this one's.
-    assert [(e["condition"], e["critical_budget"]) for e in episodes] == [
-        ("B", 40), ("warm start", 40), ("warm start", 3), ("control", 40), ("control", 3), ("A", 40), ("A", 3)]
+    # The episodes in the rows' order: those at 40 in place of the first evaluation's (B's stays), those at 3 after.
+    assert [(e["condition"], e["critical_budget"]) for e in episodes] == [(r["condition"], r["critical_budget"]) for r in rows]
     assert all(e["task"].startswith("world_test_") and "answer" in e and e["critical_steps"] <= e["critical_budget"] for e in episodes)
     assert rows[5]["item_f1"] < rows[1]["item_f1"]  # the control cannot finish its table in 3 steps
 
     # The runs alone: the warm start and the control scored as before. The new evaluation replaces
     # the same row of the old and leaves the rest: evaluations of several sessions gather.
     (out / "results.json").write_text(json.dumps([{**r, "item_f1": -1.0} if r["condition"] == "A" else r for r in rows]))
+    # A's episode at 3, moved first and marked, is replaced where it stands.
+    moved = [{**e, "stale": True} for e in episodes if (e["condition"], e["critical_budget"]) == ("A", 3)]
+    rest = [e for e in episodes if (e["condition"], e["critical_budget"]) != ("A", 3)]
+    (out / "results-episodes.jsonl").write_text("".join(json.dumps(e) + "\n" for e in moved + rest))
     _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "3", "--no-baselines")
     gathered = json.loads((out / "results.json").read_text())
     assert [(r["condition"], r["critical_budget"]) for r in gathered] == [(r["condition"], r["critical_budget"]) for r in rows]
     assert [r["item_f1"] for r in gathered] == [r["item_f1"] for r in rows[:2]] + [-1.0] + [r["item_f1"] for r in rows[3:]]
     again = [json.loads(line) for line in (out / "results-episodes.jsonl").read_text().splitlines()]
-    assert [(e["condition"], e["critical_budget"]) for e in again] == [(e["condition"], e["critical_budget"]) for e in episodes
-                                                                       if (e["condition"], e["critical_budget"]) != ("A", 3)] + [("A", 3)]
+    assert [(e["condition"], e["critical_budget"]) for e in again] == [("A", 3)] + [(e["condition"], e["critical_budget"]) for e in rest]
+    assert "stale" not in again[0] and again[1:] == rest
 
     # Another split (to choose among checkpoints without the test tasks) adds rows beside the test split's.
     _run(*args, "--skip-train", "--conditions", "A", "--eval-critical-steps", "3", "--no-baselines", "--eval-split", "dev")
