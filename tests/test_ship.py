@@ -17,7 +17,7 @@ from parlswarm.models.adapter import LoraSettings, add_adapter
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.local import LocalModel
 from parlswarm.models.local_settings import LocalSettings
-from parlswarm.models.local_specs import weights_digest
+from parlswarm.models.local_specs import WEIGHTS_DIR, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.models.ship import ShipError, ship
 
@@ -328,3 +328,13 @@ def test_an_adapter_that_went_on_training_another_takes_its_init_as_the_stage_be
     (later / "manifest.json").write_text(json.dumps({"git_commit": "two", "config": {"init": str(earlier)}}))
     stages = json.loads((ship(later, "continued", root=weights) / "manifest.json").read_text())["stages"]
     assert [s.get("git_commit") for s in stages] == [None, "one"]  # the shipped base, then the earlier round
+
+
+def test_ship_cli_into_a_preview_folder_leaves_the_shipped_weights(tmp_path: Path) -> None:
+    shipped = sorted(p.name for p in WEIGHTS_DIR.iterdir())
+    preview = tmp_path / "preview"
+    result = CliRunner().invoke(app, ["train", "ship", str(tiny_policy(tmp_path / "policy")), "--name", "nano", "--into", str(preview)])
+    assert result.exit_code == 0, result.output
+    assert f"--model hf:{preview / 'nano'}" in " ".join(result.output.split())
+    assert (preview / "nano" / "manifest.json").is_file() and sorted(p.name for p in WEIGHTS_DIR.iterdir()) == shipped
+    assert isinstance(load_model(f"hf:{preview / 'nano'}"), LocalModel)  # an evaluation loads it as a folder

@@ -65,6 +65,13 @@ def ship(
     ] = None,
     command: Annotated[str | None, typer.Option(help="The evaluation command, recorded in the manifest.")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Ship over a model already shipped under NAME.")] = False,
+    into: Annotated[
+        Path | None,
+        typer.Option(
+            "--into",
+            help="Ship into DIR/NAME instead of parlswarm's weights/: a preview to evaluate (a lossy fold) before it ships.",
+        ),
+    ] = None,
     fold: Annotated[
         bool, typer.Option("--fold", help="An adapter on another adapter (a PARL checkpoint): ship the chain as one adapter.")
     ] = False,
@@ -79,10 +86,13 @@ def ship(
     with user_errors():
         from parlswarm.models.ship import ship as ship_model
 
-        dest = ship_model(source, name, evaluations=evaluation, command=command, replace=replace, fold=fold, rank=rank,
-                           dtype="int8" if int8 else "float16")
+        if into is not None:
+            into.mkdir(parents=True, exist_ok=True)
+        dest = ship_model(source, name, evaluations=evaluation, command=command, root=into, replace=replace, fold=fold,
+                           rank=rank, dtype="int8" if int8 else "float16")
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
-    console.print(f"shipped {source} as {'builtin' if name == 'nano' else f'builtin:{name}'}: {dest} ({size:.1f} MiB)", highlight=False)
+    spec = f"--model hf:{dest}" if into is not None else ("--model builtin" if name == "nano" else f"--model builtin:{name}")
+    console.print(f"shipped {source} to {dest} ({size:.1f} MiB): {spec}", highlight=False)
     folded = json.loads((dest / "manifest.json").read_text(encoding="utf-8")).get("folded")
     if folded:
         console.print(
