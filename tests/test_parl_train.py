@@ -10,6 +10,7 @@ the real reward code from that score; their arithmetic is tested in test_parl_re
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,7 @@ from parlswarm.models.local_settings import LocalSettings  # noqa: E402
 from parlswarm.models.nano import NanoConfig, build_model, train_tokenizer, write_settings  # noqa: E402
 from parlswarm.parl.grpo import Sample  # noqa: E402
 from parlswarm.parl.parl_config import ParlConfig  # noqa: E402
-from parlswarm.parl.replay import REPLAYED, replay_differences  # noqa: E402
+from parlswarm.parl.replay import REPLAYED, difference, largest_difference, replay_differences  # noqa: E402
 from parlswarm.parl.rewards import EpisodeStats, RewardConfig  # noqa: E402
 from parlswarm.parl.run_folder import latest_checkpoint, logged_steps, prune_checkpoints, trim_log  # noqa: E402
 from parlswarm.parl.train import Deadline, StepEvaluation, episode_record, step_fits, train, turn_tokens  # noqa: E402
@@ -394,8 +395,8 @@ def test_the_replay_check_goes_through_logged_steps_in_a_scratch_copy(tiny_warm_
     proc = check("--from-step", "1", "--steps", "2", "--scratch", str(tmp_path / "scratch"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line[:4].strip().isdigit()]
-    assert [[cell.strip() for cell in row.split("|")[:5]] for row in rows] == [
-        [str(s), "yes", "none", "same", "same"] for s in (2, 3)]
+    assert [[cell.strip() for cell in row.split("|")[:6]] for row in rows] == [
+        [str(s), "yes", "none", "0.0e+00", "same", "same"] for s in (2, 3)]
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before  # the run is only read
     # until_step stopped the scratch run after step 3 with its checkpoint.
     assert (tmp_path / "scratch" / "checkpoints" / "latest").read_text().strip() == "step-00003"
@@ -404,13 +405,15 @@ def test_the_replay_check_goes_through_logged_steps_in_a_scratch_copy(tiny_warm_
     proc = check("--from-step", "0", "--steps", "3", "--scratch", str(tmp_path / "whole"))
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     rows = [line for line in proc.stdout.splitlines() if line[:4].strip().isdigit()]
-    assert [[cell.strip() for cell in row.split("|")[:5]] for row in rows] == [
-        [str(s), "yes", "none", "same", "same"] for s in (1, 2, 3)]
+    assert [[cell.strip() for cell in row.split("|")[:6]] for row in rows] == [
+        [str(s), "yes", "none", "0.0e+00", "same", "same"] for s in (1, 2, 3)]
     rebuilt, kept = tmp_path / "whole" / "checkpoints" / "step-00003", run / "checkpoints" / "step-00003"
     weights = sorted(p.name for p in kept.glob("*.safetensors"))
     assert weights and all((rebuilt / n).read_bytes() == (kept / n).read_bytes() for n in weights)
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
 
+    proc = check("--from-step", "1", "--tolerance", "1")
+    assert proc.returncode != 0 and "--tolerance must be at least 0 and below 1" in proc.stderr
     proc = check("--from-step", "3")
     assert proc.returncode != 0 and "holds no policy turns for step(s) [4]" in proc.stderr
     proc = check("--from-step", "-1")
@@ -418,6 +421,46 @@ def test_the_replay_check_goes_through_logged_steps_in_a_scratch_copy(tiny_warm_
     shutil.rmtree(run / "checkpoints" / "step-00001")
     proc = check("--from-step", "1")
     assert proc.returncode != 0 and "no checkpoint of step 1 (checkpoints here: ['step-00002', 'step-00003'])" in proc.stderr
+
+
+def test_replay_differences_are_relative_to_the_larger_size_and_one() -> None:
+    first = {"step": 3, "loss/policy": -0.0544182, "loss/grad_norm": 12.0, "train/seconds": 598.4, REPLAYED: 1.0,
+             "episode/total": float("nan"), "note": "a"}
+    now = {**first, "loss/policy": -0.0544184, "loss/grad_norm": 12.0006, "train/seconds": 132.6}
+    del now[REPLAYED]
+    assert difference(-0.0544182, -0.0544184) == pytest.approx(2e-7)  # below 1: absolute
+    assert difference(12.0, 12.0006) == pytest.approx(0.0006 / 12.0006)  # above 1: relative to the larger
+    assert difference("a", "b") == math.inf and difference(1.0, None) == math.inf and difference(True, 1) == 0.0
+    assert difference(float("nan"), float("nan")) == 0.0 and difference(float("nan"), 1.0) == math.inf
+    assert replay_differences(first, now) == ["loss/grad_norm", "loss/policy"]  # times and how it ran aside
+    assert replay_differences(first, now, 1e-5) == ["loss/grad_norm"] and replay_differences(first, now, 1e-4) == []
+    assert largest_difference(first, now) == pytest.approx(0.0006 / 12.0006) and largest_difference(first, first) == 0.0
+    assert replay_differences(first, {**now, "note": "b"}, 0.5) == ["note"]
+
+
+@pytest.mark.usefixtures("answer_graded_score")
+def test_a_replay_goes_on_through_differences_within_its_tolerance(tiny_warm_start: tuple[Path, ParlConfig],
+                                                                  decoded_prompts: list[int]) -> None:
+    # Another CPU rounds step 1's update otherwise (here: its logged loss, nudged in the ninth digit).
+    _, config = tiny_warm_start
+    first = Path(config.out_dir).with_name(Path(config.out_dir).name + "-rounded")
+    cfg = config.model_copy(update={"out_dir": str(first), "temperature": 1.5})
+    train(cfg)
+    runs = {}
+    for tolerance in (0.0, 1e-6):
+        again = first.with_name(f"{first.name}-{tolerance}")
+        shutil.copytree(first, again)
+        shutil.rmtree(again / "checkpoints")
+        metrics = _lines(again / "metrics.jsonl")
+        metrics[0]["loss/policy"] += 1e-9
+        (again / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metrics))
+        decoded_prompts.clear()
+        train(cfg.model_copy(update={"out_dir": str(again)}), replay_tolerance=tolerance)
+        runs[tolerance] = (again, list(decoded_prompts))
+    (exact, decoded), (tolerant, none_decoded) = runs[0.0], runs[1e-6]
+    assert [REPLAYED in m for m in _lines(exact / "metrics.jsonl")] == [True, False] and decoded  # step 2 decoded afresh
+    assert [m[REPLAYED] for m in _lines(tolerant / "metrics.jsonl")] == [1.0, 1.0] and none_decoded == []
+    _same_figures(first, tolerant)
 
 
 @pytest.mark.usefixtures("answer_graded_score")

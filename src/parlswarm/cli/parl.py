@@ -25,6 +25,11 @@ def parl(
         min=1.0, metavar="FACTOR",
         help="With --stop-after: leave FACTOR times the run's longest step for the next one (steps vary with their "
              "episodes: 2 leaves fewer ending past the deadline, docs/parl.md 'The trainer').")] = 1.0,
+    replay_tolerance: Annotated[float, typer.Option(
+        min=0.0, max=1.0, metavar="T",
+        help="A run started over replays its logged steps while their figures come out as logged; T lets it go on "
+             "through differences that small (relative, absolute below 1): another CPU rounds the update otherwise "
+             "(docs/parl.md, forty-fourth look).")] = 0.0,
     nice: Annotated[int, typer.Option(
         min=0, max=19, metavar="N",
         help="Lower the run's CPU priority (and its session's) to nice N: a run beside another takes only the cores "
@@ -59,7 +64,7 @@ def parl(
                             crit=f"{scalars['episode/critical_steps']:.1f}")
             bar.refresh()
 
-        out = train(cfg, on_step=on_step, deadline=deadline_after(stop_after, stop_margin))
+        out = train(cfg, on_step=on_step, deadline=deadline_after(stop_after, stop_margin), replay_tolerance=replay_tolerance)
         bar.close()
         done = logged_steps(out)
     if done < cfg.steps:

@@ -15,12 +15,19 @@ A replay is exact only while the run goes where it went before. Each replayed tu
 that its prompt is the one logged (:class:`ReplayMismatch` otherwise, and the step is
 decoded afresh); after the update the step's figures are set beside the first run's, and
 any difference is said and ends replaying for the run (the trainer does both).
+
+On another CPU the same update can come out different in its last digits (the matrix
+products sum in another order; docs/parl.md, forty-fourth look), and by default that ends
+replaying too. A ``tolerance`` lets a replay go on through differences that small: the turns
+are still the ones logged, the weights no longer the first run's bit for bit, and whether
+they answer the same is for an evaluation to say.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import math
 import zlib
 from array import array
 from collections.abc import Sequence
@@ -60,11 +67,34 @@ def unpack_ids(text: str) -> list[int]:
     return data.tolist()
 
 
-def replay_differences(first: dict[str, Any], now: dict[str, Any]) -> list[str]:
+def replay_differences(first: dict[str, Any], now: dict[str, Any], tolerance: float = 0.0) -> list[str]:
     """The keys of two ``metrics.jsonl`` lines of one step whose values differ, times and
-    :data:`HOW_IT_RAN` aside: a replayed step beside its first run, where exact means none."""
-    return sorted(k for k in first.keys() | now.keys()
-                  if "seconds" not in k and k not in HOW_IT_RAN and first.get(k) != now.get(k))
+    :data:`HOW_IT_RAN` aside: a replayed step beside its first run, where exact means none.
+    Two numbers differ when they are further apart than ``tolerance`` times the larger of their
+    sizes and 1 (:func:`difference`)."""
+    return sorted(k for k in _compared(first, now) if difference(first.get(k), now.get(k)) > tolerance)
+
+
+def largest_difference(first: dict[str, Any], now: dict[str, Any]) -> float:
+    """The largest :func:`difference` between two ``metrics.jsonl`` lines of one step."""
+    return max((difference(first.get(k), now.get(k)) for k in _compared(first, now)), default=0.0)
+
+
+def difference(a: Any, b: Any) -> float:
+    """How far apart two logged values are: ``|a − b| / max(|a|, |b|, 1)`` for two numbers (relative
+    for the large, absolute for those below 1, which a loss near 0 is), infinite for anything
+    else that is not equal."""
+    if a == b:
+        return 0.0
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool) and not isinstance(b, bool):
+        if math.isnan(a) or math.isnan(b):
+            return 0.0 if math.isnan(a) and math.isnan(b) else math.inf
+        return abs(a - b) / max(abs(a), abs(b), 1.0)
+    return math.inf
+
+
+def _compared(first: dict[str, Any], now: dict[str, Any]) -> set[str]:
+    return {k for k in first.keys() | now.keys() if "seconds" not in k and k not in HOW_IT_RAN}
 
 
 def generation_records(episodes: Sequence[Episode]) -> list[dict[str, Any]]:

@@ -52,6 +52,7 @@ from parlswarm.parl.replay import (
     ReplayMismatch,
     Turn,
     generation_records,
+    largest_difference,
     logged_generations,
     replay_differences,
     replays_for,
@@ -395,6 +396,7 @@ def train(
     on_step: Callable[[int, dict[str, float]], None] | None = None,
     deadline: Deadline | None = None,
     until_step: int | None = None,
+    replay_tolerance: float = 0.0,
 ) -> Path:
     """Run (or resume) PARL training; returns the output folder.
 
@@ -402,7 +404,10 @@ def train(
     checkpoint of the last step done, so that a machine lent for a few hours ends its session
     with the run resumable (``metrics.jsonl`` then holds fewer than ``steps``).
     ``until_step``: stop, with a checkpoint, once the run has done that many of its steps (a
-    check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does)."""
+    check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does).
+    ``replay_tolerance``: a replayed step whose figures differ from its first run's by no more than
+    this (:func:`~parlswarm.parl.replay.difference`: another CPU's rounding) does not end the
+    replay; by default any difference does."""
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
@@ -508,11 +513,15 @@ def train(
                 scalars["train/subagent_cache_hits"] = float(subagent_model.hits)
             if replayed:
                 scalars[REPLAYED] = 1.0
-                differs = replay_differences(first_runs.get(step + 1, {}), {"step": step + 1, **scalars})
+                then, now = first_runs.get(step + 1, {}), {"step": step + 1, **scalars}
+                differs = replay_differences(then, now, replay_tolerance)
                 if differs:
                     log.warning("%s: replayed step %d differs from its first run in %s; later steps are decoded afresh",
                                 out, step + 1, ", ".join(differs))
                     logged.clear()
+                elif drift := largest_difference(then, now):
+                    log.info("%s: replayed step %d differs from its first run by at most %.1e, within the tolerance of "
+                             "%.1e: replaying goes on", out, step + 1, drift, replay_tolerance)
             scalars_log.write(step + 1, scalars, records, generation_records(episodes))
             if on_step is not None:
                 on_step(step + 1, scalars)
