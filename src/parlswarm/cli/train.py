@@ -86,8 +86,6 @@ def ship(
     with user_errors():
         from parlswarm.models.ship import ship as ship_model
 
-        if into is not None:
-            into.mkdir(parents=True, exist_ok=True)
         dest = ship_model(source, name, evaluations=evaluation, command=command, root=into, replace=replace, fold=fold,
                            rank=rank, dtype="int8" if int8 else "float16")
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
