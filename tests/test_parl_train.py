@@ -173,6 +173,10 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     train(first)
     lines = (out / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1]
+    # One start did a step; those that found nothing left to do are not recorded.
+    starts = [json.loads(line) for line in (out / "starts.jsonl").read_text().splitlines()]
+    assert [s["from_step"] for s in starts] == [0] and starts[0]["replay_tolerance"] == 0.0
+    assert starts[0]["machine"]["torch_cpu_capability"] and starts[0]["machine"]["cpus"] >= 1
 
     # Steps logged after the last checkpoint (killed before saving it) are cut and run again.
     episodes = (out / "episodes.jsonl").read_text()
@@ -245,6 +249,8 @@ def test_a_deadline_stops_a_run_with_a_checkpoint_it_resumes_from(tiny_warm_star
     train(cfg, deadline=Deadline(0.0))
     assert logged_steps(out) == 3 and latest_checkpoint(out) == out / "checkpoints" / "step-00003"
     assert not (out / "metrics.dropped.jsonl").exists()  # nothing was logged past a checkpoint
+    # Each start is on record with the machine it ran on: a resumed run may have moved.
+    assert [json.loads(line)["from_step"] for line in (out / "starts.jsonl").read_text().splitlines()] == [0, 1]
 
 
 @pytest.mark.usefixtures("answer_graded_score")
@@ -445,6 +451,9 @@ def test_a_replay_goes_on_through_differences_within_its_tolerance(tiny_warm_sta
     _, config = tiny_warm_start
     first = Path(config.out_dir).with_name(Path(config.out_dir).name + "-rounded")
     cfg = config.model_copy(update={"out_dir": str(first), "temperature": 1.5})
+    with pytest.raises(ValueError, match=r"replay tolerance must be at least 0 and below 1 \(got 1.0\)"):
+        train(cfg, replay_tolerance=1.0)  # as the check script refuses it: at 1 any figure matches
+    assert not first.exists()
     train(cfg)
     runs = {}
     for tolerance in (0.0, 1e-6):

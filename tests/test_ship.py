@@ -167,6 +167,9 @@ def test_a_round_on_a_shipped_model_takes_its_recorded_history_and_does_not_loop
 def test_ship_cli_names_what_is_wrong(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "ship", str(tmp_path / "missing"), "--name", "x"])
     assert result.exit_code != 0 and "has no parlswarm.json" in str(result.exception or result.output)
+    policy = tiny_policy(tmp_path / "policy")
+    result = CliRunner().invoke(app, ["train", "ship", str(policy), "--name", "x", "--keep-last"])
+    assert result.exit_code != 0 and "pass fold too" in " ".join(str(result.exception or result.output).split())
 
 
 def test_builtin_names_the_shipped_models() -> None:
@@ -208,7 +211,7 @@ def test_an_adapter_on_an_adapter_folds_into_one_on_the_portable_base(tmp_path: 
     (first / "manifest.json").write_text(json.dumps({"git_commit": "sft", "config": {"init": "builtin:tinybase"}}))
     with pytest.raises(ShipError, match="fold the two into one"):
         ship(second, "parl", root=weights)
-    with pytest.raises(ShipError, match="rank applies to a folded adapter"):
+    with pytest.raises(ShipError, match="rank and keep_last apply to a folded adapter"):
         ship(second, "parl", root=weights, rank=2)
 
     dest = ship(second, "parl", root=weights, fold=True)
@@ -236,6 +239,50 @@ def test_an_adapter_on_an_adapter_folds_into_one_on_the_portable_base(tmp_path: 
     lost = sum(float(((approx[k] - v) ** 2).sum()) for k, v in chained.items())
     whole = sum(float((v**2).sum()) for v in chained.values())
     assert abs((1 - lost / whole) - record["kept"]) < 0.01
+
+
+def _layer_updates(folder: Path) -> dict[str, torch.Tensor]:
+    """Each layer's update ``s · B @ A`` of the adapter saved in ``folder``, as full float64 matrices."""
+    config = json.loads((folder / "adapter_config.json").read_text())
+    tensors = load_file(str(folder / "adapter_model.safetensors"))
+    scale = config["lora_alpha"] / config["r"]
+    return {
+        k[: -len(".lora_A.weight")]: scale * tensors[k.replace("lora_A", "lora_B")].double() @ a.double()
+        for k, a in tensors.items() if k.endswith(".lora_A.weight")
+    }
+
+
+def test_a_fold_can_keep_the_last_adapter_whole_and_says_how_much_of_it_any_fold_keeps(tmp_path: Path) -> None:
+    from parlswarm.models.fold import Folded, fold
+
+    base = tiny_policy(tmp_path / "base")
+    first = _adapter(tmp_path / "first", base, str(base), r=3)  # the warm start
+    second = _adapter(tmp_path / "second", first, str(first), r=2)  # the run being shipped
+    one, two = _layer_updates(first), _layer_updates(second)
+
+    def folded(f: Folded) -> dict[str, torch.Tensor]:
+        return {k: f.tensors[k + ".lora_B.weight"].double() @ f.tensors[k + ".lora_A.weight"].double() for k in one}
+
+    plain, whole_last = fold([first, second], rank=3), fold([first, second], rank=3, keep_last=True)
+    assert plain.rank == whole_last.rank == 3 and not plain.exact and not whole_last.exact
+    for layer, update in one.items():
+        u, s, vh = torch.linalg.svd(update)  # keeping the last whole leaves rank 1 for the first
+        assert torch.allclose(folded(whole_last)[layer], s[0] * torch.outer(u[:, 0], vh[0]) + two[layer], atol=1e-5)
+    for f in (plain, whole_last):
+        lost = sum(float(((one[k] + two[k] - v) ** 2).sum()) for k, v in folded(f).items())
+        assert abs((1 - lost / sum(float(((one[k] + two[k]) ** 2).sum()) for k in one)) - f.kept) < 1e-5
+    assert whole_last.kept < plain.kept  # the best rank-3 fold is the best in squared error...
+    assert whole_last.last_kept == 1.0  # ...but keeps of the last adapter only what lies in its top spaces
+    projected = 0.0
+    for layer, update in two.items():
+        u, _, vh = torch.linalg.svd(one[layer] + update)
+        projected += float((u[:, :3] @ u[:, :3].T @ update @ vh[:3].T @ vh[:3]).square().sum())
+    assert abs(projected / sum(float(v.square().sum()) for v in two.values()) - plain.last_kept) < 1e-5
+    assert plain.last_kept < 1
+    exact = fold([first, second], keep_last=True)
+    assert exact.exact and exact.rank == 5 and abs(exact.kept - 1) < 1e-9
+    with pytest.raises(ValueError, match="cannot keep .*second.* whole and anything of the adapters before it"):
+        fold([first, second], rank=2, keep_last=True)
 
 
 def test_a_fold_checks_every_link_against_the_base_it_was_trained_on(tmp_path: Path, weights: Path) -> None:

@@ -26,7 +26,7 @@ def parl(
         help="With --stop-after: leave FACTOR times the run's longest step for the next one (steps vary with their "
              "episodes: 2 leaves fewer ending past the deadline, docs/parl.md 'The trainer').")] = 1.0,
     replay_tolerance: Annotated[float, typer.Option(
-        min=0.0, max=1.0, metavar="T",
+        min=0.0, metavar="T",
         help="A run started over replays its logged steps while their figures come out as logged; T lets it go on "
              "through differences that small (relative, absolute below 1): another CPU rounds the update otherwise "
              "(docs/parl.md, forty-fourth look).")] = 0.0,

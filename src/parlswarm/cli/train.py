@@ -78,6 +78,13 @@ def ship(
     rank: Annotated[
         int | None, typer.Option("--rank", min=1, help="With --fold: keep the best approximation of this rank (default: exact).")
     ] = None,
+    keep_last: Annotated[
+        bool,
+        typer.Option(
+            "--keep-last",
+            help="With --fold --rank: keep SOURCE's own adapter whole and approximate only the adapters it stacks on.",
+        ),
+    ] = False,
     int8: Annotated[
         bool, typer.Option("--int8", help="Store an adapter's weights as 8-bit rows and their scales (half of float16's bytes).")
     ] = False,
@@ -87,7 +94,7 @@ def ship(
         from parlswarm.models.ship import ship as ship_model
 
         dest = ship_model(source, name, evaluations=evaluation, command=command, root=into, replace=replace, fold=fold,
-                           rank=rank, dtype="int8" if int8 else "float16")
+                           rank=rank, keep_last=keep_last, dtype="int8" if int8 else "float16")
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
     spec = f"--model hf:{dest}" if into is not None else ("--model builtin" if name == "nano" else f"--model builtin:{name}")
     console.print(f"shipped {source} to {dest} ({size:.1f} MiB): {spec}", highlight=False)
@@ -96,6 +103,6 @@ def ship(
         console.print(
             f"folded {len(folded['adapters'])} adapters into one of rank {folded['rank']}: "
             f"{'exact' if folded['exact'] else 'approximate'}, {folded['kept']:.1%} of the update kept "
-            f"({folded['worst_layer_kept']:.1%} in the worst layer)",
+            f"({folded['worst_layer_kept']:.1%} in the worst layer); {folded['last_kept']:.1%} of {source}'s own",
             highlight=False,
         )

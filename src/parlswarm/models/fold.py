@@ -10,6 +10,12 @@ so the chain adds their sum, and one adapter of rank ``Σ r_i`` holds it exactly
 stacked, the ``s_i · B_i`` side by side, at scale 1 (``alpha = r``). Ranks add up, and so do
 bytes; ``rank=k`` keeps the best rank-``k`` approximation of each layer's sum instead (by SVD,
 through the factors, never the full matrix) and reports how much of the update it kept.
+
+The best approximation of the sum is the best in squared error, not in behaviour: a PARL run's
+adapter is a small share of its chain's update, about what a truncation drops, and a fold can
+keep the chain and lose the run. ``keep_last`` keeps the last adapter (the run being shipped)
+whole and approximates only the adapters before it, at ``k`` less its rank; every fold reports
+how much of the last adapter's update it kept.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ class Folded:
     kept: float
     worst_kept: float
     exact: bool  # every layer kept all of its singular values
+    # Share of the last adapter's update (squared Frobenius norm, over all layers) the fold
+    # holds: what lies in the kept row and column spaces of each layer, or all of it when kept whole.
+    last_kept: float
 
 
 def adapter_chain(folder: str | Path, *, stop_at: Callable[[str], bool] | None = None) -> tuple[list[Path], LocalSettings]:
@@ -81,14 +90,19 @@ def _scale(folder: Path) -> float:
     return float(config["lora_alpha"]) / float(config["r"])
 
 
-def fold(adapters: list[Path], rank: int | None = None) -> Folded:
-    """The update of ``adapters`` (as :func:`adapter_chain` lists them) as one adapter at scale 1."""
+def fold(adapters: list[Path], rank: int | None = None, *, keep_last: bool = False) -> Folded:
+    """The update of ``adapters`` (as :func:`adapter_chain` lists them) as one adapter at scale 1.
+
+    ``keep_last`` keeps the last adapter's factors as they are and spends the rest of ``rank``
+    on the best approximation of the adapters before it."""
     if not adapters:
         raise ValueError("fold needs at least one adapter")
     if rank is not None and rank < 1:
         raise ValueError(f"rank must be at least 1, not {rank}")
-    factors: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {}
-    for folder in adapters:
+    last = len(adapters) - 1
+    # Per layer: the (A, s·B) factors of the adapters before the last, and the last one's.
+    factors: dict[str, tuple[list[tuple[torch.Tensor, torch.Tensor]], list[tuple[torch.Tensor, torch.Tensor]]]] = {}
+    for index, folder in enumerate(adapters):
         scale = _scale(folder)
         tensors = adapter_tensors(folder)
         for key, a in tensors.items():
@@ -98,45 +112,102 @@ def fold(adapters: list[Path], rank: int | None = None) -> Folded:
             b = tensors.get(layer + _B)
             if b is None:
                 raise ModelSpecError(f"{folder}: {layer} has lora_A but no lora_B")
-            factors.setdefault(layer, []).append((a.double(), scale * b.double()))
+            factors.setdefault(layer, ([], []))[index == last].append((a.double(), scale * b.double()))
     if not factors:
         raise ModelSpecError(f"{adapters[-1]} holds no LoRA weights")
-    full = max(sum(a.shape[0] for a, _ in pairs) for pairs in factors.values())
+    full = max(sum(a.shape[0] for a, _ in before + own) for before, own in factors.values())
     target = full if rank is None else rank
+    last_rank = max(sum(a.shape[0] for a, _ in own) for _, own in factors.values())
+    if keep_last and (target < last_rank or (last > 0 and target == last_rank)):
+        raise ValueError(
+            f"rank {target} cannot keep {adapters[-1]} (rank {last_rank}) whole"
+            + (" and anything of the adapters before it" if last > 0 else "")
+            + f": keeping it whole needs a rank above {last_rank}"
+        )
     out: dict[str, torch.Tensor] = {}
-    kept = total = 0.0
+    lost = total = last_in = last_total = 0.0
     worst = 1.0
     exact = True
-    for layer, pairs in sorted(factors.items()):
-        a = torch.cat([a for a, _ in pairs])  # (Σr, in)
-        b = torch.cat([b for _, b in pairs], dim=1)  # (out, Σr)
-        exact = exact and a.shape[0] <= target
-        a, b, layer_kept, layer_total = _best_rank(a, b, target)
-        kept, total = kept + layer_kept, total + layer_total
-        if layer_total > 0:
-            worst = min(worst, layer_kept / layer_total)
+    for layer, (before, own) in sorted(factors.items()):
+        a_all, b_all = _stack(before + own)
+        a_own, b_own = _stack(own, like=(a_all, b_all))
+        if keep_last:
+            a_before, b_before = _stack(before, like=(a_all, b_all))
+            k = target - a_own.shape[0]
+            u, s, v = _svd(a_before, b_before)
+            a, b = _truncated(u, s, v, k)
+            a, b = torch.cat([a, a_own]), torch.cat([b, b_own], dim=1)
+            whole = _energy(a_all, b_all)
+            own_in = _energy(a_own, b_own)
+        else:
+            k = target
+            u, s, v = _svd(a_all, b_all)
+            a, b = _truncated(u, s, v, k)
+            whole = float((s**2).sum())
+            n = min(k, s.numel())
+            # The fold projects the sum onto its top-k column and row spaces, and so each part.
+            own_in = float(((u[:, :n].T @ b_own) @ (a_own @ v[:n].T)).square().sum())
+        layer_lost = float((s[k:] ** 2).sum())
+        exact = exact and s.numel() <= k
+        lost, total = lost + layer_lost, total + whole
+        last_in, last_total = last_in + own_in, last_total + _energy(a_own, b_own)
+        if whole > 0:
+            worst = min(worst, 1 - layer_lost / whole)
         out[layer + _A] = a.float().contiguous()
         out[layer + _B] = b.float().contiguous()
-    return Folded(tensors=out, rank=target, kept=kept / total if total > 0 else 1.0, worst_kept=worst, exact=exact)
+    return Folded(
+        tensors=out,
+        rank=target,
+        kept=1 - lost / total if total > 0 else 1.0,
+        worst_kept=worst,
+        exact=exact,
+        last_kept=last_in / last_total if last_total > 0 else 1.0,
+    )
 
 
-def _best_rank(a: torch.Tensor, b: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor, float, float]:
-    """Factors of the best rank-``k`` approximation of ``b @ a``, zero-padded to ``k``; and its kept and whole energy."""
+def _stack(
+    pairs: list[tuple[torch.Tensor, torch.Tensor]], like: tuple[torch.Tensor, torch.Tensor] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (A, B) pair adding up the updates of ``pairs``: ``(Σr, in)`` and ``(out, Σr)``; rank 0, shaped ``like``, when empty."""
+    if not pairs:
+        assert like is not None
+        return like[0][:0], like[1][:, :0]
+    return torch.cat([a for a, _ in pairs]), torch.cat([b for _, b in pairs], dim=1)
+
+
+def _energy(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``‖b @ a‖²`` (squared Frobenius norm) through the factors: trace(bᵀb · a aᵀ)."""
+    return float(((b.T @ b) * (a @ a.T)).sum())
+
+
+def _svd(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``b @ a = u · diag(s) · v`` through the factors, never the full matrix: ``u`` and ``v`` orthonormal, ``s`` falling."""
+    if a.shape[0] == 0:
+        return b[:, :0], a.new_zeros(0), a[:0]
     qb, rb = torch.linalg.qr(b)  # b @ a = qb (rb ra^T) qa^T
     qa, ra = torch.linalg.qr(a.T)
     u, s, vh = torch.linalg.svd(rb @ ra.T)
-    total = float((s**2).sum())
-    n = min(k, int(s.numel()))
+    return qb @ u, s, vh @ qa.T
+
+
+def _truncated(u: torch.Tensor, s: torch.Tensor, v: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Factors (A, B) of the best rank-``k`` approximation, zero-padded to rank ``k``."""
+    n = min(k, s.numel())
     root = s[:n].sqrt()  # split the singular values evenly, so float16 holds both factors well
-    new_b = torch.zeros(b.shape[0], k, dtype=b.dtype)
-    new_a = torch.zeros(k, a.shape[1], dtype=a.dtype)
-    new_b[:, :n] = (qb @ u[:, :n]) * root
-    new_a[:n] = root[:, None] * (vh[:n] @ qa.T)
-    return new_a, new_b, float((s[:n] ** 2).sum()), total
+    new_b = torch.zeros(u.shape[0], k, dtype=u.dtype)
+    new_a = torch.zeros(k, v.shape[1], dtype=v.dtype)
+    new_b[:, :n] = u[:, :n] * root
+    new_a[:n] = root[:, None] * v[:n]
+    return new_a, new_b
 
 
 def write_folded(
-    source: str | Path, dest: str | Path, *, rank: int | None = None, stop_at: Callable[[str], bool] | None = None
+    source: str | Path,
+    dest: str | Path,
+    *,
+    rank: int | None = None,
+    keep_last: bool = False,
+    stop_at: Callable[[str], bool] | None = None,
 ) -> tuple[list[Path], Folded]:
     """Fold the chain ending in the adapter ``source`` into one adapter in the new folder ``dest``.
 
@@ -148,7 +219,7 @@ def write_folded(
 
     source, dest = Path(source), Path(dest)
     chain, first = adapter_chain(source, stop_at=stop_at)
-    folded = fold(chain, rank)
+    folded = fold(chain, rank, keep_last=keep_last)
     if dest.exists():
         raise FileExistsError(f"{dest} exists: folding writes a new folder")
     dest.mkdir(parents=True)
@@ -166,13 +237,14 @@ def write_folded(
 
 
 def folded_record(chain: list[Path], folded: Folded) -> dict[str, object]:
-    """What a manifest says of a fold: the adapters, the rank and the share of the update kept."""
+    """What a manifest says of a fold: the adapters, the rank, the share of the update kept and of the last adapter's."""
     return {
         "adapters": [str(p) for p in chain],
         "rank": folded.rank,
         "kept": round(folded.kept, 6),
         "worst_layer_kept": round(folded.worst_kept, 6),
         "exact": folded.exact,
+        "last_kept": round(folded.last_kept, 6),
     }
 
 

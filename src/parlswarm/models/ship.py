@@ -162,12 +162,14 @@ def ship(
     replace: bool = False,
     fold: bool = False,
     rank: int | None = None,
+    keep_last: bool = False,
     dtype: AdapterDtype = "float16",
 ) -> Path:
     """Copy the saved model in ``source`` to ``root/name`` (``weights/`` by default); returns it.
 
     ``fold`` ships an adapter on another adapter as one adapter on the first portable base:
-    exactly (ranks add up), or the best approximation of rank ``rank``. An adapter's weights
+    exactly (ranks add up), or the best approximation of rank ``rank`` (with ``keep_last``, of
+    the adapters before the last, which is kept whole: the run being shipped). An adapter's weights
     ship as ``dtype``: float16, or int8 (half float16's bytes, rows scaled by their largest
     magnitude; :mod:`parlswarm.models.adapter` reads them)."""
     source = Path(source)
@@ -186,8 +188,8 @@ def ship(
         raise ShipError(f"an adapter ships as float16 or int8, not {dtype!r}")
     if dtype != "float16" and not adapter:
         raise ShipError(f"{source} is a whole model, which ships as saved: {dtype} is for adapters")
-    if rank is not None and not fold:
-        raise ShipError("rank applies to a folded adapter: pass fold too")
+    if (rank is not None or keep_last) and not fold:
+        raise ShipError("rank and keep_last apply to a folded adapter: pass fold too")
     if adapter:
         base = (read_settings(source) or LocalSettings()).base or ""
         if not _portable(base) and not (fold and has_adapter(local_path(base))):
@@ -213,8 +215,8 @@ def ship(
         folded_dir = root / f".{name}.folding"
         shutil.rmtree(folded_dir, ignore_errors=True)
         try:
-            chain, folded = write_folded(source, folded_dir, rank=rank, stop_at=_portable)
-        except ModelSpecError as exc:
+            chain, folded = write_folded(source, folded_dir, rank=rank, keep_last=keep_last, stop_at=_portable)
+        except (ModelSpecError, ValueError) as exc:
             shutil.rmtree(folded_dir, ignore_errors=True)
             raise ShipError(str(exc)) from None
         manifest["folded"] = folded_record(chain, folded)

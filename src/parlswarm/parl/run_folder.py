@@ -1,9 +1,11 @@
 """What a PARL run keeps in its folder, and how it goes on from it.
 
 ``config.yaml`` (the run's :class:`~parlswarm.parl.parl_config.ParlConfig`), ``git_commit`` (the
-code it started with), ``warm_start/parlswarm.json`` (the settings every checkpoint is saved
-with), the logs ``metrics.jsonl`` (a line of scalars a step), ``episodes.jsonl`` (a line an
-episode) and ``eval.jsonl`` (a line a greedy evaluation), TensorBoard event files, and
+code it started with), ``starts.jsonl`` (a line each time it starts or resumes with steps to
+do: the step, the code and the machine, which decides whether a replay can be exact),
+``warm_start/parlswarm.json`` (the settings every checkpoint is saved with), the logs
+``metrics.jsonl`` (a line of scalars a step), ``episodes.jsonl`` (a line an episode) and
+``eval.jsonl`` (a line a greedy evaluation), TensorBoard event files, and
 ``checkpoints/step-NNNNN/`` with ``checkpoints/latest`` naming the newest. The logs hold
 exactly the steps the newest checkpoint's weights went through (:func:`trim_log`).
 """
@@ -15,6 +17,7 @@ import logging
 import random
 import shutil
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +30,25 @@ from parlswarm.models.local_settings import LocalSettings, read_settings
 from parlswarm.models.local_specs import is_builtin, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.parl_config import ParlConfig
+from parlswarm.provenance import git_commit, machine
 
 log = logging.getLogger(__name__)
 
 COMMIT_FILE = "git_commit"
+STARTS_FILE = "starts.jsonl"
+
+
+def record_start(out: Path, step: int, replay_tolerance: float) -> None:
+    """Append to ``starts.jsonl`` that the run in ``out`` goes on from ``step`` here and now."""
+    line = {
+        "time": datetime.now(UTC).isoformat(timespec="seconds"),
+        "from_step": step,
+        "git_commit": git_commit(),
+        "replay_tolerance": replay_tolerance,
+        "machine": machine(),
+    }
+    with (out / STARTS_FILE).open("a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def checkpoint_manifest(out: Path, step: int) -> dict[str, Any]:

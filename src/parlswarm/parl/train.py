@@ -67,6 +67,7 @@ from parlswarm.parl.run_folder import (
     logged_eval_steps,
     prune_checkpoints,
     read_log,
+    record_start,
     record_warm_start,
     save_checkpoint,
     trim_log,
@@ -407,7 +408,9 @@ def train(
     check that goes through a few steps of a run, as ``benchmarks/parl_replay_check.py`` does).
     ``replay_tolerance``: a replayed step whose figures differ from its first run's by no more than
     this (:func:`~parlswarm.parl.replay.difference`: another CPU's rounding) does not end the
-    replay; by default any difference does."""
+    replay; by default any difference does. It is below 1: at 1 every figure would match any other."""
+    if not 0.0 <= replay_tolerance < 1.0:
+        raise ValueError(f"the replay tolerance must be at least 0 and below 1 (got {replay_tolerance})")
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / "config.yaml"
@@ -449,6 +452,9 @@ def train(
         start = int(state["step"])
         log.info("resuming %s from step %d", out, start)
     trim_log(out, start)
+    last = config.steps if until_step is None else min(config.steps, until_step)
+    if start < last:
+        record_start(out, start, replay_tolerance)
     # The steps still to do go through again where an earlier start logged them: read back from
     # generations.dropped.jsonl, whether this start cut them or an earlier one did (a run
     # started over and stopped again before replaying them all).
@@ -464,7 +470,6 @@ def train(
         if evaluation is not None and evaluation.due(start) and start not in logged_eval_steps(out):
             scalars_log.write_eval(evaluation.run(policy, start))
         checkpointed = start
-        last = config.steps if until_step is None else min(config.steps, until_step)
         for step in range(start, last):
             # A step to be replayed only updates: judged by its own earlier updates, not by a decoded step.
             replay = step + 1 if step + 1 in logged else None
