@@ -356,6 +356,16 @@ def test_an_adapter_ships_as_int8_rows_and_loads_to_merge_and_to_train_on(tmp_pa
     assert lora and all(p.requires_grad for p in lora.values())
     assert fold([dest]).exact  # and a chain reads it too
 
+    # Shipped again over itself as int8 (to make room for another model): the record of where its
+    # weights came from stays, the new shipping is added, the float16 file goes.
+    (half / "manifest.json").write_text(json.dumps({**json.loads((half / "manifest.json").read_text()), "evaluation": {"figures": {"f": 1}}}))
+    again = ship(half, "tiny16", root=weights, dtype="int8", replace=True)
+    manifest = json.loads((again / "manifest.json").read_text())
+    assert manifest["shipped_from"] == str(source) and manifest["reshipped"] == [{"from": str(half), "dtype": "int8"}]
+    assert manifest["dtype"] == "int8" and manifest["evaluation"] == {"figures": {"f": 1}}
+    assert {p.name for p in again.iterdir()} == {"adapter_config.json", ADAPTER_INT8, "parlswarm.json", "manifest.json"}
+    assert isinstance(load_model("builtin:tiny16"), LocalModel) and not list(weights.glob(".*"))
+
 
 def test_int8_keeps_zero_rows_and_refuses_what_is_not_a_weight_matrix() -> None:
     from parlswarm.models.adapter import to_int8

@@ -15,6 +15,8 @@ ships has to load on a fresh install and stay small (git holds every version; th
 The manifest is the run's own (config, data seeds, git commit, dev figures), with the
 manifests of the runs it went on from (its ``init``, and theirs) as ``stages``, plus the
 evaluation figures measured on the folder before it shipped (``benchmarks/nano_eval.py --out``).
+A shipped folder can ship again (``weights/NAME`` over itself as int8): its manifest keeps
+``shipped_from`` and lists the later shippings under ``reshipped``.
 """
 
 from __future__ import annotations
@@ -203,7 +205,12 @@ def ship(
     manifest: dict[str, Any] = {}
     if (source / MANIFEST).is_file():
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
-    manifest["shipped_from"] = str(source)
+    if "shipped_from" in manifest:
+        # A shipped model shipped again (in place, as int8, to make room): where its weights were
+        # trained stays the record, and each later shipping is added to it.
+        manifest.setdefault("reshipped", []).append({"from": str(source), "dtype": dtype})
+    else:
+        manifest["shipped_from"] = str(source)
     if stages := _stages(manifest, source):
         manifest["stages"] = stages  # how the weights it went on training were made
     if evaluations:
