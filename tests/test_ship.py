@@ -308,6 +308,8 @@ def test_a_parl_evaluation_goes_into_the_manifest_a_row_per_policy_and_budget(tm
         {"condition": "B", "seed": 0, "critical_budget": 8, "eval_world_seed": 77, "tasks": 8, "item_f1": 0.91},
         {"condition": "warm start", "seed": None, "policy": "runs/x/final", "critical_budget": 24, "eval_world_seed": 77,
          "tasks": 8, "item_f1": 0.7},
+        {"condition": "warm start", "seed": None, "policy": "runs/x/final", "critical_budget": 8, "eval_world_seed": 78,
+         "eval_split": "dev", "tasks": 8, "item_f1": 0.77},
     ]
     results = tmp_path / "results.json"
     results.write_text(json.dumps(rows))
@@ -317,6 +319,7 @@ def test_a_parl_evaluation_goes_into_the_manifest_a_row_per_policy_and_budget(tm
         "warm start · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.69},
         "B seed 0 · world seed 77 · test · 8 critical steps": {"tasks": 8, "item_f1": 0.91},
         "warm start (runs/x/final) · world seed 77 · test · 24 critical steps": {"tasks": 8, "item_f1": 0.7},
+        "warm start (runs/x/final) · world seed 78 · dev · 8 critical steps": {"tasks": 8, "item_f1": 0.77},
     }
 
 

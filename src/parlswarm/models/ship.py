@@ -70,12 +70,13 @@ def _nano_eval(report: dict[str, Any]) -> dict[str, Any]:
 
 def _parl_rows(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The rows of a PARL evaluation, one per policy and critical-step budget."""
-    named = ("condition", "seed", "policy", "eval_world_seed", "critical_budget")
+    named = ("condition", "seed", "policy", "eval_world_seed", "eval_split", "critical_budget")
     figures: dict[str, Any] = {}
     for row in rows:
         seed = "" if row["seed"] is None else f" seed {row['seed']}"
         policy = f" ({row['policy']})" if row.get("policy") else ""  # results.json from stop 26 on
-        key = f"{row['condition']}{seed}{policy} · world seed {row['eval_world_seed']} · test · {row['critical_budget']} critical steps"
+        split = row.get("eval_split") or "test"  # rows before --eval-split were all on the test split
+        key = f"{row['condition']}{seed}{policy} · world seed {row['eval_world_seed']} · {split} · {row['critical_budget']} critical steps"
         figures[key] = {k: v for k, v in row.items() if k not in named}
     return figures
 
