@@ -361,10 +361,13 @@ def test_an_adapter_ships_as_int8_rows_and_loads_to_merge_and_to_train_on(tmp_pa
 
     # Shipped again over itself as int8 (to make room for another model): the record of where its
     # weights came from stays, the new shipping is added, the float16 file goes.
-    (half / "manifest.json").write_text(json.dumps({**json.loads((half / "manifest.json").read_text()), "evaluation": {"figures": {"f": 1}}}))
+    # Its run went on training an earlier model shipped under the same name, so its init names its own folder.
+    history = {"evaluation": {"figures": {"f": 1}}, "config": {"init": "builtin:tiny16"}, "stages": [{"model": "first"}]}
+    (half / "manifest.json").write_text(json.dumps({**json.loads((half / "manifest.json").read_text()), **history}))
     again = ship(half, "tiny16", root=weights, dtype="int8", replace=True)
     manifest = json.loads((again / "manifest.json").read_text())
     assert manifest["shipped_from"] == str(source) and manifest["reshipped"] == [{"from": str(half), "dtype": "int8"}]
+    assert manifest["stages"] == [{"model": "first"}]  # as it was: not itself again
     assert manifest["dtype"] == "int8" and manifest["evaluation"] == {"figures": {"f": 1}}
     assert {p.name for p in again.iterdir()} == {"adapter_config.json", ADAPTER_INT8, "parlswarm.json", "manifest.json"}
     assert isinstance(load_model("builtin:tiny16"), LocalModel) and not list(weights.glob(".*"))

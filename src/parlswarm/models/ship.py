@@ -207,13 +207,14 @@ def ship(
     if (source / MANIFEST).is_file():
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
     if "shipped_from" in manifest:
-        # A shipped model shipped again (in place, as int8, to make room): where its weights were
-        # trained stays the record, and each later shipping is added to it.
+        # A shipped model shipped again (in place, as int8, to make room): its history was written
+        # when it first shipped (walking it again would find its own folder, which may be its
+        # init); each later shipping is added to it.
         manifest.setdefault("reshipped", []).append({"from": str(source), "dtype": dtype})
     else:
         manifest["shipped_from"] = str(source)
-    if stages := _stages(manifest, source):
-        manifest["stages"] = stages  # how the weights it went on training were made
+        if stages := _stages(manifest, source):
+            manifest["stages"] = stages  # how the weights it went on training were made
     if evaluations:
         manifest["evaluation"] = _evaluation(evaluations, command)
 
