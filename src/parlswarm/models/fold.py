@@ -130,9 +130,10 @@ def fold(adapters: list[Path], rank: int | None = None, *, keep_last: bool = Fal
     exact = True
     for layer, (before, own) in sorted(factors.items()):
         a_all, b_all = _stack(before + own)
-        a_own, b_own = _stack(own, like=(a_all, b_all))
+        cut = sum(a.shape[0] for a, _ in before)  # the before adapters' rows of A, columns of B
+        a_own, b_own = a_all[cut:], b_all[:, cut:]
         if keep_last:
-            a_before, b_before = _stack(before, like=(a_all, b_all))
+            a_before, b_before = a_all[:cut], b_all[:, :cut]
             k = target - a_own.shape[0]
             u, s, v = _svd(a_before, b_before)
             a, b = _truncated(u, s, v, k)
@@ -165,13 +166,8 @@ def fold(adapters: list[Path], rank: int | None = None, *, keep_last: bool = Fal
     )
 
 
-def _stack(
-    pairs: list[tuple[torch.Tensor, torch.Tensor]], like: tuple[torch.Tensor, torch.Tensor] | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One (A, B) pair adding up the updates of ``pairs``: ``(Σr, in)`` and ``(out, Σr)``; rank 0, shaped ``like``, when empty."""
-    if not pairs:
-        assert like is not None
-        return like[0][:0], like[1][:, :0]
+def _stack(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One (A, B) pair adding up the updates of ``pairs``: ``(Σr, in)`` and ``(out, Σr)``."""
     return torch.cat([a for a, _ in pairs]), torch.cat([b for _, b in pairs], dim=1)
 
 
