@@ -81,6 +81,41 @@ def test_a_whole_model_ships_and_loads_by_name(tmp_path: Path, weights: Path) ->
     assert not list(weights.glob(".*"))  # no staging folder left behind
 
 
+def test_a_whole_model_ships_as_float16_in_half_the_bytes_and_loads_as_float32(tmp_path: Path, weights: Path) -> None:
+    source = tiny_policy(tmp_path / "run" / "final")
+    reports = []
+    for model, accuracy in (("hf:run/final", 0.5), ("hf:preview/tiny", 0.5)):
+        reports.append(tmp_path / f"eval{len(reports)}.json")
+        reports[-1].write_text(json.dumps({"model": model, "world_seed": 0, "split": "test", "lookups": {"cell_accuracy": accuracy}}))
+    saved = ship(source, "tiny", root=weights, evaluations=reports[:1])
+    before = json.loads((saved / "manifest.json").read_text())["evaluation"]
+    # In place, as the nano shipped again, with the figures of the float16 weights.
+    half = ship(saved, "tiny", root=weights, dtype="float16", replace=True, evaluations=reports[1:])
+    tensors, original = load_file(str(half / "model.safetensors")), load_file(str(source / "model.safetensors"))
+    assert tensors.keys() == original.keys() and all(t.dtype == torch.float16 for t in tensors.values())
+    assert (half / "model.safetensors").stat().st_size < 0.6 * (source / "model.safetensors").stat().st_size
+    assert json.loads((half / "config.json").read_text())["dtype"] == "float16"
+    manifest = json.loads((half / "manifest.json").read_text())
+    assert manifest["dtype"] == "float16" and manifest["shipped_from"] == str(source)  # its first shipping stays
+    assert manifest["reshipped"] == [{"from": str(saved), "dtype": "float16", "evaluation_before": before}]
+    assert list(manifest["evaluation"]["figures"]) == ["hf:preview/tiny · world seed 0 · test"]
+    lm = load_model("builtin:tiny")
+    loaded = lm.model.state_dict()
+    assert all(v.dtype == torch.float32 for v in loaded.values())
+    assert all(torch.equal(loaded[k], v.to(torch.float16).float()) for k, v in original.items())  # the rounding, no more
+    ids = torch.tensor([[5, 17, 42, 7]])
+    assert torch.allclose(lm.model(ids).logits, LocalModel.from_pretrained(source).model(ids).logits, atol=1e-2)
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for file in source.iterdir():
+        if file.suffix != ".safetensors":
+            (bare / file.name).write_bytes(file.read_bytes())
+    with pytest.raises(ShipError, match="keeps its weights in no .safetensors file"):
+        ship(bare, "bare", root=weights, dtype="float16")
+    assert not (weights / "bare").exists() and not list(weights.glob(".*"))
+
+
 def test_an_adapter_ships_in_float16_without_its_tokenizer_and_loads_on_its_base(tmp_path: Path, weights: Path) -> None:
     ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
     source = _adapter(tmp_path / "adapter", weights / "tinybase", "builtin:tinybase")
@@ -329,7 +364,7 @@ def test_an_adapter_ships_as_int8_rows_and_loads_to_merge_and_to_train_on(tmp_pa
 
     ship(tiny_policy(tmp_path / "base"), "tinybase", root=weights)
     source = _adapter(tmp_path / "adapter", weights / "tinybase", "builtin:tinybase", r=16)
-    with pytest.raises(ShipError, match="whole model, which ships as saved: int8 is for adapters"):
+    with pytest.raises(ShipError, match="whole model, which ships as saved or as float16: int8 is for adapters"):
         ship(weights / "tinybase", "whole8", root=weights, dtype="int8")
     half = ship(source, "tiny16", root=weights)
     dest = ship(source, "tiny8", root=weights, dtype="int8")
@@ -401,3 +436,5 @@ def test_ship_cli_into_a_preview_folder_leaves_the_shipped_weights(tmp_path: Pat
     assert f"--model hf:{preview / 'nano'}" in " ".join(result.output.split())
     assert (preview / "nano" / "manifest.json").is_file() and sorted(p.name for p in WEIGHTS_DIR.iterdir()) == shipped
     assert isinstance(load_model(f"hf:{preview / 'nano'}"), LocalModel)  # an evaluation loads it as a folder
+    both = CliRunner().invoke(app, ["train", "ship", str(preview / "nano"), "--name", "x", "--into", str(preview), "--int8", "--float16"])
+    assert both.exit_code != 0 and "--int8 and --float16" in str(both.exception) and not (preview / "x").exists()

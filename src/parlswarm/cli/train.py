@@ -88,13 +88,19 @@ def ship(
     int8: Annotated[
         bool, typer.Option("--int8", help="Store an adapter's weights as 8-bit rows and their scales (half of float16's bytes).")
     ] = False,
+    float16: Annotated[
+        bool,
+        typer.Option("--float16", help="Store a whole model's weights as float16 (half the bytes); an adapter ships so anyway."),
+    ] = False,
 ) -> None:
     """Commit a trained model with parlswarm: copy it (an adapter as float16) into weights/NAME with its manifest."""
     with user_errors():
         from parlswarm.models.ship import ship as ship_model
 
+        if int8 and float16:
+            raise ValueError("--int8 and --float16 are two ways to store the weights: pass one")
         dest = ship_model(source, name, evaluations=evaluation, command=command, root=into, replace=replace, fold=fold,
-                           rank=rank, keep_last=keep_last, dtype="int8" if int8 else "float16")
+                           rank=rank, keep_last=keep_last, dtype="int8" if int8 else "float16" if float16 else None)
     size = sum(p.stat().st_size for p in dest.iterdir()) / 2**20
     spec = f"--model hf:{dest}" if into is not None else ("--model builtin" if name == "nano" else f"--model builtin:{name}")
     console.print(f"shipped {source} to {dest} ({size:.1f} MiB): {spec}", highlight=False)

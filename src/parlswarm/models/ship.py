@@ -3,7 +3,8 @@
 ``--model builtin`` is ``weights/nano``; ``--model builtin:NAME`` any other shipped folder. What
 ships has to load on a fresh install and stay small (git holds every version; there is no LFS):
 
-- a whole model is copied as saved;
+- a whole model is copied as saved, or with ``dtype="float16"`` its weights cast to float16
+  (half the bytes; the loader reads them back as float32);
 - a LoRA adapter is cast to float16 (half the bytes; merged into a float32 base it loads as
   float32 again), or with ``dtype="int8"`` stored as 8-bit rows and their scales (a quarter),
   and ships without its tokenizer, since its base brings one. Its base must
@@ -38,7 +39,7 @@ MANIFEST = "manifest.json"
 _NEVER = {"README.md", MANIFEST, "trainer_state.pt"}
 _TOKENIZER = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"}
 _PORTABLE_BASES = ("builtin", "hf-gguf:smollm2")
-AdapterDtype = Literal["float16", "int8"]
+ShipDtype = Literal["float16", "int8"]
 
 
 class ShipError(ValueError):
@@ -142,17 +143,35 @@ def _manifest_of(spec: str) -> Path | None:
     return file if file.is_file() else None
 
 
-def _write_weights(source: Path, staging: Path, dtype: AdapterDtype) -> None:
-    """An adapter's weights (float32, float16 or int8 as saved) as ``dtype``."""
+def _half(tensors: dict[str, Any]) -> dict[str, Any]:
     import torch
+
+    return {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
+
+
+def _write_weights(source: Path, staging: Path, dtype: ShipDtype) -> None:
+    """An adapter's weights (float32, float16 or int8 as saved) as ``dtype``."""
     from safetensors.torch import save_file
 
     tensors = adapter_tensors(source)
     if dtype == "int8":
         save_file(to_int8(tensors), str(staging / ADAPTER_INT8), metadata={"format": "pt"})
     else:
-        half = {k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()}
-        save_file(half, str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+        save_file(_half(tensors), str(staging / ADAPTER_WEIGHTS), metadata={"format": "pt"})
+
+
+def _write_half_model(source: Path, staging: Path) -> set[str]:
+    """A whole model's weights files cast to float16, its config saying so; returns the files written."""
+    from safetensors.torch import load_file, save_file
+
+    written = set()
+    for file in sorted(source.glob("*.safetensors")):
+        save_file(_half(load_file(str(file))), str(staging / file.name), metadata={"format": "pt"})
+        written.add(file.name)
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config["dtype"] = "float16"  # transformers' key; LocalModel loads as float32 whatever it says
+    (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return {*written, "config.json"}
 
 
 def ship(
@@ -166,7 +185,7 @@ def ship(
     fold: bool = False,
     rank: int | None = None,
     keep_last: bool = False,
-    dtype: AdapterDtype = "float16",
+    dtype: ShipDtype | None = None,
 ) -> Path:
     """Copy the saved model in ``source`` to ``root/name`` (``weights/`` by default); returns it.
 
@@ -174,7 +193,8 @@ def ship(
     exactly (ranks add up), or the best approximation of rank ``rank`` (with ``keep_last``, of
     the adapters before the last, which is kept whole: the run being shipped). An adapter's weights
     ship as ``dtype``: float16, or int8 (half float16's bytes, rows scaled by their largest
-    magnitude; :mod:`parlswarm.models.adapter` reads them)."""
+    magnitude; :mod:`parlswarm.models.adapter` reads them); by default float16. A whole model
+    ships as saved, or as ``dtype`` float16."""
     source = Path(source)
     root = WEIGHTS_DIR if root is None else root
     dest = root / name
@@ -187,10 +207,12 @@ def ship(
     base = ""
     if not adapter and not (source / "config.json").is_file():
         raise ShipError(f"{source} holds neither a model (config.json) nor an adapter (adapter_config.json)")
-    if dtype not in ("float16", "int8"):
-        raise ShipError(f"an adapter ships as float16 or int8, not {dtype!r}")
-    if dtype != "float16" and not adapter:
-        raise ShipError(f"{source} is a whole model, which ships as saved: {dtype} is for adapters")
+    if dtype not in (None, "float16", "int8"):
+        raise ShipError(f"a model ships as float16 or int8, not {dtype!r}")
+    if dtype == "int8" and not adapter:
+        raise ShipError(f"{source} is a whole model, which ships as saved or as float16: int8 is for adapters")
+    if dtype == "float16" and not adapter and not any(source.glob("*.safetensors")):
+        raise ShipError(f"{source} keeps its weights in no .safetensors file: only those can ship as float16")
     if (rank is not None or keep_last) and not fold:
         raise ShipError("rank and keep_last apply to a folded adapter: pass fold too")
     if adapter:
@@ -206,11 +228,14 @@ def ship(
     manifest: dict[str, Any] = {}
     if (source / MANIFEST).is_file():
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
-    if "shipped_from" in manifest:
+    if "shipped_from" in manifest or source.resolve().parent in (WEIGHTS_DIR.resolve(), root.resolve()):
         # A shipped model shipped again (in place, as int8, to make room): its history was written
         # when it first shipped (walking it again would find its own folder, which may be its
-        # init); each later shipping is added to it.
-        manifest.setdefault("reshipped", []).append({"from": str(source), "dtype": dtype})
+        # init); each later shipping is added to it. The first shipped models predate shipped_from.
+        shipping: dict[str, Any] = {"from": str(source), "dtype": dtype or ("float16" if adapter else "as saved")}
+        if evaluations and "evaluation" in manifest:
+            shipping["evaluation_before"] = manifest["evaluation"]  # the figures of the weights it replaces
+        manifest.setdefault("reshipped", []).append(shipping)
     else:
         manifest["shipped_from"] = str(source)
         if stages := _stages(manifest, source):
@@ -240,16 +265,21 @@ def ship(
 
 
 def _write(
-    source: Path, dest: Path, staging: Path, manifest: dict[str, Any], base: str | None, dtype: AdapterDtype
+    source: Path, dest: Path, staging: Path, manifest: dict[str, Any], base: str | None, dtype: ShipDtype | None
 ) -> Path:
     """Copy ``source`` into ``staging`` (an adapter, on ``base``, as ``dtype``), then swap it in as ``dest``."""
     adapter = base is not None
     staging.mkdir(parents=True)
+    skip: set[str] = set()  # files of source that are not copied as they are
     if adapter:
-        _write_weights(source, staging, dtype)
+        _write_weights(source, staging, dtype or "float16")
+        skip = {*_TOKENIZER, ADAPTER_WEIGHTS, ADAPTER_INT8}
+        manifest["dtype"] = dtype or "float16"
+    elif dtype == "float16":
+        skip = _write_half_model(source, staging)
         manifest["dtype"] = dtype
     for file in sorted(p for p in source.iterdir() if p.is_file() and p.name not in _NEVER):
-        if adapter and (file.name in _TOKENIZER or file.name in (ADAPTER_WEIGHTS, ADAPTER_INT8)):
+        if file.name in skip:
             continue
         if adapter and file.name == ADAPTER_CONFIG:
             # peft records the base as a path of this machine; name it by its spec instead.
@@ -266,4 +296,4 @@ def _write(
     return dest
 
 
-__all__ = ["MANIFEST", "ShipError", "ship"]
+__all__ = ["MANIFEST", "ShipDtype", "ShipError", "ship"]
