@@ -213,6 +213,8 @@ def ship(
         raise ShipError(f"{source} is a whole model, which ships as saved or as float16: int8 is for adapters")
     if dtype == "float16" and not adapter and not any(source.glob("*.safetensors")):
         raise ShipError(f"{source} keeps its weights in no .safetensors file: only those can ship as float16")
+    if adapter and dtype is None:
+        dtype = "float16"  # half the bytes; merged into its float32 base it loads as float32 again
     if (rank is not None or keep_last) and not fold:
         raise ShipError("rank and keep_last apply to a folded adapter: pass fold too")
     if adapter:
@@ -232,7 +234,7 @@ def ship(
         # A shipped model shipped again (in place, as int8, to make room): its history was written
         # when it first shipped (walking it again would find its own folder, which may be its
         # init); each later shipping is added to it. The first shipped models predate shipped_from.
-        shipping: dict[str, Any] = {"from": str(source), "dtype": dtype or ("float16" if adapter else "as saved")}
+        shipping: dict[str, Any] = {"from": str(source), "dtype": dtype or "as saved"}
         if evaluations and "evaluation" in manifest:
             shipping["evaluation_before"] = manifest["evaluation"]  # the figures of the weights it replaces
         manifest.setdefault("reshipped", []).append(shipping)
@@ -272,9 +274,10 @@ def _write(
     staging.mkdir(parents=True)
     skip: set[str] = set()  # files of source that are not copied as they are
     if adapter:
-        _write_weights(source, staging, dtype or "float16")
+        assert dtype is not None, "ship() gives an adapter its dtype"
+        _write_weights(source, staging, dtype)
         skip = {*_TOKENIZER, ADAPTER_WEIGHTS, ADAPTER_INT8}
-        manifest["dtype"] = dtype or "float16"
+        manifest["dtype"] = dtype
     elif dtype == "float16":
         skip = _write_half_model(source, staging)
         manifest["dtype"] = dtype
