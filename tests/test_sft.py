@@ -565,6 +565,26 @@ def test_lora_trains_an_adapter_alone_resumes_and_loads_merged(tmp_path: Path) -
         SFTRun(whole).run()
 
 
+def test_deepen_to_trains_init_with_more_layers_from_what_it_computed(tmp_path: Path) -> None:
+    import torch
+
+    from parlswarm.models.local import LocalModel
+
+    SFTRun(_tiny_config(tmp_path / "base", steps=1)).run()
+    base_dir = tmp_path / "base" / "final"
+    cfg = _tiny_config(tmp_path / "deep", steps=2)
+    cfg.init, cfg.deepen_to = str(base_dir), 3  # nano-tiny.json has 2 layers
+    manifest = SFTRun(SFTConfig.model_validate(cfg.model_dump())).run()
+    assert manifest["config"]["deepen_to"] == 3
+    base, initial, final = (LocalModel.from_pretrained(d) for d in (base_dir, tmp_path / "deep" / "initial", tmp_path / "deep" / "final"))
+    assert [m.model.config.num_hidden_layers for m in (base, initial, final)] == [2, 3, 3]
+    ids = torch.tensor([list(range(5, 40))])
+    with torch.no_grad():
+        # The deeper model before step 1 is the base; its training then moved it.
+        assert torch.allclose(initial.model(ids).logits, base.model(ids).logits, atol=1e-5)
+        assert not torch.allclose(final.model(ids).logits, base.model(ids).logits, atol=1e-3)
+
+
 def test_lora_config_errors_name_the_setting(tmp_path: Path) -> None:
     from parlswarm.models.base import ModelSpecError
     from parlswarm.models.local import LocalModel

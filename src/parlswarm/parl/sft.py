@@ -32,6 +32,7 @@ from typing import Any, Literal, get_args
 import torch
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, add_adapter, has_adapter, load_adapter, trainable
+from parlswarm.models.deepen import deepen
 from parlswarm.models.local import LocalModel, load_local, module_device
 from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings
 from parlswarm.models.local_specs import weights_digest
@@ -337,6 +338,8 @@ class SFTRun:
                 raise ValueError(f"init {cfg.init} is a LoRA adapter: go on training it with train.lora")
             lm = load_local(str(cfg.init))
             lm.settings = self.settings()
+            if cfg.deepen_to is not None:
+                lm.model = deepen(lm.model, cfg.deepen_to)
             if cfg.train.lora is not None:
                 lm.model = add_adapter(lm.model, cfg.train.lora)
             return lm

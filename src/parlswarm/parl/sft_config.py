@@ -122,6 +122,9 @@ class SFTConfig(BaseModel):
     # Fine-tune this model instead of a new nano model: a save_pretrained folder or a local
     # model spec (``hf:PATH``, ``hf-gguf:FILE``, ``hf-gguf:smollm2``, ``builtin``).
     init: str | None = None
+    # Give init this many decoder layers before training: new layers whose outputs start at
+    # zero, so training goes on from what init computes (parlswarm.models.deepen).
+    deepen_to: int | None = Field(None, ge=2)
     settings: LocalSettings = Field(
         default_factory=lambda: LocalSettings(tool_format="compact", keep_tool_results=1, max_context=None)
     )
@@ -136,6 +139,11 @@ class SFTConfig(BaseModel):
         if self.init is not None and self.init.startswith("hf-gguf:") and self.train.lora is None:
             # transformers de-quantises a GGUF model but cannot save it whole again.
             raise ValueError(f"init {self.init!r} is a GGUF model: fine-tune it with train.lora (an adapter)")
+        if self.deepen_to is not None and (self.init is None or self.train.lora is not None):
+            raise ValueError(
+                "deepen_to deepens a trained model, trained whole: it needs init and no train.lora "
+                "(a new model takes its depth from the architecture file)"
+            )
         return self
 
     @classmethod
