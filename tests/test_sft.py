@@ -583,6 +583,11 @@ def test_deepen_to_trains_init_with_more_layers_from_what_it_computed(tmp_path: 
         # The deeper model before step 1 is the base; its training then moved it.
         assert torch.allclose(initial.model(ids).logits, base.model(ids).logits, atol=1e-5)
         assert not torch.allclose(final.model(ids).logits, base.model(ids).logits, atol=1e-3)
+    # A depth init cannot reach is refused before any trace is recorded.
+    cfg.out_dir, cfg.deepen_to = tmp_path / "too-deep", 5
+    with pytest.raises(ValueError, match=f"deepen_to 5 for init {base_dir}: cannot deepen 2 layers to 5: between 3 and 4"):
+        SFTRun(cfg).run()
+    assert not (tmp_path / "too-deep" / "data.pt").exists()
 
 
 def test_lora_config_errors_name_the_setting(tmp_path: Path) -> None:

@@ -32,10 +32,10 @@ from typing import Any, Literal, get_args
 import torch
 
 from parlswarm.models.adapter import ADAPTER_CONFIG, add_adapter, has_adapter, load_adapter, trainable
-from parlswarm.models.deepen import deepen
+from parlswarm.models.deepen import deepen, expansion_points
 from parlswarm.models.local import LocalModel, load_local, module_device
 from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings
-from parlswarm.models.local_specs import weights_digest
+from parlswarm.models.local_specs import local_path, weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordinary_tokens
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
@@ -350,6 +350,17 @@ class SFTRun:
         model = build_model(arch, tokenizer, seed=cfg.train.seed)
         return LocalModel(model, tokenizer, name="nano", settings=cfg.settings)
 
+    def check_depth(self) -> None:
+        """Refuse a ``deepen_to`` that init's depth cannot reach (see :func:`expansion_points`)."""
+        cfg = self.config
+        config = local_path(str(cfg.init)) / "config.json"
+        if cfg.deepen_to is not None and config.is_file():
+            layers = json.loads(config.read_text(encoding="utf-8"))["num_hidden_layers"]
+            try:
+                expansion_points(layers, cfg.deepen_to)
+            except ValueError as exc:
+                raise ValueError(f"deepen_to {cfg.deepen_to} for init {cfg.init}: {exc}") from None
+
     def base(self) -> str:
         """Under LoRA, the model the adapter applies to: ``init``, or init's own base when init is an adapter."""
         init = str(self.config.init)
@@ -424,6 +435,8 @@ class SFTRun:
             lm = self.load(start)
             blob = torch.load(data_file, weights_only=False)
             return lm, Dataset([Sample(**s) for s in blob["train"]], [Sample(**s) for s in blob["dev"]], blob["stats"])
+        if cfg.deepen_to is not None:
+            self.check_depth()  # before minutes of traces, not after
         t0 = time.perf_counter()
         conversations = self.conversations(cfg.data.world_seeds)
         dev_conversations = (
