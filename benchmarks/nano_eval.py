@@ -8,10 +8,14 @@
 2. **Single mode**: every task of at most ``--max-rows`` rows, the model alone with the
    world tools (``Swarm(mode="single")``, the bench's budgets); Item-F1, Row-F1, success.
 
-Two diagnostics come with the look-ups, to show where a low figure comes from (they are not
+Diagnostics come with the look-ups, to show where a low figure comes from (they are not
 acceptance figures): the share of replies whose table header is the task's exactly, and the
 cell accuracy the replies would have had under the right header (the scorer rejects a table
-whose columns are not the required ones, whatever its values).
+whose columns are not the required ones, whatever its values); and the *plan*, the texts of
+the look-up's ``find`` calls in order: the share of look-ups whose plan is the ``find``
+expert's for the same sub-task exactly, the cell accuracy of those and of the others, and the
+share whose plan asks for one text twice. A wrong plan is a wrong reading list; a right plan
+with wrong cells is a value copied wrong.
 
 Runs go concurrently so a LocalModel decodes them in batches; each is an ordinary runtime
 run. ``--model expert`` checks the harness itself (it should score 1.0).
@@ -38,6 +42,8 @@ from parlswarm.scoring import score_response
 from parlswarm.scoring.table import render_markdown_table
 from parlswarm.scoring.tasks import GoldTable
 from parlswarm.swarm import Swarm
+from parlswarm.trace.events import ToolStarted
+from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
 from parlswarm.world.factbook import Factbook
@@ -76,6 +82,22 @@ def header_blind_accuracy(task: Any, gold: GoldTable, header: list[str], reply: 
     return cell_accuracy(score_response(task, gold, repaired), len(header) - 1)
 
 
+def find_plan(trace: Trace) -> list[str]:
+    """The texts of an agent's ``find`` calls, in order: what it set out to read."""
+    plan = []
+    for event in trace.events:
+        if isinstance(event, ToolStarted) and event.tool == "find":
+            try:
+                plan.append(str(json.loads(event.arguments).get("text", "")))
+            except (json.JSONDecodeError, AttributeError):
+                plan.append(event.arguments)  # a malformed call: its text as written
+    return plan
+
+
+def mean_or_none(values: list[float] | list[bool]) -> float | None:
+    return statistics.mean(values) if values else None
+
+
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
     calls_per_step: int | None = None,
@@ -93,14 +115,19 @@ async def lookups(
     jobs = rng.sample(jobs, min(n, len(jobs)))
     gate = asyncio.Semaphore(concurrency)
     budgets = Budgets(max_orchestrator_steps=max_steps, max_tool_calls_per_step=calls_per_step)
+    planner = load_model("expert:find")  # the plan each look-up is compared with
 
     async def one(bt: Any, parsed: Any, row: list[str]) -> dict[str, Any]:
         name = row[0]
         codes = dict(region_members(world.docs[region_doc_id(parsed.region)].text))
         prompt = ExpertModel.subtask(parsed, [(name, codes[name])])
         agent = Agent(SUBAGENT, model, SUBAGENT_PROMPT, tools=tools, max_steps=budgets.max_orchestrator_steps)
+        trace, expert_trace = Trace(), Trace()
         async with gate:
-            result = await agent.run(prompt, budgets)
+            result = await agent.run(prompt, budgets, trace)
+        expert = Agent(SUBAGENT, planner, SUBAGENT_PROMPT, tools=tools, max_steps=budgets.max_orchestrator_steps)
+        await expert.run(prompt, Budgets(max_orchestrator_steps=max_steps), expert_trace)
+        plan, expert_plan = find_plan(trace), find_plan(expert_trace)
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
@@ -111,6 +138,9 @@ async def lookups(
             "cell_accuracy": acc,
             "header_right": any(ln.strip() == header for ln in result.content.splitlines()),
             "cells_if_header_right": header_blind_accuracy(bt.task, gold, parsed.header, result.content),
+            "plan": plan,
+            "plan_right": plan == expert_plan,
+            "plan_repeats": len(set(plan)) < len(plan),
             "steps": result.steps,
             "stop": result.stop_reason,
             "reply": result.content,  # what the model answered, to read when the figure is low
@@ -120,12 +150,16 @@ async def lookups(
     results = await asyncio.gather(*(one(*j) for j in jobs))
     return {
         "lookups": len(results),
-        "cell_accuracy": statistics.mean(r["cell_accuracy"] for r in results) if results else None,
-        "all_cells_right": statistics.mean(r["cell_accuracy"] == 1.0 for r in results) if results else None,
-        "mean_steps": statistics.mean(r["steps"] for r in results) if results else None,
+        "cell_accuracy": mean_or_none([r["cell_accuracy"] for r in results]),
+        "all_cells_right": mean_or_none([r["cell_accuracy"] == 1.0 for r in results]),
+        "mean_steps": mean_or_none([r["steps"] for r in results]),
         # diagnostics (see header_blind_accuracy): where a 0 comes from
-        "header_right": statistics.mean(r["header_right"] for r in results) if results else None,
-        "cells_if_header_right": statistics.mean(r["cells_if_header_right"] for r in results) if results else None,
+        "header_right": mean_or_none([r["header_right"] for r in results]),
+        "cells_if_header_right": mean_or_none([r["cells_if_header_right"] for r in results]),
+        "plan_right": mean_or_none([r["plan_right"] for r in results]),
+        "cells_if_plan_right": mean_or_none([r["cell_accuracy"] for r in results if r["plan_right"]]),
+        "cells_if_plan_wrong": mean_or_none([r["cell_accuracy"] for r in results if not r["plan_right"]]),
+        "plan_repeats": mean_or_none([r["plan_repeats"] for r in results]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -161,7 +195,7 @@ async def single_mode(
 
     t0 = time.perf_counter()
     results = await asyncio.gather(*(one(bt) for bt in bench_tasks))
-    mean = lambda k: statistics.mean(r[k] for r in results) if results else None  # noqa: E731
+    mean = lambda k: mean_or_none([r[k] for r in results])  # noqa: E731
     return {
         "tasks": len(results),
         "item_f1": mean("item_f1"),
@@ -171,6 +205,10 @@ async def single_mode(
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
+
+
+def figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def cap_replies(model: Any, max_new_tokens: int | None) -> None:
@@ -237,7 +275,9 @@ def main() -> None:
             f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: header right {lk['header_right']:.3f}, "
-            f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}"
+            f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}; "
+            f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
+            f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}"
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:

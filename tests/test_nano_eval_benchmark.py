@@ -69,5 +69,22 @@ def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         report = json.loads(out.read_text())
-        figures[report["calls_per_step"]] = report["subagent_lookups"]["cell_accuracy"]
-    assert figures[None] == 1.0 and figures[1] < 1.0
+        lookups = report["subagent_lookups"]
+        figures[report["calls_per_step"]] = (lookups["cell_accuracy"], lookups["plan_right"], lookups["cells_if_plan_right"])
+        assert lookups["plan_repeats"] == 0.0
+    # Uncapped, the expert's plan is its own; capped, only each reply's first find runs.
+    assert figures[None] == (1.0, 1.0, 1.0)
+    assert figures[1][0] < 1.0 and figures[1][1:] == (0.0, None)
+
+
+def test_a_plan_is_the_find_texts_in_order_a_malformed_call_as_written() -> None:
+    from parlswarm.trace.events import ToolStarted
+
+    nano_eval = _module()
+    trace = nano_eval.Trace()
+    for i, (tool, arguments) in enumerate(
+        [("find", '{"doc_id": "gb", "text": "Area"}'), ("open_page", '{"doc_id": "gb"}'),
+         ("find", '{"doc_id": "gb", "text": "Area"}'), ("find", '{"doc_id": "gb", "text": "Coast')]
+    ):
+        trace.emit(ToolStarted(agent_id="a", step=1, call_id=str(i), tool=tool, arguments=arguments))
+    assert nano_eval.find_plan(trace) == ["Area", "Area", '{"doc_id": "gb", "text": "Coast']
