@@ -435,8 +435,7 @@ class SFTRun:
             lm = self.load(start)
             blob = torch.load(data_file, weights_only=False)
             return lm, Dataset([Sample(**s) for s in blob["train"]], [Sample(**s) for s in blob["dev"]], blob["stats"])
-        if cfg.deepen_to is not None:
-            self.check_depth()  # before minutes of traces, not after
+        self.check_depth()  # before minutes of traces, not after
         t0 = time.perf_counter()
         conversations = self.conversations(cfg.data.world_seeds)
         dev_conversations = (
