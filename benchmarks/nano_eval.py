@@ -126,6 +126,7 @@ async def lookups(
         async with gate:
             result = await agent.run(prompt, budgets, trace)
         expert = Agent(SUBAGENT, planner, SUBAGENT_PROMPT, tools=tools, max_steps=budgets.max_orchestrator_steps)
+        # Uncapped: a model run under --calls-per-step is compared with the whole reading list.
         await expert.run(prompt, Budgets(max_orchestrator_steps=max_steps), expert_trace)
         plan, expert_plan = find_plan(trace), find_plan(expert_trace)
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])

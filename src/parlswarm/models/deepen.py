@@ -53,9 +53,8 @@ def deepen(model: PreTrainedModel, target: int) -> PreTrainedModel:
         if i in points:
             new = copy.deepcopy(layer)
             with torch.no_grad():
-                new.self_attn.o_proj.weight.zero_()
-                new.mlp.down_proj.weight.zero_()
                 for proj in (new.self_attn.o_proj, new.mlp.down_proj):
+                    proj.weight.zero_()
                     if proj.bias is not None:
                         proj.bias.zero_()
             layers.append(new)
