@@ -233,6 +233,30 @@ def test_a_stage_whose_init_folder_holds_other_weights_now_ends_the_known_histor
     assert len(stages) == 1 and stages[0]["init_digest"] == started_from and "not known" in stages[0]["unknown"]
 
 
+def test_a_round_shipped_over_its_own_init_still_gives_the_history_before_it(tmp_path: Path, weights: Path) -> None:
+    # Round 1 started from builtin:tiny (weights W0, whose history is "zero") and was shipped
+    # over it; round 2 started from round 1's own folder. builtin:tiny no longer holds W0, but
+    # its manifest is round 1's, which started from W0 too: its stages are W0's history.
+    ship(tiny_policy(tmp_path / "w0"), "tiny", root=weights)
+    shipped = weights / "tiny"
+    (shipped / "manifest.json").write_text(json.dumps({"git_commit": "zero", "config": {"init": None}, "stages": []}))
+    w0 = weights_digest(str(shipped))
+    round1 = tiny_policy(tmp_path / "round1")
+    (weights_file,) = round1.glob("*.safetensors")
+    save_file({k: v + 1 for k, v in load_file(str(weights_file)).items()}, str(weights_file))  # trained: not W0
+    (round1 / "manifest.json").write_text(json.dumps({"git_commit": "one", "config": {"init": str(shipped)}, "init_digest": w0}))
+    ship(round1, "tiny", root=weights, replace=True)
+    assert [st["git_commit"] for st in json.loads((shipped / "manifest.json").read_text())["stages"]] == ["zero"]
+
+    round2 = tiny_policy(tmp_path / "round2")
+    round2_manifest = {"git_commit": "two", "config": {"init": str(round1)}, "init_digest": weights_digest(str(round1))}
+    (round2 / "manifest.json").write_text(json.dumps(round2_manifest))
+    ship(round2, "tiny", root=weights, replace=True)
+    stages = json.loads((shipped / "manifest.json").read_text())["stages"]
+    assert [st.get("git_commit") for st in stages] == ["zero", "one"]  # then "two" itself
+    assert not any("unknown" in st for st in stages)
+
+
 def _update(model: LocalModel, base: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """What the adapters merged into ``model`` add to each weight of ``base``."""
     return {k: v.double() - base[k].double() for k, v in model.model.state_dict().items()}

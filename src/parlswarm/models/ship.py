@@ -96,7 +96,12 @@ def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
     init, recorded = _started_from(manifest, folder)
     while init and (file := _manifest_of(init)) is not None and len(stages) < 100:
         if recorded and not _holds(init, recorded):
-            # The folder was trained on or shipped over since: its manifest tells another model's history.
+            # The folder was trained on or shipped over since: its manifest tells another model's
+            # history. When that model started from the same weights as this stage did (the
+            # stage's round was shipped over its own init), its recorded stages are their history.
+            now = json.loads(file.read_text(encoding="utf-8"))
+            if now.get("init_digest") == recorded and "stages" in now:
+                return [*now["stages"], *stages]
             stages.insert(0, {
                 "init_folder": init, "init_digest": recorded,
                 "unknown": f"{init} now holds other weights than the stage after it started from; the stages before are not known",
