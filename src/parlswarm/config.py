@@ -24,7 +24,7 @@ def load_yaml_model(cls: type[M], path: str | Path, what: str, overrides: dict[s
     Raises FileNotFoundError or ValueError with one line naming ``what``, the file and each bad field.
     """
     path = Path(path)
-    data = config_mapping(path, what)
+    data = _config_mapping(path, what)
     data.update(overrides or {})
     try:
         return cls.model_validate(data)
@@ -33,7 +33,7 @@ def load_yaml_model(cls: type[M], path: str | Path, what: str, overrides: dict[s
         raise ValueError(f"{what} {path}: {problems}") from None
 
 
-def config_mapping(path: Path, what: str, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+def _config_mapping(path: Path, what: str, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The settings of the YAML file at ``path``, those of the file it ``extends`` beneath them."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -54,7 +54,7 @@ def config_mapping(path: Path, what: str, _chain: tuple[Path, ...] = ()) -> dict
     if parent_path in chain:
         loop = " -> ".join(str(p) for p in (*chain, parent_path))
         raise ValueError(f"{what} {path}: {EXTENDS} comes back to a file it started from: {loop}")
-    return _laid_over(config_mapping(parent_path, what, chain), data)
+    return _laid_over(_config_mapping(parent_path, what, chain), data)
 
 
 def _laid_over(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
