@@ -95,19 +95,18 @@ def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     init, recorded = _started_from(manifest, folder)
     while init and (file := _manifest_of(init)) is not None and len(stages) < 100:
+        earlier = json.loads(file.read_text(encoding="utf-8"))
         if recorded and not _holds(init, recorded):
             # The folder was trained on or shipped over since: its manifest tells another model's
             # history. When that model started from the same weights as this stage did (the
             # stage's round was shipped over its own init), its recorded stages are their history.
-            now = json.loads(file.read_text(encoding="utf-8"))
-            if now.get("init_digest") == recorded and "stages" in now:
-                return [*now["stages"], *stages]
+            if earlier.get("init_digest") == recorded and "stages" in earlier:
+                return [*earlier["stages"], *stages]
             stages.insert(0, {
                 "init_folder": init, "init_digest": recorded,
                 "unknown": f"{init} now holds other weights than the stage after it started from; the stages before are not known",
             })
             return stages
-        earlier = json.loads(file.read_text(encoding="utf-8"))
         stages.insert(0, {"init_folder": init, **{k: v for k, v in earlier.items() if k != "stages"}})
         if "stages" in earlier:
             # A shipped model's manifest holds its history as it was shipped. Its own init may
