@@ -15,7 +15,9 @@ whose columns are not the required ones, whatever its values); and the *plan*, t
 the look-up's ``find`` calls in order: the share of look-ups whose plan is the ``find``
 expert's for the same sub-task exactly, the cell accuracy of those and of the others, and the
 share whose plan asks for one text twice. A wrong plan is a wrong reading list; a right plan
-with wrong cells is a value copied wrong.
+with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
+has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
+row, so a filtered look-up that answers "left out" compared its value wrong.
 
 Runs go concurrently so a LocalModel decodes them in batches; each is an ordinary runtime
 run. ``--model expert`` checks the harness itself (it should score 1.0).
@@ -100,7 +102,7 @@ def mean_or_none(values: list[float] | list[bool]) -> float | None:
 
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
-    calls_per_step: int | None = None,
+    calls_per_step: int | None = None, traces: Path | None = None,
 ) -> dict[str, Any]:
     tools = world_tools(world)
     jobs = []
@@ -125,6 +127,8 @@ async def lookups(
         trace, expert_trace = Trace(), Trace()
         async with gate:
             result = await agent.run(prompt, budgets, trace)
+        if traces is not None:
+            trace.save_jsonl(traces / f"{bt.task.instance_id}.{codes[name]}.lookup.jsonl")
         expert = Agent(SUBAGENT, planner, SUBAGENT_PROMPT, tools=tools, max_steps=budgets.max_orchestrator_steps)
         # Uncapped: a model run under --calls-per-step is compared with the whole reading list.
         await expert.run(prompt, Budgets(max_orchestrator_steps=max_steps), expert_trace)
@@ -142,6 +146,7 @@ async def lookups(
             "plan": plan,
             "plan_right": plan == expert_plan,
             "plan_repeats": len(set(plan)) < len(plan),
+            "filtered": parsed.filter is not None,
             "steps": result.steps,
             "stop": result.stop_reason,
             "reply": result.content,  # what the model answered, to read when the figure is low
@@ -161,6 +166,9 @@ async def lookups(
         "cells_if_plan_right": mean_or_none([r["cell_accuracy"] for r in results if r["plan_right"]]),
         "cells_if_plan_wrong": mean_or_none([r["cell_accuracy"] for r in results if not r["plan_right"]]),
         "plan_repeats": mean_or_none([r["plan_repeats"] for r in results]),
+        "with_filter": sum(r["filtered"] for r in results),
+        "cells_with_filter": mean_or_none([r["cell_accuracy"] for r in results if r["filtered"]]),
+        "cells_without_filter": mean_or_none([r["cell_accuracy"] for r in results if not r["filtered"]]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -239,7 +247,10 @@ def main() -> None:
         "--calls-per-step", type=int, default=None,
         help="tool calls an agent may make in one reply (Budgets.max_tool_calls_per_step; default: no cap)",
     )
-    parser.add_argument("--traces", type=Path, default=None, help="save each single-mode run's trace (JSONL) in this folder")
+    parser.add_argument(
+        "--traces", type=Path, default=None,
+        help="save each run's trace (JSONL) in this folder: TASK.CODE.lookup.jsonl, TASK.single.jsonl",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
     args = parser.parse_args()
 
@@ -264,11 +275,13 @@ def main() -> None:
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if args.traces is not None:
+        args.traces.mkdir(parents=True, exist_ok=True)
     if args.lookups:
         report["subagent_lookups"] = asyncio.run(
             lookups(
                 model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps,
-                args.calls_per_step,
+                args.calls_per_step, args.traces,
             )
         )
         lk = report["subagent_lookups"]
@@ -278,13 +291,13 @@ def main() -> None:
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: header right {lk['header_right']:.3f}, "
             f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}; "
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
-            f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}"
+            f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
+            f"cell accuracy with the task's filter {figure(lk['cells_with_filter'])} ({lk['with_filter']} look-ups), "
+            f"without {figure(lk['cells_without_filter'])}"
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:
         cap_replies(model, args.single_max_new_tokens)
-        if args.traces is not None:
-            args.traces.mkdir(parents=True, exist_ok=True)
         report["single_mode"] = asyncio.run(
             single_mode(model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step)
         )

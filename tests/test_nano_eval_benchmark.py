@@ -62,9 +62,10 @@ def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
     figures = {}
     for cap in ([], ["--calls-per-step", "1"]):
         out = tmp_path / f"eval{len(cap)}.json"
+        traces = tmp_path / f"traces{len(cap)}"
         proc = subprocess.run(
             [sys.executable, str(SCRIPT), "--model", "expert:find", "--world-seed", "1000", "--lookups", "4",
-             "--max-rows", "-1", *cap, "--out", str(out)],
+             "--max-rows", "-1", *cap, "--traces", str(traces), "--out", str(out)],
             capture_output=True, text=True, timeout=300,
         )
         assert proc.returncode == 0, proc.stderr
@@ -72,6 +73,10 @@ def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
         lookups = report["subagent_lookups"]
         figures[report["calls_per_step"]] = (lookups["cell_accuracy"], lookups["plan_right"], lookups["cells_if_plan_right"])
         assert lookups["plan_repeats"] == 0.0
+        assert len(list(traces.glob("*.lookup.jsonl"))) == 4  # each look-up's trace, to read when a figure is low
+        filtered = [r["cell_accuracy"] for r in lookups["runs"] if r["filtered"]]
+        assert lookups["with_filter"] == len(filtered)
+        assert lookups["cells_with_filter"] == (sum(filtered) / len(filtered) if filtered else None)
     # Uncapped, the expert's plan is its own; capped, only each reply's first find runs.
     assert figures[None] == (1.0, 1.0, 1.0)
     assert figures[1][0] < 1.0 and figures[1][1:] == (0.0, None)

@@ -167,6 +167,64 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
         DataConfig(note_style="checked", reader="pages")
 
 
+def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.parl.notes import aligned_numbers
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tasks import make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    assert aligned_numbers("1885", "400") == ("1885", "0400")
+    assert aligned_numbers("2.04", "2.5") == ("2.04", "2.50")
+    assert aligned_numbers("-66", "100") == ("-066", "100")
+    assert aligned_numbers("7", "12.25") == ("07.00", "12.25")
+    task = min(
+        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
+        key=lambda t: (len(t.rows), t.instance_id),
+    )
+    parsed = parse_query(task.query)
+    assert parsed is not None and parsed.filter is not None and parsed.filter_field is not None
+
+    def notes_of(style: str) -> tuple[list[str], str]:
+        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
+        result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
+        (messages, _), = recorder.conversations()
+        turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
+        assert result.answer == turns[-1]
+        return [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines(), result.answer
+
+    compared, answer = notes_of("compared")
+    verbatim, verbatim_answer = notes_of("verbatim")
+    table = answer[answer.index("Here is the table") :]
+    assert table == verbatim_answer[verbatim_answer.index("Here is the table") :]  # the notes differ, not the table
+    label = dict(zip(parsed.columns, parsed.header[1:])).get(parsed.filter_field, parsed.filter_field.label)
+    checks = [ln for ln in compared if re.match(rf"^.+ \([a-z]{{2}}\): {re.escape(label)} = ", ln)]
+    places = len(world.factbook.regions[task.spec.region].members)
+    assert 0 < len(checks) <= places
+    gold = ["| " + " | ".join(row) + " |" for row in task.rows]
+    threshold = parsed.filter_field.cell(parsed.filter.value)
+    for line in checks:
+        m = re.match(rf"^(.+) \(([a-z]{{2}})\): .* = (\S+) vs (\S+): (above|below|equal): (kept|left out)$", line)
+        assert m is not None, line
+        name, _, mine, theirs, relation, verdict = m.groups()
+        assert float(theirs) == float(threshold) and len(mine) == len(theirs)  # digit under digit
+        value = float(mine)
+        assert relation == ("above" if value > float(threshold) else "below" if value < float(threshold) else "equal")
+        assert (verdict == "kept") == (relation == parsed.filter.op)
+        row = next((g for g in gold if g.startswith(f"| {name} |")), None)
+        after = compared[compared.index(line) + 1 : compared.index(line) + 2]
+        if verdict == "left out":  # the filter's verdict is the place's only note
+            assert row is None and not any(ln.startswith((f"| {name} |", f"{name} (")) for ln in after)
+        elif row is not None:  # kept and answered: its row follows
+            assert after == [row]
+    # Without the comparisons the notes are the verbatim ones, less the places the filter left out.
+    rest = [ln for ln in compared if ln not in checks]
+    dropped = [ln for ln in verbatim if ln not in rest]
+    assert all(ln.endswith(": left out") for ln in dropped)
+    assert len(dropped) == sum(ln.endswith(": left out") for ln in checks)
+    with pytest.raises(ValueError, match="data.reader"):
+        DataConfig(note_style="compared", reader="pages")
+
+
 def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.agent import Agent
     from parlswarm.types import Budgets

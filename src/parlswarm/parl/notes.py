@@ -17,9 +17,13 @@ from typing import Any, Literal, get_args
 
 from parlswarm.types import Message, ModelResponse, ToolMessage, ToolSpec, content_text
 
-NoteStyle = Literal["labelled", "row", "verbatim", "checked", "tracked", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "compared", "checked", "tracked", "stepwise"]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
+# The styles that need the find reader's results (they note rows of find results).
+FIND_STYLES = ("compared", *CHECKED_STYLES)
+# The styles that copy the answer's header and the index's lines into the notes.
+VERBATIM_STYLES = ("verbatim", *FIND_STYLES)
 # The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
 PLAIN_NOTE_STYLES: tuple[str, ...] = tuple(s for s in get_args(NoteStyle) if s != "stepwise")
 
@@ -50,6 +54,14 @@ class NotingExpert:
     SmolLM2 adapter trained on such notes came to write it for places with every value found
     and no filter (docs/local-model.md, "Checked notes"). Here the decision follows the
     values it rests on.
+    ``compared`` (``find`` reader): as ``verbatim``, but when the task has a filter, every
+    place whose filter value was read is first noted with the comparison, the value and the
+    threshold written to the same digits (``Palau (ps): Coastline (km) = 1885 vs 0400:
+    above: kept``), then as ``verbatim`` (its row, or ``left out`` for a missing value; a
+    place the filter leaves out has no other line). The nano model, noting ``left out``
+    first, left out places that passed (a coastline of 1,885 km "not above 400"): the keep
+    decision rested on a value and a threshold it had not written down; here both stand side
+    by side, digit under digit, before the verdict.
     ``tracked`` (``find`` reader): as ``checked``, and every turn that read the index or a
     place ends its notes with the place to read next, ``Next: Name (code)`` (the first place
     of the index, or of the sub-task's list, not yet read), or ``Next: none: answer`` once
@@ -170,7 +182,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
-        return table_line(task.header) if style in ("verbatim", *CHECKED_STYLES) else ""
+        return table_line(task.header) if style in VERBATIM_STYLES else ""
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
@@ -186,7 +198,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
             continue
         if view.doc_id.startswith("region/"):
             places = region_members(view.body)
-            if places and style in ("verbatim", *CHECKED_STYLES):  # the index's own lines
+            if places and style in VERBATIM_STYLES:  # the index's own lines
                 lines.append(_index_note(places))
             elif places:
                 lines.append("Places: " + ", ".join(f"{n} ({c})" for n, c in places))
@@ -267,6 +279,11 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
         if style in CHECKED_STYLES:
             lines.extend(_checked_note(task, name, read))
             continue
+        comparison = _comparison_note(task, name, code, read) if style == "compared" else None
+        if comparison is not None:
+            lines.append(comparison)
+            if comparison.endswith(": left out"):
+                continue  # the filter's verdict is the place's note
         parts = []
         cells: dict[str, str] = {}
         left_out = False
@@ -323,6 +340,35 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     if missing is not None:
         lines.append(f"{labels[missing.id]}: no value: left out")
     return lines
+
+
+def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any]) -> str | None:
+    """A place's ``compared`` note: its filter value against the threshold, and the verdict
+    (None without a filter, or when the filter's value was not read or the page has none)."""
+    flt = task.filter_field
+    value = read.get(flt.id) if flt is not None else None
+    if flt is None or value is None:
+        return None
+    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    mine, threshold = aligned_numbers(flt.cell(value), flt.cell(task.filter.value))
+    relation = "above" if value > task.filter.value else "below" if value < task.filter.value else "equal"
+    verdict = "kept" if task.passes_filter(value) else "left out"
+    return f"{name} ({code}): {labels.get(flt.id, flt.label)} = {mine} vs {threshold}: {relation}: {verdict}"
+
+
+def aligned_numbers(a: str, b: str) -> tuple[str, str]:
+    """Two plain-digit numbers written to the same digits: whole parts zero-padded on the left,
+    fractions on the right (``1885``/``400`` -> ``1885``/``0400``; ``2.04``/``2.5`` -> ``2.04``/``2.50``),
+    so that comparing them is reading digit under digit from the left."""
+    parts = []
+    for text in (a, b):
+        sign = "-" if text.startswith("-") else ""
+        whole, _, frac = text.lstrip("-").partition(".")
+        parts.append((sign, whole, frac))
+    width = max(len(w) for _, w, _ in parts)
+    decimals = max(len(f) for _, _, f in parts)
+    out = [f"{s}{w.rjust(width, '0')}" + (f".{f.ljust(decimals, '0')}" if decimals else "") for s, w, f in parts]
+    return out[0], out[1]
 
 
 def _slug_of(section: str) -> str:

@@ -11,7 +11,7 @@ from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings
 from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.copy_task import CopyTaskConfig
-from parlswarm.parl.notes import CHECKED_STYLES, NoteStyle
+from parlswarm.parl.notes import FIND_STYLES, NoteStyle
 
 LookupPlaces = Literal["region", "gold"]  # where relabelled look-ups draw their place (parlswarm.parl.relabel)
 
@@ -80,7 +80,7 @@ class DataConfig(BaseModel):
     def _stepwise_reads_with_find(self) -> DataConfig:
         if self.note_style == "stepwise" and self.reader != "find":
             raise ValueError("data.note_style 'stepwise' notes find results one at a time: set data.reader to 'find'")
-        if self.note_style in CHECKED_STYLES and self.reader != "find":
+        if self.note_style in FIND_STYLES and self.reader != "find":
             raise ValueError(f"data.note_style '{self.note_style}' notes the rows of find results: set data.reader to 'find'")
         return self
 
