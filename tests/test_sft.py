@@ -203,7 +203,7 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
     gold = ["| " + " | ".join(row) + " |" for row in task.rows]
     threshold = parsed.filter_field.cell(parsed.filter.value)
     for line in checks:
-        m = re.match(rf"^(.+) \(([a-z]{{2}})\): .* = (\S+) vs (\S+): (above|below|equal): (kept|left out)$", line)
+        m = re.match(r"^(.+) \(([a-z]{2})\): .* = (\S+) vs (\S+): (above|below|equal): (kept|left out)$", line)
         assert m is not None, line
         name, _, mine, theirs, relation, verdict = m.groups()
         assert float(theirs) == float(threshold) and len(mine) == len(theirs)  # digit under digit
