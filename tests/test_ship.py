@@ -233,7 +233,7 @@ def test_a_stage_whose_init_folder_holds_other_weights_now_ends_the_known_histor
     assert len(stages) == 1 and stages[0]["init_digest"] == started_from and "not known" in stages[0]["unknown"]
 
 
-def test_a_round_shipped_over_its_own_init_still_gives_the_history_before_it(tmp_path: Path, weights: Path) -> None:
+def test_rounds_shipped_over_their_own_init_still_give_the_history_before_them(tmp_path: Path, weights: Path) -> None:
     # Round 1 started from builtin:tiny (weights W0, whose history is "zero") and was shipped
     # over it; round 2 started from round 1's own folder. builtin:tiny no longer holds W0, but
     # its manifest is round 1's, which started from W0 too: its stages are W0's history.
@@ -249,11 +249,24 @@ def test_a_round_shipped_over_its_own_init_still_gives_the_history_before_it(tmp
     assert [st["git_commit"] for st in json.loads((shipped / "manifest.json").read_text())["stages"]] == ["zero"]
 
     round2 = tiny_policy(tmp_path / "round2")
+    (weights_file,) = round2.glob("*.safetensors")
+    save_file({k: v + 2 for k, v in load_file(str(weights_file)).items()}, str(weights_file))  # trained: neither W0 nor round 1
     round2_manifest = {"git_commit": "two", "config": {"init": str(round1)}, "init_digest": weights_digest(str(round1))}
     (round2 / "manifest.json").write_text(json.dumps(round2_manifest))
     ship(round2, "tiny", root=weights, replace=True)
     stages = json.loads((shipped / "manifest.json").read_text())["stages"]
     assert [st.get("git_commit") for st in stages] == ["zero", "one"]  # then "two" itself
+    assert not any("unknown" in st for st in stages)
+
+    # Round 3 started from round 2's folder and is shipped over builtin:tiny again: the walk
+    # reaches round 1's init (builtin:tiny, now round 2) and finds W0's history before the
+    # stage of round 2's record that started from W0.
+    round3 = tiny_policy(tmp_path / "round3")
+    round3_manifest = {"git_commit": "three", "config": {"init": str(round2)}, "init_digest": weights_digest(str(round2))}
+    (round3 / "manifest.json").write_text(json.dumps(round3_manifest))
+    ship(round3, "tiny", root=weights, replace=True)
+    stages = json.loads((shipped / "manifest.json").read_text())["stages"]
+    assert [st.get("git_commit") for st in stages] == ["zero", "one", "two"]  # then "three" itself
     assert not any("unknown" in st for st in stages)
 
 

@@ -98,10 +98,12 @@ def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
         earlier = json.loads(file.read_text(encoding="utf-8"))
         if recorded and not _holds(init, recorded):
             # The folder was trained on or shipped over since: its manifest tells another model's
-            # history. When that model started from the same weights as this stage did (the
-            # stage's round was shipped over its own init), its recorded stages are their history.
-            if earlier.get("init_digest") == recorded and "stages" in earlier:
-                return [*earlier["stages"], *stages]
+            # history. If that history holds a stage that started from the same weights as this
+            # one did (a round shipped over its own init, once or more), what came before that
+            # stage is this one's history too.
+            history = _history_of(earlier, recorded)
+            if history is not None:
+                return [*history, *stages]
             stages.insert(0, {
                 "init_folder": init, "init_digest": recorded,
                 "unknown": f"{init} now holds other weights than the stage after it started from; the stages before are not known",
@@ -115,6 +117,20 @@ def _stages(manifest: dict[str, Any], folder: Path) -> list[dict[str, Any]]:
             return [*earlier["stages"], *stages]
         init, recorded = _started_from(earlier, file.parent)
     return stages
+
+
+def _history_of(manifest: dict[str, Any], digest: str) -> list[dict[str, Any]] | None:
+    """The stages before weights of ``digest`` were trained on, as a shipped ``manifest`` records
+    them: its own stages if its run started from them, else those before the recorded stage that
+    did; None when no stage it records started from them."""
+    if "stages" not in manifest:
+        return None
+    if manifest.get("init_digest") == digest:
+        return list(manifest["stages"])
+    for i, stage in enumerate(manifest["stages"]):
+        if stage.get("init_digest") == digest:
+            return list(manifest["stages"][:i])
+    return None
 
 
 def _started_from(manifest: dict[str, Any], folder: Path) -> tuple[str | None, str | None]:
