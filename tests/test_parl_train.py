@@ -177,6 +177,7 @@ def test_resume_continues_from_the_latest_checkpoint(tiny_warm_start: tuple[Path
     starts = [json.loads(line) for line in (out / "starts.jsonl").read_text().splitlines()]
     assert [s["from_step"] for s in starts] == [0] and starts[0]["replay_tolerance"] == 0.0
     assert starts[0]["machine"]["torch_cpu_capability"] and starts[0]["machine"]["cpus"] >= 1
+    assert "git_changes" in starts[0]  # the tree's uncommitted files beside the commit (None outside git)
 
     # Steps logged after the last checkpoint (killed before saving it) are cut and run again.
     episodes = (out / "episodes.jsonl").read_text()

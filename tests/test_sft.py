@@ -409,6 +409,7 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     after = evaluate(final.model, data.train, lm.pad_id, 4096)["dev_loss"]
     assert after < before - 0.5, (before, after)
     assert manifest["steps"] == 10 and manifest["data"]["train_samples"] == len(data.train)
+    assert "git_changes" in manifest  # uncommitted files beside git_commit (None outside git)
     assert json.loads((out / "final" / "manifest.json").read_text())["config"]["train"]["steps"] == 10
     assert (out / "final" / "parlswarm.json").exists()  # the LocalModel settings travel with the weights
     assert any("dev_loss" in h for h in manifest and second.history)

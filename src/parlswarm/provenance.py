@@ -17,6 +17,17 @@ def git_commit() -> str | None:
         return None
 
 
+def git_changes() -> list[str] | None:
+    """How the working tree differs from HEAD, as ``git status --porcelain`` lines (files changed,
+    files not yet added; ignored ones not): a run started from uncommitted code says so beside
+    its commit. Empty for a clean tree; None outside a git checkout."""
+    try:
+        out = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10, check=True)
+        return [line for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
 def machine() -> dict[str, Any]:
     """The machine this process runs on, as far as it decides how floating point rounds.
 

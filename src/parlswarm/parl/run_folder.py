@@ -30,7 +30,7 @@ from parlswarm.models.local_settings import LocalSettings, read_settings
 from parlswarm.models.local_specs import is_builtin, weights_digest
 from parlswarm.models.nano import write_settings
 from parlswarm.parl.parl_config import ParlConfig
-from parlswarm.provenance import git_commit, machine
+from parlswarm.provenance import git_changes, git_commit, machine
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def record_start(out: Path, step: int, replay_tolerance: float) -> None:
         "time": datetime.now(UTC).isoformat(timespec="seconds"),
         "from_step": step,
         "git_commit": git_commit(),
+        "git_changes": git_changes(),
         "replay_tolerance": replay_tolerance,
         "machine": machine(),
     }

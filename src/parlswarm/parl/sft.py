@@ -40,7 +40,7 @@ from parlswarm.models.nano import NanoConfig, build_model, parameter_count, trai
 from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordinary_tokens
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
 from parlswarm.parl.traces import Conversation, record_traces
-from parlswarm.provenance import git_commit
+from parlswarm.provenance import git_changes, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -286,6 +286,7 @@ class SFTRun:
         # whether copying formed, and (while it runs) its optimiser and recent accuracies.
         self.copy_state: dict[str, Any] = {"steps": 0, "done": False, "formed": False}
         self.commit = git_commit()  # the code the run starts with (HEAD may move while it trains)
+        self.changes = git_changes()  # and how the tree differed from that commit then
 
     # -- data -----------------------------------------------------------------------------
 
@@ -680,6 +681,7 @@ class SFTRun:
             "init_digest": data.stats.get("init_digest"),
             "data": {k: v for k, v in data.stats.items() if k != "init_digest"},
             "git_commit": self.commit,
+            "git_changes": self.changes,
             "steps": int(steps[-1]["step"]) if steps else 0,
             "copy_stage": copy,
             "final_train_loss": steps[-1]["loss"] if steps else None,
