@@ -19,6 +19,11 @@ with wrong cells is a value copied wrong. And the cell accuracy of the look-ups 
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong.
 
+With ``--first-turns``, every task of the split (any size) is started in single mode for one
+step: the share whose first tool call names the task's region (a search whose query holds the
+region's name, or its index page opened), by the task's phrasing. A region read wrong at the
+start is a table of the wrong places, scored zero whatever follows.
+
 Runs go concurrently so a LocalModel decodes them in batches; each is an ordinary runtime
 run. ``--model expert`` checks the harness itself (it should score 1.0).
 
@@ -48,9 +53,9 @@ from parlswarm.trace.events import ToolStarted
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
-from parlswarm.world.factbook import Factbook
+from parlswarm.world.factbook import REGION_NAMES, Factbook
 from parlswarm.world.pages import region_doc_id, region_members
-from parlswarm.world.tasks import make_tasks, parse_query, write_tasks
+from parlswarm.world.tasks import TaskSpec, make_tasks, parse_query, write_tasks
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
 
@@ -216,6 +221,43 @@ async def single_mode(
     }
 
 
+async def first_turns(model: Any, world: World, bench_tasks: list[Any], concurrency: int) -> dict[str, Any]:
+    """Each task's first single-mode step: does its first tool call name the task's region?"""
+    tools = world_tools(world)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(bt: Any) -> dict[str, Any]:
+        spec = TaskSpec.model_validate(bt.task.spec)
+        swarm = Swarm(model, tools=tools, mode="single", budgets=BenchConfig().capped(1).budgets_for(bt.rows))
+        async with gate:
+            result = await swarm.run(bt.task.query)
+        calls = [e for e in result.trace.events if isinstance(e, ToolStarted)]
+        first = calls[0] if calls else None
+        name = REGION_NAMES[spec.region]
+        right = first is not None and (
+            (first.tool == "search" and name.lower() in first.arguments.lower())
+            or (first.tool == "open_page" and f'"{region_doc_id(spec.region)}"' in first.arguments)
+        )
+        return {
+            "task": bt.task.instance_id, "region": name, "phrasing": spec.phrasing, "right": right,
+            "call": None if first is None else f"{first.tool} {first.arguments}",
+        }
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(one(bt) for bt in bench_tasks))
+    by_phrasing = {
+        str(p): mean_or_none([r["right"] for r in results if r["phrasing"] == p])
+        for p in sorted({r["phrasing"] for r in results})
+    }
+    return {
+        "tasks": len(results),
+        "region_right": mean_or_none([r["right"] for r in results]),
+        "by_phrasing": by_phrasing,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "runs": results,
+    }
+
+
 def figure(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -250,6 +292,10 @@ def main() -> None:
     parser.add_argument(
         "--traces", type=Path, default=None,
         help="save each run's trace (JSONL) in this folder: TASK.CODE.lookup.jsonl, TASK.single.jsonl",
+    )
+    parser.add_argument(
+        "--first-turns", action="store_true",
+        help="also start every task of the split in single mode for one step: is its region the one read?",
     )
     parser.add_argument("--out", type=Path, default=None, help="write the figures and every run as JSON")
     args = parser.parse_args()
@@ -294,6 +340,16 @@ def main() -> None:
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
             f"cell accuracy with the task's filter {figure(lk['cells_with_filter'])} ({lk['with_filter']} look-ups), "
             f"without {figure(lk['cells_without_filter'])}"
+        )
+        save()
+    if args.first_turns:
+        report["first_turns"] = asyncio.run(first_turns(model, world, every, args.concurrency))
+        ft = report["first_turns"]
+        print(
+            f"{model.name} · world seed {args.world_seed} · {args.split}: first turns of {ft['tasks']} tasks: "
+            f"region right {ft['region_right']:.3f}; by phrasing "
+            + ", ".join(f"{p}: {figure(v)}" for p, v in ft["by_phrasing"].items())
+            + f"; {ft['seconds']}s"
         )
         save()
     if args.max_rows >= 0 and args.limit != 0:

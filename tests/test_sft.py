@@ -375,6 +375,35 @@ def test_answer_turns_drawn_apart() -> None:
     assert counts == {"serial": 10, "parallel": 0, "subagent": 4, "answer": 6}
 
 
+def test_start_turns_drawn_apart_from_every_task() -> None:
+    data = DataConfig(
+        split="drawn", drawn_tasks=6, max_rows=10, reader="find", note_style="compared", orchestrator_parallel_share=0.0,
+        start_samples=4,
+    )
+    conversations = record_traces(4, data)
+    small = [c for c in conversations if c.kind == "serial"]
+    cut = [c for c in conversations if c.kind == "start"]
+    assert small and cut and len(small) + len(cut) == 6  # one serial run a task: whole, or cut after its start
+    without = record_traces(4, data.model_copy(update={"start_samples": None}))
+    assert [c.kind for c in without].count("start") == 0
+    assert [c.messages for c in without if c.kind == "serial"] == [c.messages for c in small]
+    together, apart = _turn_refs(conversations), _turn_refs(conversations, starts=True)
+    assert together["start"] == [(ci, ti) for ci, c in enumerate(conversations) if c.kind == "start" for ti in range(c.turns())]
+    assert sorted(apart["serial"] + [r for r in apart["start"] if conversations[r[0]].kind == "serial"]) == sorted(together["serial"])
+    for ci, c in enumerate(conversations):
+        if c.kind not in ("serial", "start"):
+            continue
+        replies = [m for m in c.messages if isinstance(m, AssistantMessage)]
+        # the search, then opening the region's index page: the start, and nothing after it
+        assert [ti for cj, ti in apart["start"] if cj == ci] == [0, 1]
+        assert [call.function.name for call in replies[0].tool_calls or []] == ["search"]
+        assert [call.function.name for call in replies[1].tool_calls or []] == ["open_page"]
+        assert '"region/' in (replies[1].tool_calls or [])[0].function.arguments
+        assert c.kind == "serial" or c.turns() == 2
+    counts = sample_counts(data.model_copy(update={"orchestrator_samples": 10, "subagent_samples": 4}))
+    assert counts == {"serial": 10, "parallel": 0, "subagent": 4, "start": 4}
+
+
 def _tiny_config(out: Path, steps: int) -> SFTConfig:
     cfg = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
     cfg.out_dir = out

@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 
 # A sample's kind: a conversation's, except that with ``data.delegated_samples`` the turns of a
 # parallel conversation after its create_subagent turn (assign, merge) are "delegated", and with
-# ``data.answer_samples`` the final answer turn of a serial conversation is "answer".
-SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent"]
+# ``data.answer_samples`` the final answer turn of a serial conversation is "answer", and with
+# ``data.start_samples`` its turns up to opening the region's index page are "start".
+SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent", "start"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,22 +73,26 @@ class Dataset:
 
 
 def _turn_refs(
-    conversations: Sequence[Conversation], delegated: bool = False, answers: bool = False
+    conversations: Sequence[Conversation], delegated: bool = False, answers: bool = False, starts: bool = False
 ) -> dict[SampleKind, list[tuple[int, int]]]:
     """(conversation, turn) of every trained turn by sample kind.
 
     ``delegated``: a parallel conversation's turns after its decision are a pool of their own;
-    ``answers``: so is a serial conversation's final answer turn.
+    ``answers``: so is a serial conversation's final answer turn; ``starts``: so are its turns
+    up to opening the region's index page (a cut "start" conversation has no others).
     """
     refs: dict[SampleKind, list[tuple[int, int]]] = {k: [] for k in get_args(SampleKind)}
     for ci, conv in enumerate(conversations):
         decided = _decision_turn(conv) if delegated and conv.kind == "parallel" else None
         answered = _answer_turn(conv) if answers and conv.kind == "serial" else None
+        started = _start_end(conv) if starts and conv.kind in ("serial", "start") else None
         for ti in conv.trained_turns():
             if decided is not None and ti > decided:
                 refs["delegated"].append((ci, ti))
             elif ti == answered:
                 refs["answer"].append((ci, ti))
+            elif conv.kind == "start" or (started is not None and ti <= started):
+                refs["start"].append((ci, ti))
             else:
                 refs[conv.kind].append((ci, ti))
     return refs
@@ -99,6 +104,16 @@ def _decision_turn(conv: Conversation) -> int | None:
     for turn, message in enumerate(replies):
         if any(c.function.name == "create_subagent" for c in getattr(message, "tool_calls", None) or []):
             return turn
+    return None
+
+
+def _start_end(conv: Conversation) -> int | None:
+    """The index of the assistant turn that first opens a region's index page, if any."""
+    replies = [m for m in conv.messages if m.role == "assistant"]
+    for turn, message in enumerate(replies):
+        for call in getattr(message, "tool_calls", None) or []:
+            if call.function.name == "open_page" and '"region/' in (call.function.arguments or ""):
+                return turn
     return None
 
 
@@ -130,7 +145,9 @@ def draw_samples(
     rng: random.Random,
 ) -> tuple[list[Sample], dict[str, int]]:
     """Draw turns of each kind (with replacement when a pool is small) and encode them."""
-    refs = _turn_refs(conversations, delegated="delegated" in counts, answers="answer" in counts)
+    refs = _turn_refs(
+        conversations, delegated="delegated" in counts, answers="answer" in counts, starts="start" in counts
+    )
     samples: list[Sample] = []
     skipped = 0
     for kind, n in counts.items():
@@ -158,6 +175,8 @@ def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[SampleKind, int]
         counts["delegated"] = round(data.delegated_samples * scale)
     if data.answer_samples is not None:
         counts["answer"] = round(data.answer_samples * scale)
+    if data.start_samples is not None:
+        counts["start"] = round(data.start_samples * scale)
     return counts
 
 
@@ -461,7 +480,7 @@ class SFTRun:
             stats["on_policy"] = on_policy
         planned = (
             cfg.data.orchestrator_samples + cfg.data.subagent_samples
-            + (cfg.data.delegated_samples or 0) + (cfg.data.answer_samples or 0)
+            + (cfg.data.delegated_samples or 0) + (cfg.data.answer_samples or 0) + (cfg.data.start_samples or 0)
         )
         dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, planned))
         dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})

@@ -67,6 +67,12 @@ class DataConfig(BaseModel):
     # turns are drawn apart, this many. A serial trace has one answer turn among a dozen tool
     # turns, and its prompt is the longest, so drawn together few are trained (docs/local-model.md).
     answer_samples: int | None = Field(None, ge=0)
+    # None: a serial conversation's start (the turns up to opening the region's index page) is
+    # drawn with its other turns, from tasks of at most max_rows rows only. A number: start turns
+    # are drawn apart, this many, from every task's serial run (cut after its start when the
+    # task is over max_rows). Small tasks come from a few small regions, so the start alone
+    # teaches which region the task names (docs/local-model.md, "Start turns").
+    start_samples: int | None = Field(None, ge=0)
     subtask: Literal["full", "short"] = "full"  # how the expert writes sub-tasks (see parlswarm.world.expert)
     subagent_samples: int = Field(2000, ge=0)
     dev_samples: int = Field(64, ge=0)

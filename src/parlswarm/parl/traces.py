@@ -19,7 +19,10 @@ from parlswarm.parl.sft_config import DataConfig
 from parlswarm.swarm import Swarm
 from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec
 
-Kind = Literal["serial", "parallel", "subagent"]
+# "start": a serial run of a task over data.max_rows, cut after its start (see DataConfig.start_samples).
+Kind = Literal["serial", "parallel", "subagent", "start"]
+# Steps of a cut serial run: the search, and opening the region's index page it finds.
+START_STEPS = 2
 
 
 @dataclass
@@ -94,7 +97,7 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
 
     for task in tasks:
         small = data.max_rows is None or len(task.rows) <= data.max_rows
-        runs: list[tuple[Literal["serial", "auto"], RecordingModel]] = []
+        runs: list[tuple[Literal["serial", "start", "auto"], RecordingModel]] = []
         stepwise = data.note_style == "stepwise"
         serial = wrap(ExpertModel("serial", reader=data.reader, stepwise=stepwise))
         parallel = wrap(
@@ -103,12 +106,16 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
         if small:
             asyncio.run(_run_task(Swarm(serial, tools=tools, mode=data.serial_mode, budgets=budgets), task.query))
             runs.append(("serial", serial))
+        elif data.start_samples is not None:
+            start = budgets.model_copy(update={"max_orchestrator_steps": START_STEPS})
+            asyncio.run(_run_task(Swarm(serial, tools=tools, mode=data.serial_mode, budgets=start), task.query))
+            runs.append(("start", serial))
         asyncio.run(_run_task(Swarm(parallel, tools=tools, mode="swarm", budgets=budgets), task.query))
         runs.append(("auto", parallel))
         for style, recorder in runs:
             for messages, specs in recorder.conversations():
                 names = {t.name for t in specs}
-                kind: Kind = "serial" if style == "serial" else "parallel" if "assign_task" in names else "subagent"
+                kind: Kind = style if style != "auto" else "parallel" if "assign_task" in names else "subagent"
                 if kind == "parallel" and not small:
                     continue
                 out.append(Conversation(kind, messages, specs, world_seed, task.instance_id))
