@@ -3,6 +3,7 @@ tell a wrong header from wrong values."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -93,3 +94,35 @@ def test_a_plan_is_the_find_texts_in_order_a_malformed_call_as_written() -> None
     ):
         trace.emit(ToolStarted(agent_id="a", step=1, call_id=str(i), tool=tool, arguments=arguments))
     assert nano_eval.find_plan(trace) == ["Area", "Area", '{"doc_id": "gb", "text": "Coast']
+
+
+def test_first_turns_see_the_region_the_task_names(tmp_path: Path) -> None:
+    from parlswarm.bench import load_bench_tasks
+    from parlswarm.models.scripted import ScriptedModel
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import make_tasks, write_tasks
+    from parlswarm.world.world import World
+
+    nano_eval = _module()
+    real = Factbook.load()
+    world = World.load(1000, base=real)
+    tasks_file, gold = write_tasks(make_tasks("test", world.factbook, real=real, world_seed=1000), tmp_path)
+    bench_tasks, errors, _ = load_bench_tasks(tasks_file, gold, world_seed=1000)
+    assert not errors
+    search = {"tool_calls": [{"name": "search", "arguments": {"query": "South Asia countries and territories"}}]}
+    report = asyncio.run(nano_eval.first_turns(ScriptedModel([search]), world, bench_tasks, 8))
+    south = [r["right"] for r in report["runs"] if r["region"] == "South Asia"]
+    assert south and all(south) and report["region_right"] == len(south) / len(bench_tasks)
+    opened = {"tool_calls": [{"name": "open_page", "arguments": {"doc_id": "region/central-asia"}}]}
+    report = asyncio.run(nano_eval.first_turns(ScriptedModel([opened]), world, bench_tasks, 8))
+    assert {r["region"] for r in report["runs"] if r["right"]} == {"Central Asia"}
+    out = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", "expert", "--world-seed", "1000", "--lookups", "0", "--max-rows", "-1",
+         "--first-turns", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(out.read_text())["first_turns"]
+    assert first["tasks"] == len(bench_tasks) and first["region_right"] == 1.0
+    assert set(first["by_phrasing"].values()) == {1.0}

@@ -140,7 +140,7 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
             code = str(json.loads(call.function.arguments or "{}").get("doc_id", "")).strip()
             if code and code not in order:
                 order.append(code)
-    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    labels = _labels(task)
     places_noted: list[tuple[list[str], bool, bool]] = []  # per place: its lines, started, done
     for code in order:
         name = places.get(code, code)
@@ -323,7 +323,7 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     """A place's ``checked`` note: its row (``?`` where the page lacks a value), then the verdict."""
     from parlswarm.world.expert import table_line
 
-    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    labels = _labels(task)
     lines = [table_line([name, *(f.cell(read[f.id]) if read.get(f.id) is not None else "?" for f in task.columns)])]
     flt = task.filter_field
     if flt is not None and flt.id in read:
@@ -349,7 +349,7 @@ def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any]) -> s
     value = read.get(flt.id) if flt is not None else None
     if flt is None or value is None:
         return None
-    labels = {f.id: label for f, label in zip(task.columns, task.header[1:])}
+    labels = _labels(task)
     mine, threshold = aligned_numbers(flt.cell(value), flt.cell(task.filter.value))
     relation = "above" if value > task.filter.value else "below" if value < task.filter.value else "equal"
     verdict = "kept" if task.passes_filter(value) else "left out"
@@ -369,6 +369,11 @@ def aligned_numbers(a: str, b: str) -> tuple[str, str]:
     decimals = max(len(f) for _, _, f in parts)
     out = [f"{s}{w.rjust(width, '0')}" + (f".{f.ljust(decimals, '0')}" if decimals else "") for s, w, f in parts]
     return out[0], out[1]
+
+
+def _labels(task: Any) -> dict[str, str]:
+    """Each column's label as the task's header writes it, by field id."""
+    return {f.id: label for f, label in zip(task.columns, task.header[1:])}
 
 
 def _slug_of(section: str) -> str:
