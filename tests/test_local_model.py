@@ -154,6 +154,41 @@ def test_nano_template_and_assistant_mask(tiny: tuple[object, object]) -> None:
     assert trained == '<tool_call>{"name": "capital", "arguments": {"country": "Chad"}}</tool_call><|end|>N\'Djamena<|end|>'
 
 
+def _serial_run() -> list:  # type: ignore[type-arg]
+    """Three turns of notes and calls, then the answer."""
+    messages: list = [SystemMessage(content="You look things up."), UserMessage(content="Capitals of Chad and Mali?")]  # type: ignore[type-arg]
+    messages += [AssistantMessage(content="| Country | Capital |", tool_calls=[ToolCall.make("c1", "capital", {"country": "Chad"})])]
+    messages += [ToolMessage(tool_call_id="c1", content="N'Djamena")]
+    messages += [AssistantMessage(content="| Chad | N'Djamena |", tool_calls=[ToolCall.make("c2", "capital", {"country": "Mali"})])]
+    messages += [ToolMessage(tool_call_id="c2", content="Bamako")]
+    messages += [AssistantMessage(tool_calls=[ToolCall.make("c3", "capital", {"country": "Mali"})])]
+    messages += [ToolMessage(tool_call_id="c3", content="Bamako")]
+    return messages
+
+
+def test_context_folding_hides_old_results_and_with_fold_tool_calls_old_calls(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny)
+    messages = _serial_run()
+    lm.settings = LocalSettings(tool_format="compact", keep_tool_results=1)
+    folded = lm.render(messages, [capital.spec])
+    assert folded.count("<|tool|>(folded)<|end|>") == 2 and "<|tool|>Bamako<|end|>" in folded
+    assert folded.count("<tool_call>") == 3  # every call still shown
+    lm.settings = LocalSettings(tool_format="compact", keep_tool_results=1, fold_tool_calls=True)
+    text = lm.render(messages, [capital.spec])
+    # The older turns are their notes alone; the turn without notes is gone; the latest is whole.
+    assert "(folded)" not in text and text.count("<tool_call>") == 1 and text.count("<|tool|>") == 1
+    assert "<|assistant|>| Country | Capital |<|end|><|assistant|>| Chad | N'Djamena |<|end|><|assistant|><tool_call>" in text
+    assert text.endswith("<|tool|>Bamako<|end|><|assistant|>")
+    # Trained as it is read: each turn's sample is its folded prompt, then the turn whole.
+    samples = lm.training_samples([*messages, AssistantMessage(content="| Chad | N'Djamena |\n| Mali | Bamako |")], [capital.spec])
+    assert len(samples) == 4
+    ids, mask = samples[2]
+    assert lm.tokenizer.decode(ids).startswith(lm.render(messages[:6], [capital.spec]))
+    assert lm.tokenizer.decode([i for i, m in zip(ids, mask) if m]).startswith("<tool_call>")
+    with pytest.raises(ValueError, match="keep_tool_results"):
+        LocalSettings(fold_tool_calls=True)
+
+
 def test_separate_spaces_tokenizer_spells_a_word_one_way() -> None:
     texts = ["- Angola (ao)\n[find \"Coastline\" in ao (Angola)]\nAngola (ao): Coastline (km) = 1795"] * 40
     attached = train_tokenizer(texts, vocab_size=300)

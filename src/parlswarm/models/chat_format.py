@@ -106,15 +106,12 @@ def render_assistant(message: AssistantMessage) -> str:
     return "\n".join(parts)
 
 
-def _folded(messages: Sequence[Message], keep: int | None) -> set[int]:
-    """Indexes of the tool messages that context folding hides."""
+def _fold_boundary(messages: Sequence[Message], keep: int | None) -> int:
+    """The index of the first message context folding leaves whole (0: it folds nothing)."""
     if keep is None:
-        return set()
+        return 0
     assistants = [i for i, m in enumerate(messages) if m.role == "assistant"]
-    if len(assistants) <= keep:
-        return set()
-    boundary = assistants[-keep]
-    return {i for i, m in enumerate(messages) if m.role == "tool" and i < boundary}
+    return assistants[-keep] if len(assistants) > keep else 0
 
 
 def chat_dicts(
@@ -123,10 +120,18 @@ def chat_dicts(
     tool_format: ToolFormat = "json",
     tool_role: str = "tool",
     keep_tool_results: int | None = None,
+    fold_tool_calls: bool = False,
 ) -> list[dict[str, str]]:
-    """Messages as ``{"role", "content"}`` dicts for a chat template, tools folded into the system turn."""
+    """Messages as ``{"role", "content"}`` dicts for a chat template, tools folded into the system turn.
+
+    With ``keep_tool_results`` the tool results before the latest that many assistant turns
+    read :data:`FOLDED_RESULT`; with ``fold_tool_calls`` as well, those older turns are their
+    text alone (a turn without text is left out) and their results are left out.
+    """
+    if fold_tool_calls and keep_tool_results is None:
+        raise ValueError("fold_tool_calls folds the turns keep_tool_results folds: set keep_tool_results too")
     out: list[dict[str, str]] = []
-    folded = _folded(messages, keep_tool_results)
+    boundary = _fold_boundary(messages, keep_tool_results)
     tools_text = render_tools(tools, tool_format)
     if tools_text and (not messages or messages[0].role != "system"):
         out.append({"role": "system", "content": tools_text})
@@ -139,9 +144,15 @@ def chat_dicts(
         elif m.role == "user":
             out.append({"role": "user", "content": content_text(m.content)})
         elif m.role == "assistant":
-            out.append({"role": "assistant", "content": render_assistant(m)})
+            if fold_tool_calls and i < boundary:
+                if m.content:
+                    out.append({"role": "assistant", "content": content_text(m.content)})
+            else:
+                out.append({"role": "assistant", "content": render_assistant(m)})
+        elif fold_tool_calls and i < boundary:
+            continue
         else:
-            text = FOLDED_RESULT if i in folded else content_text(m.content)
+            text = FOLDED_RESULT if i < boundary else content_text(m.content)
             if tool_role == "tool":
                 out.append({"role": "tool", "content": text})
             else:

@@ -290,8 +290,9 @@ class LocalModel:
 
         fmt = self.settings.tool_format
         keep = self.settings.keep_tool_results if fold else None
+        calls = fold and self.settings.fold_tool_calls
         try:
-            dicts = chat_dicts(messages, tools, fmt, self._tool_role, keep)
+            dicts = chat_dicts(messages, tools, fmt, self._tool_role, keep, calls)
             return self._apply_template(dicts, add_generation_prompt)
         except TemplateError:
             if self._tool_role == "user":
@@ -299,7 +300,7 @@ class LocalModel:
             # This template rejects the tool role: send tool results as user turns from now on.
             log.info("%s: chat template rejects role 'tool'; tool results go in user turns", self.name)
             self._tool_role = "user"
-            return self._apply_template(chat_dicts(messages, tools, fmt, "user", keep), add_generation_prompt)
+            return self._apply_template(chat_dicts(messages, tools, fmt, "user", keep, calls), add_generation_prompt)
 
     def _apply_template(self, dicts: list[dict[str, str]], add_generation_prompt: bool) -> str:
         return str(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.models.chat_format import ToolFormat
 
@@ -33,6 +33,9 @@ class LocalSettings(BaseModel):
     # ``keep_tool_results`` assistant turns are shown in full, older ones as FOLDED_RESULT
     # (the model keeps what it needs in its own notes). None shows everything.
     keep_tool_results: int | None = Field(None, ge=1)
+    # With keep_tool_results: the older turns are shown as their text alone (their notes), their
+    # tool calls and folded results left out, so a serial run's prompt grows by its notes only.
+    fold_tool_calls: bool = False
     sampling: Sampling = Field(default_factory=Sampling)
     # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
     # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
@@ -41,6 +44,13 @@ class LocalSettings(BaseModel):
     # ``builtin:smollm2`` names whatever is shipped under it today, and an adapter merged into
     # other weights than it was trained on decodes garbage without any error.
     base_digest: str | None = None
+
+
+    @model_validator(mode="after")
+    def _fold_calls_with_results(self) -> LocalSettings:
+        if self.fold_tool_calls and self.keep_tool_results is None:
+            raise ValueError("fold_tool_calls folds the turns keep_tool_results folds: set keep_tool_results too")
+        return self
 
 
 def read_settings(folder: str | Path) -> LocalSettings | None:

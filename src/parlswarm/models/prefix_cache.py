@@ -14,7 +14,8 @@ than one in one go, so logits can differ in the last bits and a near-tie of gree
 go the other way (``prefix_cache_bytes=0`` turns reuse off and decodes exactly as before).
 
 Context folding (``keep_tool_results``) rewrites an older tool result as ``(folded)``, so a
-folded conversation shares its prefix only up to the first result folded since the last turn.
+folded conversation shares its prefix only up to the first result folded since the last turn
+(with ``fold_tool_calls``, up to the first tool call folded: the previous turn's).
 
 Entries live on the model's device, are evicted least recently used within a byte budget, and
 are all dropped when the weights change (the owner checks; PARL updates the policy between
