@@ -167,7 +167,8 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
         DataConfig(note_style="checked", reader="pages")
 
 
-def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("style", ["compared", "matched"])
+def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world, style) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.parl.notes import aligned_numbers
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query
@@ -192,7 +193,7 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
         assert result.answer == turns[-1]
         return [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines(), result.answer
 
-    compared, answer = notes_of("compared")
+    compared, answer = notes_of(style)
     verbatim, verbatim_answer = notes_of("verbatim")
     table = answer[answer.index("Here is the table") :]
     assert table == verbatim_answer[verbatim_answer.index("Here is the table") :]  # the notes differ, not the table
@@ -203,13 +204,15 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
     gold = ["| " + " | ".join(row) + " |" for row in task.rows]
     threshold = parsed.filter_field.cell(parsed.filter.value)
     for line in checks:
-        m = re.match(r"^(.+) \(([a-z]{2})\): .* = (\S+) vs (\S+): (above|below|equal): (kept|left out)$", line)
+        m = re.match(r"^(.+) \(([a-z]{2})\): .* = (\S+) vs (\S+): (above|below|equal)(, wanted \w+)?: (kept|left out)$", line)
         assert m is not None, line
-        name, _, mine, theirs, relation, verdict = m.groups()
+        name, _, mine, theirs, relation, wanted, verdict = m.groups()
+        wanted_relation = {"above": "above", "below": "below", "exactly": "equal"}[parsed.filter.op]
+        assert wanted == (f", wanted {wanted_relation}" if style == "matched" else None)  # the task's relation, beside the one found
         assert float(theirs) == float(threshold) and len(mine) == len(theirs)  # digit under digit
         value = float(mine)
         assert relation == ("above" if value > float(threshold) else "below" if value < float(threshold) else "equal")
-        assert (verdict == "kept") == (relation == parsed.filter.op)
+        assert (verdict == "kept") == (relation == wanted_relation)
         row = next((g for g in gold if g.startswith(f"| {name} |")), None)
         after = compared[compared.index(line) + 1 : compared.index(line) + 2]
         if verdict == "left out":  # the filter's verdict is the place's only note
@@ -222,7 +225,7 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
     assert all(ln.endswith(": left out") for ln in dropped)
     assert len(dropped) == sum(ln.endswith(": left out") for ln in checks)
     with pytest.raises(ValueError, match="data.reader"):
-        DataConfig(note_style="compared", reader="pages")
+        DataConfig(note_style=style, reader="pages")
 
 
 def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]

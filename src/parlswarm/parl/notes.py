@@ -17,11 +17,13 @@ from typing import Any, Literal, get_args
 
 from parlswarm.types import Message, ModelResponse, ToolMessage, ToolSpec, content_text
 
-NoteStyle = Literal["labelled", "row", "verbatim", "compared", "checked", "tracked", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "stepwise"]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
+# The styles that note a filter's value against its threshold before the verdict.
+COMPARED_STYLES = ("compared", "matched")
 # The styles that need the find reader's results (they note rows of find results).
-FIND_STYLES = ("compared", *CHECKED_STYLES)
+FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES)
 # The styles that copy the answer's header and the index's lines into the notes.
 VERBATIM_STYLES = ("verbatim", *FIND_STYLES)
 # The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
@@ -62,6 +64,12 @@ class NotingExpert:
     first, left out places that passed (a coastline of 1,885 km "not above 400"): the keep
     decision rested on a value and a threshold it had not written down; here both stand side
     by side, digit under digit, before the verdict.
+    ``matched`` (``find`` reader): as ``compared``, with the relation the task keeps written
+    after the relation found, before the verdict (``Palau (ps): Coastline (km) = 1885 vs 0400:
+    above, wanted above: kept``). The compared round's verdicts were a coin toss whatever the
+    relation (teacher-forced, 17 and 20 of 40 right: docs/local-model.md, "Start turns"): the
+    task's operator stood hundreds of tokens back. Here the verdict is whether two words side by
+    side are the same.
     ``tracked`` (``find`` reader): as ``checked``, and every turn that read the index or a
     place ends its notes with the place to read next, ``Next: Name (code)`` (the first place
     of the index, or of the sub-task's list, not yet read), or ``Next: none: answer`` once
@@ -279,7 +287,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
         if style in CHECKED_STYLES:
             lines.extend(_checked_note(task, name, read))
             continue
-        comparison = _comparison_note(task, name, code, read) if style == "compared" else None
+        comparison = _comparison_note(task, name, code, read, wanted=style == "matched") if style in COMPARED_STYLES else None
         if comparison is not None:
             lines.append(comparison)
             if comparison.endswith(": left out"):
@@ -342,9 +350,10 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any]) -> str | None:
+def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any], wanted: bool = False) -> str | None:
     """A place's ``compared`` note: its filter value against the threshold, and the verdict
-    (None without a filter, or when the filter's value was not read or the page has none)."""
+    (None without a filter, or when the filter's value was not read or the page has none);
+    ``wanted``: the relation the task keeps before the verdict (``matched`` notes)."""
     flt = task.filter_field
     value = read.get(flt.id) if flt is not None else None
     if flt is None or value is None:
@@ -353,7 +362,12 @@ def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any]) -> s
     mine, threshold = aligned_numbers(flt.cell(value), flt.cell(task.filter.value))
     relation = "above" if value > task.filter.value else "below" if value < task.filter.value else "equal"
     verdict = "kept" if task.passes_filter(value) else "left out"
-    return f"{name} ({code}): {labels.get(flt.id, flt.label)} = {mine} vs {threshold}: {relation}: {verdict}"
+    kept = f", wanted {_RELATIONS[task.filter.op]}" if wanted else ""
+    return f"{name} ({code}): {labels.get(flt.id, flt.label)} = {mine} vs {threshold}: {relation}{kept}: {verdict}"
+
+
+# A filter's operator as the relation a kept value has to its threshold.
+_RELATIONS = {"above": "above", "below": "below", "exactly": "equal"}
 
 
 def aligned_numbers(a: str, b: str) -> tuple[str, str]:
