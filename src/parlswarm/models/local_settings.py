@@ -45,7 +45,6 @@ class LocalSettings(BaseModel):
     # other weights than it was trained on decodes garbage without any error.
     base_digest: str | None = None
 
-
     @model_validator(mode="after")
     def _fold_calls_with_results(self) -> LocalSettings:
         if self.fold_tool_calls and self.keep_tool_results is None:
