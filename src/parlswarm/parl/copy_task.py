@@ -169,8 +169,9 @@ def copy_sampler(tokenizer: Any, cfg: CopyTaskConfig) -> CopySampler:
     return lambda step, seed: copy_batch(cfg, vocab, step, seed, marks, phrases)
 
 
-def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-    """Cross-entropy on the target positions of a copy batch; its accuracy."""
+def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor, name: str = "copy") -> tuple[torch.Tensor, dict[str, float]]:
+    """Cross-entropy on the target positions of a copy batch (or any auxiliary batch: ``name``
+    prefixes the metrics); its accuracy."""
     ids, target = ids.to(module_device(model)), target.to(module_device(model))
     hidden = model.get_decoder()(input_ids=ids).last_hidden_state
     predict = target[:, 1:]
@@ -179,7 +180,7 @@ def copy_loss(model: Any, ids: torch.Tensor, target: torch.Tensor) -> tuple[torc
     loss = torch.nn.functional.cross_entropy(logits.float(), labels)
     with torch.no_grad():
         acc = (logits.argmax(-1) == labels).float().mean().item()
-    return loss, {"copy_loss": loss.item(), "copy_acc": acc}
+    return loss, {f"{name}_loss": loss.item(), f"{name}_acc": acc}
 
 
 def copy_marks(tokenizer: Any) -> tuple[int, int]:

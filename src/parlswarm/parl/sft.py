@@ -12,7 +12,7 @@
    sub-agents; optionally relabelled on-policy turns (:mod:`parlswarm.parl.relabel`).
 4. **Training** (here): next-token loss on assistant tokens only (the mask from
    :meth:`LocalModel.training_samples`), optionally with the copying task of
-   :mod:`parlswarm.parl.copy_task`; AdamW with warm-up and cosine decay, periodic evaluation
+   :mod:`parlswarm.parl.copy_task` and the comparing task of :mod:`parlswarm.parl.compare_task`; AdamW with warm-up and cosine decay, periodic evaluation
    on dev-world samples (loss, token accuracy, whole-turn exact match), checkpoints with
    optimiser and random state, resume. The configuration is :mod:`parlswarm.parl.sft_config`.
 """
@@ -37,6 +37,7 @@ from parlswarm.models.local import LocalModel, load_local, module_device
 from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings
 from parlswarm.models.local_specs import local_path, weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
+from parlswarm.parl.compare_task import compare_sampler
 from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordinary_tokens
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
 from parlswarm.parl.traces import Conversation, record_traces
@@ -567,6 +568,7 @@ class SFTRun:
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
         draw_copy = copy_sampler(lm.tokenizer, cfg.train.copy_task)
+        draw_compare = compare_sampler(lm.tokenizer, cfg.train.compare_task) if cfg.train.compare_task.weight > 0 else None
         t0 = time.perf_counter()
 
         def out_of_time() -> bool:
@@ -592,6 +594,10 @@ class SFTRun:
                 if cfg.train.copy_task.weight > 0:
                     aux, aux_metrics = copy_loss(model, *draw_copy(step, cfg.train.seed))
                     loss = loss + cfg.train.copy_task.weight * aux
+                    metrics.update(aux_metrics)
+                if draw_compare is not None:
+                    aux, aux_metrics = copy_loss(model, *draw_compare(step, cfg.train.seed), name="compare")
+                    loss = loss + cfg.train.compare_task.weight * aux
                     metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from parlswarm.config import load_yaml_model
 from parlswarm.models.adapter import LoraSettings
 from parlswarm.models.local_settings import LocalSettings
+from parlswarm.parl.compare_task import CompareTaskConfig
 from parlswarm.parl.copy_task import CopyTaskConfig
 from parlswarm.parl.notes import FIND_STYLES, NoteStyle
 
@@ -111,6 +112,7 @@ class TrainConfig(BaseModel):
     # wrong token of its own; this teaches it to carry on correctly after one.
     input_noise: float = Field(0.0, ge=0.0, lt=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
+    compare_task: CompareTaskConfig = Field(default_factory=CompareTaskConfig)
     # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
     # the run's folders then hold the adapter and name its base (``init``, or init's own base
     # when init is an adapter, whose training goes on).
@@ -149,6 +151,11 @@ class SFTConfig(BaseModel):
             raise ValueError(
                 "deepen_to deepens a trained model, trained whole: it needs init and no train.lora "
                 "(a new model takes its depth from the architecture file)"
+            )
+        if self.train.compare_task.weight > 0 and self.data.note_style != "matched":
+            raise ValueError(
+                f"train.compare_task writes 'matched' verdict lines; data.note_style is {self.data.note_style!r}: "
+                "set it to 'matched' or the compare task's weight to 0"
             )
         return self
 
