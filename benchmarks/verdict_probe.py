@@ -8,7 +8,8 @@ This script asks the question apart from that bias: for the expert's own sub-age
 one world (the config's recipe), up to each verdict, which of `` kept`` and `` left out`` does
 the model find likelier? It prints, per model, the verdicts right, split by the expert's
 verdict (a model that ignores the task's operator is right on about half, and says mostly one
-word).
+word), and at the same lines which of `` above`` / `` below`` / `` equal`` it finds likeliest
+after ``value vs threshold:`` (the comparison the verdict rests on when the model writes it).
 
     python benchmarks/verdict_probe.py --model runs/sft-nano-compared/final --model runs/sft-nano-starts/final [--config configs/sft-nano-compared.yaml] [--world-seed 900] [--states 40]
 """
@@ -31,6 +32,7 @@ from parlswarm.types import content_text
 
 VERDICT = re.compile(r": (above|below|equal)(?:, wanted \w+)?:(?= (kept|left out)$)", re.M)
 CHOICES = (" kept", " left out")
+RELATIONS = (" above", " below", " equal")
 
 
 def verdict_states(conversations: Sequence[Conversation], n: int, rng: random.Random) -> list[tuple[Conversation, int, str]]:
@@ -55,24 +57,33 @@ def log_likelihood(lm: LocalModel, prefix: list[int], continuation: list[int]) -
     return float(logp.gather(1, torch.tensor(continuation).unsqueeze(1)).sum())
 
 
+def likeliest(lm: LocalModel, before: str, choices: Sequence[str]) -> str:
+    """Which of ``choices`` the model finds likeliest after ``before`` (stripped of its leading space)."""
+    prefix = lm.encode(before)
+    scores = [log_likelihood(lm, prefix, lm.encode(before + c)[len(prefix) :]) for c in choices]
+    return choices[max(range(len(choices)), key=lambda i: scores[i])].strip()
+
+
 def probe(lm: LocalModel, states: Sequence[tuple[Conversation, int, str]]) -> dict[str, Any]:
+    """Verdicts right (by the expert's verdict) and, at the same lines, relations right (the
+    relation the line writes before the verdict: the comparison of value and threshold)."""
     right = {"kept": 0, "left out": 0}
     total = {"kept": 0, "left out": 0}
-    said_kept = 0
+    said_kept = relations_right = 0
     for conv, turn, expert in states:
         at = [i for i, m in enumerate(conv.messages) if m.role == "assistant"][turn]
         text = content_text(conv.messages[at].content)
         match = VERDICT.search(text)
         assert match is not None
         prompt = lm.render(conv.messages[:at], conv.tools)
-        prefix = lm.encode(prompt + text[: match.end()])
-        scores = [log_likelihood(lm, prefix, lm.encode(prompt + text[: match.end()] + c)[len(prefix) :]) for c in CHOICES]
-        said = "kept" if scores[0] >= scores[1] else "left out"
+        said = likeliest(lm, prompt + text[: match.end()], CHOICES)
         said_kept += said == "kept"
         total[expert] += 1
         right[expert] += said == expert
+        relations_right += likeliest(lm, prompt + text[: match.start(1) - 1], RELATIONS) == match.group(1)
     return {
         "states": len(states),
+        "relations_right": relations_right,
         "right": sum(right.values()),
         "right_when_kept": f"{right['kept']} of {total['kept']}",
         "right_when_left_out": f"{right['left out']} of {total['left out']}",
@@ -104,7 +115,7 @@ def main() -> None:
         print(
             f"{folder}: verdicts right {report['right']} of {report['states']} "
             f"(expert kept: {report['right_when_kept']}; expert left out: {report['right_when_left_out']}); "
-            f"said kept {report['said_kept']}"
+            f"said kept {report['said_kept']}; relations right {report['relations_right']} of {report['states']}"
         )
 
 

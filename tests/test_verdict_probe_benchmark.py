@@ -1,4 +1,4 @@
-"""benchmarks/verdict_probe.py: finds the expert's verdicts and scores a model's choice at each."""
+"""benchmarks/verdict_probe.py: finds the expert's verdicts and scores a model's choice (and relation) at each."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_states_are_the_expert_verdicts_and_a_model_that_always_keeps_is_right_o
             return [ord(c) for c in text]
 
     def keeps(lm: Any, prefix: list[int], continuation: list[int]) -> float:
-        return 0.0 if "".join(map(chr, continuation)) == " kept" else -1.0
+        return 0.0 if "".join(map(chr, continuation)) in (" kept", " above") else -1.0
 
     monkeypatch.setattr(probe, "log_likelihood", keeps)
     report = probe.probe(Model(), states)
@@ -41,3 +41,7 @@ def test_states_are_the_expert_verdicts_and_a_model_that_always_keeps_is_right_o
     assert report["states"] == len(states) and report["said_kept"] == len(states)
     assert report["right"] == kept and report["right_when_kept"] == f"{kept} of {kept}"
     assert report["right_when_left_out"] == f"0 of {len(states) - kept}"
+    relations = [probe.VERDICT.search(reply.content).group(1) for reply in (  # type: ignore[union-attr]
+        [m for m in conv.messages if m.role == "assistant"][turn] for conv, turn, _ in states
+    )]
+    assert "below" in relations and report["relations_right"] == relations.count("above")  # it always says above
