@@ -54,7 +54,7 @@ from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
 from parlswarm.world.factbook import REGION_NAMES, Factbook
-from parlswarm.world.pages import region_doc_id, region_members
+from parlswarm.world.pages import opened_region, region_doc_id, region_members
 from parlswarm.world.tasks import TaskSpec, make_tasks, parse_query, write_tasks
 from parlswarm.world.tools import world_tools
 from parlswarm.world.world import World
@@ -236,7 +236,7 @@ async def first_turns(model: Any, world: World, bench_tasks: list[Any], concurre
         name = REGION_NAMES[spec.region]
         right = first is not None and (
             (first.tool == "search" and name.lower() in first.arguments.lower())
-            or (first.tool == "open_page" and f'"{region_doc_id(spec.region)}"' in first.arguments)
+            or opened_region(first.tool, first.arguments) == spec.region
         )
         return {
             "task": bt.task.instance_id, "region": name, "phrasing": spec.phrasing, "right": right,

@@ -138,3 +138,14 @@ def test_counterfactual_changes_every_field_consistently_and_deterministically()
     assert fr.value(("Environment", "Urbanization", "urban population")) != real.entities["fr"].value(("Environment", "Urbanization", "urban population"))
     # Real mess survives the change: the estimate year stays.
     assert one.entities["fr"].value(get_field("population").path).endswith("(2025 est.)")
+
+
+def test_opened_region_reads_the_call_not_its_text() -> None:
+    from parlswarm.world.pages import opened_region, region_doc_id
+
+    assert opened_region("open_page", f'{{"doc_id": "{region_doc_id("Central Asia")}", "page": 2}}') == "Central Asia"
+    assert opened_region("open_page", '{"doc_id": "fr/geography"}') is None
+    assert opened_region("search", '{"query": "region/Europe"}') is None  # a search naming it opens nothing
+    assert opened_region("open_page", '{"doc_id": "fr", "note": "region/Europe"}') is None  # nor another field
+    assert opened_region("open_page", '{"doc_id": "region/Eur') is None  # malformed arguments
+    assert opened_region("open_page", '["region/Europe"]') is None and opened_region("open_page", "") is None

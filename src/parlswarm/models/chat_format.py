@@ -40,6 +40,7 @@ TOOL_RESPONSE_OPEN = "<tool_response>"
 TOOL_RESPONSE_CLOSE = "</tool_response>"
 MALFORMED_TOOL = "malformed_tool_call"  # name given to a call whose name could not be read
 FOLDED_RESULT = "(folded)"  # what an older tool result shows under context folding
+FOLD_CALLS_NEED_RESULTS = "fold_tool_calls folds the turns keep_tool_results folds: set keep_tool_results too"
 
 # Role markers and end-of-turn token of the nano model's template (special tokens of its tokenizer).
 NANO_ROLES = ("system", "user", "assistant", "tool")
@@ -129,7 +130,7 @@ def chat_dicts(
     text alone (a turn without text is left out) and their results are left out.
     """
     if fold_tool_calls and keep_tool_results is None:
-        raise ValueError("fold_tool_calls folds the turns keep_tool_results folds: set keep_tool_results too")
+        raise ValueError(FOLD_CALLS_NEED_RESULTS)
     out: list[dict[str, str]] = []
     boundary = _fold_boundary(messages, keep_tool_results)
     tools_text = render_tools(tools, tool_format)

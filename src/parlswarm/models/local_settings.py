@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parlswarm.models.chat_format import ToolFormat
+from parlswarm.models.chat_format import FOLD_CALLS_NEED_RESULTS, ToolFormat
 
 SETTINGS_FILE = "parlswarm.json"  # LocalSettings saved beside the weights
 
@@ -48,7 +48,7 @@ class LocalSettings(BaseModel):
     @model_validator(mode="after")
     def _fold_calls_with_results(self) -> LocalSettings:
         if self.fold_tool_calls and self.keep_tool_results is None:
-            raise ValueError("fold_tool_calls folds the turns keep_tool_results folds: set keep_tool_results too")
+            raise ValueError(FOLD_CALLS_NEED_RESULTS)
         return self
 
 

@@ -20,7 +20,6 @@ other turn, but they are not the policy's, so they are never trained.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from parlswarm.swarm import Mode, Swarm
 from parlswarm.tools import Toolset
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.world.pages import opened_region
 from parlswarm.world.tasks import WorldTask, header
 
 
@@ -63,18 +63,11 @@ class TaskCase:
 
 def finds_places(response: ModelResponse | AssistantMessage) -> bool:
     """Whether a turn only looks for the task's places: searches, or reads a region's index."""
-    def looks(name: str, arguments: str) -> bool:
-        if name == "search":
-            return True
-        try:
-            doc_id = json.loads(arguments).get("doc_id", "") if name == "open_page" else ""
-        except (json.JSONDecodeError, AttributeError):
-            return False
-        return isinstance(doc_id, str) and doc_id.startswith("region/")
-
     message = response.message if isinstance(response, ModelResponse) else response
     calls = message.tool_calls or []
-    return bool(calls) and all(looks(c.function.name, c.function.arguments) for c in calls)
+    return bool(calls) and all(
+        c.function.name == "search" or opened_region(c.function.name, c.function.arguments) is not None for c in calls
+    )
 
 
 class PrefixedPolicy:

@@ -42,6 +42,7 @@ from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordin
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
 from parlswarm.parl.traces import Conversation, record_traces
 from parlswarm.provenance import git_changes, git_commit
+from parlswarm.world.pages import opened_region
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _start_end(conv: Conversation) -> int | None:
     replies = [m for m in conv.messages if m.role == "assistant"]
     for turn, message in enumerate(replies):
         for call in getattr(message, "tool_calls", None) or []:
-            if call.function.name == "open_page" and '"region/' in (call.function.arguments or ""):
+            if opened_region(call.function.name, call.function.arguments) is not None:
                 return turn
     return None
 

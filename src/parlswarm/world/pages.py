@@ -17,6 +17,7 @@ of about :data:`PAGE_CHARS` characters, cut between lines.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +38,23 @@ def section_doc_id(code: str, section: str) -> str:
     return f"{code}/{slug(section)}"
 
 
+REGION_PREFIX = "region/"  # a region's index page is the document REGION_PREFIX + its name
+
+
 def region_doc_id(region: str) -> str:
-    return f"region/{region}"
+    return f"{REGION_PREFIX}{region}"
+
+
+def opened_region(tool: str, arguments: str) -> str | None:
+    """The region whose index page a call of ``tool`` with these JSON ``arguments`` opens; None
+    for any other call, or for arguments that are not a JSON object naming a ``doc_id``."""
+    if tool != "open_page":
+        return None
+    try:
+        doc_id = json.loads(arguments or "{}").get("doc_id")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+    return doc_id.removeprefix(REGION_PREFIX) if isinstance(doc_id, str) and doc_id.startswith(REGION_PREFIX) else None
 
 
 @dataclass(frozen=True)
