@@ -17,7 +17,10 @@ expert's for the same sub-task exactly, the cell accuracy of those and of the ot
 share whose plan asks for one text twice. A wrong plan is a wrong reading list; a right plan
 with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
-row, so a filtered look-up that answers "left out" compared its value wrong.
+row, so a filtered look-up that answers "left out" compared its value wrong. With
+``--left-out N``, the other way: N look-ups of places a filtered task leaves out (region
+places that are no gold row), right when the reply's table has no row for the place; a model
+that always keeps scores well on the look-ups above and 0 here.
 
 With ``--first-turns``, every task of the split (any size) is started in single mode for one
 step: the share whose first tool call names the task's region (a search whose query holds the
@@ -46,7 +49,8 @@ from parlswarm.agent import Agent
 from parlswarm.bench import BenchConfig, load_bench_tasks
 from parlswarm.models import load_model
 from parlswarm.scoring import score_response
-from parlswarm.scoring.table import render_markdown_table
+from parlswarm.scoring.metrics import norm_str
+from parlswarm.scoring.table import TableError, extract_table, render_markdown_table
 from parlswarm.scoring.tasks import GoldTable
 from parlswarm.swarm import Swarm
 from parlswarm.trace.events import ToolStarted
@@ -179,6 +183,50 @@ async def lookups(
     }
 
 
+async def left_out_lookups(
+    model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
+) -> dict[str, Any]:
+    """Look-ups of places a filtered task leaves out (its region's places that are no gold row):
+    right when the reply's table has no row for the place. Every place :func:`lookups` asks for
+    is a gold row, so a model that always keeps scores well there; these ask the other way."""
+    tools = world_tools(world)
+    jobs = []
+    for bt in bench_tasks:
+        parsed = parse_query(bt.task.query)
+        if parsed is None or parsed.region is None or parsed.filter is None:
+            continue
+        kept = {row[0] for row in bt.gold.rows}
+        members = region_members(world.docs[region_doc_id(parsed.region)].text)
+        jobs += [(bt, parsed, name, code) for name, code in members if name not in kept]
+    jobs = rng.sample(jobs, min(n, len(jobs)))
+    gate = asyncio.Semaphore(concurrency)
+    budgets = Budgets(max_orchestrator_steps=max_steps)
+
+    async def one(bt: Any, parsed: Any, name: str, code: str) -> dict[str, Any]:
+        agent = Agent(SUBAGENT, model, SUBAGENT_PROMPT, tools=tools, max_steps=max_steps)
+        async with gate:
+            result = await agent.run(ExpertModel.subtask(parsed, [(name, code)]), budgets, Trace())
+        try:
+            table = extract_table(result.content)
+        except TableError:
+            table = None
+        named = table is not None and any(row and norm_str(row[0]) == norm_str(name) for row in table.rows)
+        return {
+            "task": bt.task.instance_id, "place": name, "table": table is not None, "right": table is not None and not named,
+            "steps": result.steps, "stop": result.stop_reason, "reply": result.content,
+        }
+
+    t0 = time.perf_counter()
+    results = await asyncio.gather(*(one(*j) for j in jobs))
+    return {
+        "lookups": len(results),
+        "right": mean_or_none([r["right"] for r in results]),
+        "no_table": mean_or_none([not r["table"] for r in results]),
+        "seconds": round(time.perf_counter() - t0, 1),
+        "runs": results,
+    }
+
+
 async def single_mode(
     model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None,
     calls_per_step: int | None = None,
@@ -274,6 +322,10 @@ def main() -> None:
     parser.add_argument("--world-seed", type=int, default=1000)
     parser.add_argument("--split", default="test")
     parser.add_argument("--lookups", type=int, default=120, help="sub-agent look-ups to run (0: none)")
+    parser.add_argument(
+        "--left-out", type=int, default=0,
+        help="also look up this many places a filtered task leaves out: right when the reply has no row for it",
+    )
     parser.add_argument("--max-rows", type=int, default=10, help="single mode: tasks of at most this many rows (-1: skip)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -340,6 +392,16 @@ def main() -> None:
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
             f"cell accuracy with the task's filter {figure(lk['cells_with_filter'])} ({lk['with_filter']} look-ups), "
             f"without {figure(lk['cells_without_filter'])}"
+        )
+        save()
+    if args.left_out:
+        report["left_out_lookups"] = asyncio.run(
+            left_out_lookups(model, world, every, args.left_out, args.concurrency, random.Random(args.seed), args.lookup_steps)
+        )
+        lo = report["left_out_lookups"]
+        print(
+            f"{model.name} · world seed {args.world_seed} · {args.split}: look-ups of {lo['lookups']} places the filter leaves out: "
+            f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}), {lo['seconds']}s"
         )
         save()
     if args.first_turns:

@@ -126,3 +126,41 @@ def test_first_turns_see_the_region_the_task_names(tmp_path: Path) -> None:
     first = json.loads(out.read_text())["first_turns"]
     assert first["tasks"] == len(bench_tasks) and first["region_right"] == 1.0
     assert set(first["by_phrasing"].values()) == {1.0}
+
+
+def test_left_out_look_ups_are_right_without_a_row_and_wrong_for_a_model_that_keeps_all() -> None:
+    import random
+    import re
+
+    from parlswarm.bench import load_bench_tasks
+    from parlswarm.types import ModelResponse, content_text
+    from parlswarm.world.expert import table_line
+    from parlswarm.world.tasks import make_tasks, parse_query, write_tasks
+    from parlswarm.world.world import World
+
+    nano_eval = _module()
+    world = World.load(1000)
+    with __import__("tempfile").TemporaryDirectory() as tmp:
+        tasks_file, gold_dir = write_tasks(make_tasks("test", world.factbook, world_seed=1000), tmp)
+        bench_tasks, _, _ = load_bench_tasks(tasks_file, gold_dir, world_seed=1000)
+
+    class KeepsAll:  # answers every sub-task with a row for its place, values made up
+        name = "keeps-all"
+
+        async def complete(self, messages, tools):  # type: ignore[no-untyped-def]
+            task_text = content_text(messages[1].content)
+            place = re.search(r"^- (.+) \(\w+\)$", task_text, re.M)
+            assert place is not None, task_text
+            header = parse_query(task_text).header  # type: ignore[union-attr]
+            rows = [table_line(header), table_line(["---"] * len(header)), table_line([place.group(1), *["1"] * (len(header) - 1)])]
+            return ModelResponse.model_validate({"message": {"role": "assistant", "content": "\n".join(rows)}})
+
+    expert = asyncio.run(nano_eval.left_out_lookups(nano_eval.load_model("expert:find"), world, bench_tasks, 8, 4, random.Random(0), 12))
+    keeps = asyncio.run(nano_eval.left_out_lookups(KeepsAll(), world, bench_tasks, 8, 4, random.Random(0), 12))
+    assert expert["lookups"] == keeps["lookups"] == 8
+    assert [r["place"] for r in expert["runs"]] == [r["place"] for r in keeps["runs"]]  # the same places
+    assert expert["right"] == 1.0 and expert["no_table"] == 0.0
+    assert keeps["right"] == 0.0 and keeps["no_table"] == 0.0
+    for run in expert["runs"]:  # every place asked for is one the task's gold table leaves out
+        gold = next(bt.gold for bt in bench_tasks if bt.task.instance_id == run["task"])
+        assert run["place"] not in {row[0] for row in gold.rows}
