@@ -1,0 +1,117 @@
+"""Teacher-forced look-up rows: does a model read a place's row right from the ``find`` results above it?
+
+In the ``find`` reader's notes a look-up writes the place's row after reading its entries:
+``| Christmas Island | 106.1 | Pacific Ocean | Kyiv |``. For the expert's own sub-agent turns of
+one world (the config's recipe), up to each row's ``| Name |``, this script checks whether the
+model's likeliest next token is the expert's at every token of the rest of the row (the row
+right) and at every token of each cell (cells right). Rows with a column read from the
+``Elevation`` entry (highest point, lowest point, mean elevation: lines of one entry) are
+counted apart: there the right line of the entry has to be chosen.
+
+    python benchmarks/row_probe.py --model runs/sft-nano-starts/final [--model ...] [--config configs/sft-nano-matched.yaml] [--world-seed 900] [--states 80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from parlswarm.models.local import LocalModel
+from parlswarm.parl.sft_config import SFTConfig
+from parlswarm.parl.traces import Conversation, record_traces
+from parlswarm.types import content_text
+from parlswarm.world.tasks import parse_query
+
+ROW = re.compile(r"^(\| (?!Country \|)[^|\n]+ \|)( [^\n]*\|)$", re.M)  # "| Name |", then the cells
+ELEVATION = "Elevation"
+
+
+def row_states(conversations: Sequence[Conversation], n: int, rng: random.Random) -> list[tuple[Conversation, int, bool]]:
+    """Up to ``n`` (conversation, turn, whether a column is read from Elevation) of sub-agent turns that note a row."""
+    found = []
+    for conv in conversations:
+        if conv.kind != "subagent":
+            continue
+        task = parse_query(next((content_text(m.content) for m in conv.messages if m.role == "user"), ""))
+        if task is None:
+            continue
+        elevation = any(f.path[1] == ELEVATION for f in task.columns)
+        replies = [m for m in conv.messages if m.role == "assistant"]
+        for turn, message in enumerate(replies):
+            if getattr(message, "tool_calls", None) and ROW.search(content_text(message.content)):
+                found.append((conv, turn, elevation))
+    return rng.sample(found, min(n, len(found)))
+
+
+def argmax_matches(lm: LocalModel, prefix: list[int], continuation: list[int]) -> list[bool]:
+    """For each token of ``continuation``: is it the model's likeliest after the tokens before it?"""
+    ids = torch.tensor([prefix + continuation])
+    with torch.no_grad():
+        logits = lm.model(ids).logits[0]
+    said = logits[len(prefix) - 1 : -1].argmax(-1).tolist()
+    return [a == b for a, b in zip(said, continuation)]
+
+
+def probe(lm: LocalModel, states: Sequence[tuple[Conversation, int, bool]]) -> dict[str, Any]:
+    counts = {kind: {"rows": 0, "right": 0, "cells": 0, "cells_right": 0} for kind in ("elevation", "other")}
+    for conv, turn, elevation in states:
+        at = [i for i, m in enumerate(conv.messages) if m.role == "assistant"][turn]
+        text = content_text(conv.messages[at].content)
+        match = ROW.search(text)
+        assert match is not None
+        before = lm.render(conv.messages[:at], conv.tools) + text[: match.end(1)]
+        cells = match.group(2).strip(" |").split(" | ")
+        right_cells = 0
+        done = before
+        for cell in cells:  # each cell with its separator, scored in the row's context
+            piece = f" {cell} |"
+            start = lm.encode(done)
+            continuation = lm.encode(done + piece)[len(start) :]
+            right_cells += all(argmax_matches(lm, start, continuation))
+            done += piece
+        kind = counts["elevation" if elevation else "other"]
+        kind["rows"] += 1
+        kind["right"] += right_cells == len(cells)
+        kind["cells"] += len(cells)
+        kind["cells_right"] += right_cells
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", required=True, help="a save_pretrained folder (repeat to compare)")
+    parser.add_argument("--config", type=Path, default=Path("configs/sft-nano-matched.yaml"), help="the SFT recipe whose traces to use")
+    parser.add_argument("--world-seed", type=int, default=900, help="the world the states come from (default: the dev world)")
+    parser.add_argument("--split", default="drawn", help="the tasks of that world: drawn (default), or a split")
+    parser.add_argument("--states", type=int, default=80)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    cfg = SFTConfig.load(args.config)
+    if cfg.data.reader != "find":
+        raise SystemExit(f"{args.config}: data.reader {cfg.data.reader!r}: rows are noted by the find reader")
+    conversations = record_traces(args.world_seed, cfg.data.model_copy(update={"split": args.split}))
+    states = row_states(conversations, args.states, random.Random(args.seed))
+    if not states:
+        raise SystemExit(f"world {args.world_seed} ({args.split}): no sub-agent turn notes a row")
+    for folder in args.model:
+        lm = LocalModel.from_pretrained(folder)
+        lm.model.eval()
+        report = probe(lm, states)
+        print(
+            f"{folder}: "
+            + "; ".join(
+                f"{kind} rows right {c['right']} of {c['rows']} (cells {c['cells_right']} of {c['cells']})"
+                for kind, c in report.items()
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
