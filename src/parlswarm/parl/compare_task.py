@@ -24,7 +24,7 @@ class CompareTaskConfig(BaseModel):
     then whether it is the relation the task wants. Those few tokens decide a row, but they
     are a sliver of an agent turn's targets: after 900 steps of the matched round the nano
     model got 21 of 31 verdicts and 20 of 30 relations of its own training turns right,
-    teacher-forced (docs/local-model.md, "Compared verdicts"). Here every line of a sequence
+    teacher-forced (docs/local-model.md, "Verdicts"). Here every line of a sequence
     is such a decision, with random numbers (whole parts of 1 to ``digits`` digits, up to two
     decimals, some negative, some sharing leading digits with the threshold, some equal), the
     world's place names and column labels, and a random wanted relation; the loss is on the
@@ -52,10 +52,6 @@ class VerdictLine:
     @property
     def verdict(self) -> str:
         return "kept" if self.relation == self.wanted else "left out"
-
-    @property
-    def text(self) -> str:
-        return f"{self.head} {self.relation}, wanted {self.wanted}: {self.verdict}\n"
 
 
 def draw_numbers(cfg: CompareTaskConfig, generator: torch.Generator) -> tuple[str, str]:
