@@ -14,7 +14,8 @@
    :meth:`LocalModel.training_samples`), optionally with the copying task of
    :mod:`parlswarm.parl.copy_task` and the comparing task of :mod:`parlswarm.parl.compare_task`;
    AdamW with warm-up and cosine decay, periodic evaluation on dev-world samples (loss, token
-   accuracy, whole-turn exact match), checkpoints with optimiser and random state, resume. The configuration is :mod:`parlswarm.parl.sft_config`.
+   accuracy, whole-turn exact match), checkpoints with optimiser and random state, resume. The
+   configuration is :mod:`parlswarm.parl.sft_config`.
 """
 
 from __future__ import annotations
