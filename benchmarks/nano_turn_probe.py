@@ -14,13 +14,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-from pathlib import Path
 from typing import Any
+
+from expert_traces import add_trace_arguments, expert_traces
 
 from parlswarm.models.local import LocalModel
 from parlswarm.parl.relabel import same_turn
-from parlswarm.parl.sft_config import SFTConfig
-from parlswarm.parl.traces import record_traces
 from parlswarm.types import AssistantMessage
 
 
@@ -33,19 +32,15 @@ def flat(message: AssistantMessage) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a save_pretrained folder")
-    parser.add_argument("--config", type=Path, default=Path("configs/sft-nano-copy.yaml"), help="the SFT recipe whose traces to use")
-    parser.add_argument("--world-seed", type=int, default=900, help="the world the states come from (default: the dev world)")
-    parser.add_argument("--split", default="dev")
+    add_trace_arguments(parser, "configs/sft-nano-copy.yaml", split="dev")
     parser.add_argument("--subagent", type=int, default=12, help="sub-agent states")
     parser.add_argument("--serial", type=int, default=6, help="single-mode states")
     parser.add_argument("--max-new-tokens", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    cfg = SFTConfig.load(args.config)
     lm = LocalModel.from_pretrained(args.model)
     lm.sampling = lm.sampling.model_copy(update={"temperature": 0.0, "max_new_tokens": args.max_new_tokens})
-    conversations = record_traces(args.world_seed, cfg.data.model_copy(update={"split": args.split}))
+    conversations = expert_traces(args)
     rng = random.Random(args.seed)
     states: list[tuple[str, list[Any], list[Any], AssistantMessage]] = []
     for kind, n in (("subagent", args.subagent), ("serial", args.serial)):

@@ -17,14 +17,14 @@ import argparse
 import random
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
+from expert_traces import add_trace_arguments, expert_traces, probed_models
 
 from parlswarm.models.local import LocalModel
 from parlswarm.parl.sft_config import SFTConfig
-from parlswarm.parl.traces import Conversation, record_traces
+from parlswarm.parl.traces import Conversation
 from parlswarm.types import content_text
 from parlswarm.world.tasks import parse_query
 
@@ -83,26 +83,24 @@ def probe(lm: LocalModel, states: Sequence[tuple[Conversation, int, bool]]) -> d
     return counts
 
 
+def notes_no_rows(cfg: SFTConfig) -> str | None:
+    if cfg.data.reader == "find":
+        return None
+    return f"data.reader {cfg.data.reader!r}: rows are noted by the find reader"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="a save_pretrained folder (repeat to compare)")
-    parser.add_argument("--config", type=Path, default=Path("configs/sft-nano-matched.yaml"), help="the SFT recipe whose traces to use")
-    parser.add_argument("--world-seed", type=int, default=900, help="the world the states come from (default: the dev world)")
-    parser.add_argument("--split", default="drawn", help="the tasks of that world: drawn (default), or a split")
+    add_trace_arguments(parser, "configs/sft-nano-matched.yaml")
     parser.add_argument("--states", type=int, default=80)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    cfg = SFTConfig.load(args.config)
-    if cfg.data.reader != "find":
-        raise SystemExit(f"{args.config}: data.reader {cfg.data.reader!r}: rows are noted by the find reader")
-    conversations = record_traces(args.world_seed, cfg.data.model_copy(update={"split": args.split}))
+    conversations = expert_traces(args, notes_no_rows)
     states = row_states(conversations, args.states, random.Random(args.seed))
     if not states:
         raise SystemExit(f"world {args.world_seed} ({args.split}): no sub-agent turn notes a row")
-    for folder in args.model:
-        lm = LocalModel.from_pretrained(folder)
-        lm.model.eval()
+    for folder, lm in probed_models(args.model):
         report = probe(lm, states)
         print(
             f"{folder}: "

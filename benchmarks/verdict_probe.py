@@ -20,14 +20,14 @@ import argparse
 import random
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
+from expert_traces import add_trace_arguments, expert_traces, probed_models
 
 from parlswarm.models.local import LocalModel
 from parlswarm.parl.sft_config import SFTConfig
-from parlswarm.parl.traces import Conversation, record_traces
+from parlswarm.parl.traces import Conversation
 from parlswarm.types import content_text
 
 VERDICT = re.compile(r": (above|below|equal)(?:, wanted \w+)?:(?= (kept|left out)$)", re.M)
@@ -91,26 +91,24 @@ def probe(lm: LocalModel, states: Sequence[tuple[Conversation, int, str]]) -> di
     }
 
 
+def writes_no_verdict(cfg: SFTConfig) -> str | None:
+    if cfg.data.note_style in ("compared", "matched"):
+        return None
+    return f"note_style {cfg.data.note_style!r} writes no verdict line (compared or matched do)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True, help="a save_pretrained folder (repeat to compare)")
-    parser.add_argument("--config", type=Path, default=Path("configs/sft-nano-compared.yaml"), help="the SFT recipe whose traces to use")
-    parser.add_argument("--world-seed", type=int, default=900, help="the world the states come from (default: the dev world)")
-    parser.add_argument("--split", default="drawn", help="the tasks of that world: drawn (default), or a split")
+    add_trace_arguments(parser, "configs/sft-nano-compared.yaml")
     parser.add_argument("--states", type=int, default=40)
-    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    cfg = SFTConfig.load(args.config)
-    if cfg.data.note_style not in ("compared", "matched"):
-        raise SystemExit(f"{args.config}: note_style {cfg.data.note_style!r} writes no verdict line (compared or matched do)")
-    conversations = record_traces(args.world_seed, cfg.data.model_copy(update={"split": args.split}))
+    conversations = expert_traces(args, writes_no_verdict)
     states = verdict_states(conversations, args.states, random.Random(args.seed))
     if not states:
         raise SystemExit(f"world {args.world_seed} ({args.split}): no sub-agent turn writes a verdict")
-    for folder in args.model:
-        lm = LocalModel.from_pretrained(folder)
-        lm.model.eval()
+    for folder, lm in probed_models(args.model):
         report = probe(lm, states)
         print(
             f"{folder}: verdicts right {report['right']} of {report['states']} "

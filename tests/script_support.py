@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:  # as when a script runs: its folder's support modules (expert_traces) import
+    sys.path.append(str(BENCHMARKS))
 
 
 def benchmark_module(name: str) -> ModuleType:
