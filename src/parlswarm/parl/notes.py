@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any, Literal, get_args
 
 from parlswarm.types import Message, ModelResponse, ToolMessage, ToolSpec, content_text
+from parlswarm.world.pages import REGION_PREFIX
 
 NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "stepwise"]
 # The styles that note a place as its row first and its verdict after (find reader only).
@@ -133,7 +134,7 @@ def stepwise_notes(messages: Sequence[Message], reply: Message) -> str:
     for i, m in enumerate(messages):
         text = content_text(m.content) if isinstance(m, ToolMessage) else ""
         page = parse_page(text) if text else None
-        if page is not None and page.doc_id.startswith("region/"):
+        if page is not None and page.doc_id.startswith(REGION_PREFIX):
             members = region_members(page.body)
             places.update({code: name for name, code in members})
             if members and i > last:
@@ -205,7 +206,7 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
         if view is None:
             continue
-        if view.doc_id.startswith("region/"):
+        if view.doc_id.startswith(REGION_PREFIX):
             places = region_members(view.body)
             if places and style in VERBATIM_STYLES:  # the index's own lines
                 lines.append(_index_note(places))
@@ -251,7 +252,7 @@ def _next_note(task: Any, messages: Sequence[Message]) -> str | None:
         if found is not None:
             read.add(found.doc_id.partition("/")[0])
         page = parse_page(text) if found is None and places is None else None
-        if page is not None and page.doc_id.startswith("region/"):
+        if page is not None and page.doc_id.startswith(REGION_PREFIX):
             places = region_members(page.body) or None
     if not places:
         return None
