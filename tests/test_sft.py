@@ -447,6 +447,29 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     assert any("dev_loss" in h for h in manifest and second.history)
 
 
+def test_data_from_reuses_a_run_drawn_by_the_same_recipe_and_refuses_another(tmp_path: Path) -> None:
+    drawn = SFTRun(_tiny_config(tmp_path / "drawn", steps=1))
+    _, data = drawn.prepare()
+    reuse = _tiny_config(tmp_path / "reuse", steps=1).model_copy(update={"data_from": tmp_path / "drawn"})
+    reuse.train = reuse.train.model_copy(update={"lr": 1e-3, "steps": 50})  # training may differ; samples may not
+    _, copied = SFTRun(reuse).prepare()
+    assert [s.ids for s in copied.train] == [s.ids for s in data.train] and copied.stats == data.stats
+    assert (tmp_path / "reuse" / "initial" / "config.json").is_file()
+
+    other = _tiny_config(tmp_path / "other", steps=1).model_copy(update={"data_from": tmp_path / "drawn"})
+    other.train = other.train.model_copy(update={"seed": 1})  # another draw of the same turns
+    with pytest.raises(ValueError, match="data_from .*drawn: its samples were drawn by another recipe"):
+        SFTRun(other).prepare()
+    other.train = other.train.model_copy(update={"seed": 0})
+    other.data = other.data.model_copy(update={"max_rows": 6})
+    with pytest.raises(ValueError, match="another recipe"):
+        SFTRun(other).prepare()
+    assert not (tmp_path / "other" / "data.pt").exists()  # nothing copied, nothing drawn
+    missing = _tiny_config(tmp_path / "missing", steps=1).model_copy(update={"data_from": tmp_path / "nowhere"})
+    with pytest.raises(ValueError, match="data_from .*nowhere: no data.pt and initial/ there"):
+        SFTRun(missing).prepare()
+
+
 def test_copy_stage_runs_first_resumes_and_ends_when_copying_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import parlswarm.parl.sft as sft
 

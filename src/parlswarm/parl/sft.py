@@ -20,10 +20,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -439,8 +441,6 @@ class SFTRun:
             tmp / "trainer_state.pt",
         )
         if folder.exists():
-            import shutil
-
             shutil.rmtree(folder)
         tmp.rename(folder)
 
@@ -453,6 +453,8 @@ class SFTRun:
         data_file = self.out / "data.pt"
         resume = self.out / "checkpoint"
         start = resume if _saved(resume) else self.out / "initial"
+        if not data_file.exists() and cfg.data_from is not None:
+            self.copy_data(cfg.data_from)
         if data_file.exists() and _saved(start):
             # Samples and the model they were encoded for (a checkpoint, or the model before step 1).
             lm = self.load(start)
@@ -477,6 +479,7 @@ class SFTRun:
         train, stats = draw_samples(lm, conversations, sample_counts(cfg.data), cfg.data.max_tokens, rng)
         if init_digest:
             stats["init_digest"] = init_digest
+        stats["recipe_digest"] = self.recipe_digest(init_digest)
         if cfg.data.on_policy is not None:
             relabelled, on_policy = self.on_policy_samples(lm, cfg.data.on_policy, rng)
             train += relabelled
@@ -505,6 +508,44 @@ class SFTRun:
         self._checkpoint_initial(lm)
         log.info("%d training samples (%d tokens), %d dev samples", len(train), stats["train_tokens"], len(dev))
         return lm, Dataset(train, dev, stats)
+
+    def recipe_digest(self, init_digest: str | None) -> str:
+        """sha256 of what the samples and the initial model follow from: the data section, the
+        model they were encoded for (init and its weights, or the architecture and tokenizer
+        settings of a new one), its run settings, LoRA and the seed of the draw."""
+        cfg = self.config
+        recipe = {
+            "data": cfg.data.model_dump(mode="json"),
+            "init": cfg.init,
+            "init_digest": init_digest,
+            "architecture": None if cfg.init else hashlib.sha256(Path(cfg.architecture).read_bytes()).hexdigest(),
+            "vocab_size": cfg.vocab_size,
+            "tokenizer_pages": cfg.tokenizer_pages,
+            "deepen_to": cfg.deepen_to,
+            "settings": cfg.settings.model_dump(mode="json"),
+            "lora": cfg.train.lora.model_dump(mode="json") if cfg.train.lora else None,
+            "seed": cfg.train.seed,
+        }
+        return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+
+    def copy_data(self, source: Path) -> None:
+        """Copy ``source``'s data.pt and initial/ into this run's folder, if it drew them by this run's recipe."""
+        cfg = self.config
+        blob_file = source / "data.pt"
+        if not blob_file.is_file() or not _saved(source / "initial"):
+            raise ValueError(f"data_from {source}: no data.pt and initial/ there (a run folder that has drawn its samples)")
+        drawn = torch.load(blob_file, weights_only=False)["stats"].get("recipe_digest")
+        if drawn is None:
+            raise ValueError(f"data_from {source}: its data.pt records no recipe (drawn before stop 61), so it cannot be checked")
+        wanted = self.recipe_digest(weights_digest(str(cfg.init)) if cfg.init else None)
+        if drawn != wanted:
+            raise ValueError(
+                f"data_from {source}: its samples were drawn by another recipe (data section, init, settings, LoRA or "
+                "seed differ from this config's); drop data_from to draw this config's own"
+            )
+        log.info("samples and initial model from %s (the same recipe)", source)
+        shutil.copytree(source / "initial", self.out / "initial", dirs_exist_ok=True)
+        shutil.copyfile(blob_file, self.out / "data.pt")  # last: data.pt beside initial/ marks the copy complete
 
     def on_policy_samples(self, lm: LocalModel, cfg: OnPolicyConfig, rng: random.Random) -> tuple[list[Sample], dict[str, Any]]:
         """``cfg.samples`` relabelled turns of the policy's own runs, drawn in proportion to their kinds."""

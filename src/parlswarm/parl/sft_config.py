@@ -137,6 +137,10 @@ class SFTConfig(BaseModel):
         default_factory=lambda: LocalSettings(tool_format="compact", keep_tool_results=1, max_context=None)
     )
     tokenizer_pages: int = Field(3000, ge=0)  # world pages (from the first training seed) the tokenizer learns on
+    # Start from another run's samples (its data.pt) and the model they were encoded for (its
+    # initial/) instead of drawing them again; refused unless that run drew them by the same
+    # recipe (see SFTRun.recipe_digest). Minutes saved for a round that differs only in training.
+    data_from: Path | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
 
