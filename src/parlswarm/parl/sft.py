@@ -516,7 +516,7 @@ class SFTRun:
         cfg = self.config
         recipe = {
             "data": cfg.data.model_dump(mode="json"),
-            "init": cfg.init,
+            "init": None if cfg.init is None else str(cfg.init),  # a Path where set in code, not from YAML
             "init_digest": init_digest,
             "architecture": None if cfg.init else hashlib.sha256(Path(cfg.architecture).read_bytes()).hexdigest(),
             "vocab_size": cfg.vocab_size,
