@@ -17,7 +17,10 @@ expert's for the same sub-task exactly, the cell accuracy of those and of the ot
 share whose plan asks for one text twice. A wrong plan is a wrong reading list; a right plan
 with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
-row, so a filtered look-up that answers "left out" compared its value wrong. With
+row, so a filtered look-up that answers "left out" compared its value wrong; and the
+comparison lines of the replies (``= 1885 vs 0400: above``, in ``compared`` and ``matched``
+notes) checked against their own numbers: the share written digit under digit, the relation
+right (among those and the others), the verdict following the relation. With
 ``--left-out N``, the other way: N look-ups of places a filtered task leaves out (region
 places that are no gold row), right when the reply's table has no row for the place; a model
 that always keeps scores well on the look-ups above and 0 here.
@@ -48,6 +51,7 @@ from typing import Any
 from parlswarm.agent import Agent
 from parlswarm.bench import BenchConfig, load_bench_tasks
 from parlswarm.models import load_model
+from parlswarm.parl.notes import written_comparisons
 from parlswarm.scoring import score_response
 from parlswarm.scoring.metrics import norm_str
 from parlswarm.scoring.table import TableError, extract_table, render_markdown_table
@@ -107,6 +111,30 @@ def find_plan(trace: Trace) -> list[str]:
 
 def mean_or_none(values: list[float] | list[bool]) -> float | None:
     return statistics.mean(values) if values else None
+
+
+def comparison_figures(replies: list[str]) -> dict[str, Any]:
+    """The comparison lines of ``compared`` and ``matched`` notes in ``replies``, checked
+    against the model's own numbers: a filtered look-up is right only when each of them is."""
+    lines = [c for reply in replies for c in written_comparisons(reply)]
+    aligned = [c for c in lines if c.aligned]
+    follows = [c.verdict_follows for c in lines if c.verdict_follows is not None]
+    return {
+        "lines": len(lines),
+        "aligned": mean_or_none([c.aligned for c in lines]),
+        "relation_right": mean_or_none([c.relation_right for c in lines]),
+        "relation_right_if_aligned": mean_or_none([c.relation_right for c in aligned]),
+        "relation_right_if_not": mean_or_none([c.relation_right for c in lines if not c.aligned]),
+        "verdict_follows": mean_or_none(follows),
+    }
+
+
+def comparisons_said(figures: dict[str, Any]) -> str:
+    return (
+        f"comparison lines {figures['lines']}: digit under digit {figure(figures['aligned'])}, relation right "
+        f"{figure(figures['relation_right'])} (then {figure(figures['relation_right_if_aligned'])}, else "
+        f"{figure(figures['relation_right_if_not'])}), verdict follows the relation {figure(figures['verdict_follows'])}"
+    )
 
 
 async def lookups(
@@ -178,6 +206,7 @@ async def lookups(
         "with_filter": sum(r["filtered"] for r in results),
         "cells_with_filter": mean_or_none([r["cell_accuracy"] for r in results if r["filtered"]]),
         "cells_without_filter": mean_or_none([r["cell_accuracy"] for r in results if not r["filtered"]]),
+        "comparisons": comparison_figures([r["reply"] for r in results]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -222,6 +251,7 @@ async def left_out_lookups(
         "lookups": len(results),
         "right": mean_or_none([r["right"] for r in results]),
         "no_table": mean_or_none([not r["table"] for r in results]),
+        "comparisons": comparison_figures([r["reply"] for r in results]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -391,7 +421,7 @@ def main() -> None:
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
             f"cell accuracy with the task's filter {figure(lk['cells_with_filter'])} ({lk['with_filter']} look-ups), "
-            f"without {figure(lk['cells_without_filter'])}"
+            f"without {figure(lk['cells_without_filter'])}; {comparisons_said(lk['comparisons'])}"
         )
         save()
     if args.left_out:
@@ -401,7 +431,8 @@ def main() -> None:
         lo = report["left_out_lookups"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: look-ups of {lo['lookups']} places the filter leaves out: "
-            f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}), {lo['seconds']}s"
+            f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}), {lo['seconds']}s; "
+            f"{comparisons_said(lo['comparisons'])}"
         )
         save()
     if args.first_turns:

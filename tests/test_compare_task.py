@@ -13,13 +13,15 @@ pytest.importorskip("transformers")
 
 import torch  # noqa: E402
 
-from parlswarm.parl.compare_task import CompareTaskConfig, compare_batch, compare_sampler  # noqa: E402
+from parlswarm.parl.compare_task import CompareTaskConfig, compare_batch, compare_sampler, random_draw  # noqa: E402
 from parlswarm.parl.copy_task import copy_loss  # noqa: E402
 from parlswarm.parl.sft import SFTRun  # noqa: E402
 from parlswarm.parl.sft_config import SFTConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-LINE = re.compile(r"^(.+) \((\w+)\): (.+) = (-?[\d.]+) vs (-?[\d.]+): (above|below|equal), wanted (above|below|equal): (kept|left out)$")
+LINE = re.compile(
+    r"^(.+) \((\w+)\): (.+) = (-?[\d.]+) vs (-?[\d.]+): (above|below|equal), wanted (above|below|equal): (kept|left out)$"
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,31 +67,70 @@ def test_compare_loss_names_its_metrics_and_reaches_the_weights(tokenizer) -> No
 
     model = LocalModel.from_pretrained(BUILTIN_DIR).model.float()
     names, labels = [("Palau", "ps")], ["Coastline (km)"]
-    ids, target = compare_batch(CompareTaskConfig(weight=1.0, batch=2, lines=2), tokenizer, names, labels, 0, 0)
+    cfg = CompareTaskConfig(weight=1.0, batch=2, lines=2)
+    ids, target = compare_batch(cfg, tokenizer, random_draw(cfg, names, labels), 0, 0)
     loss, metrics = copy_loss(model, ids, target, name="compare")
     loss.backward()
     assert set(metrics) == {"compare_loss", "compare_acc"} and 0 <= metrics["compare_acc"] <= 1
     assert any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters())
 
 
-def test_compare_task_needs_matched_notes() -> None:
+def test_compare_task_needs_notes_that_compare() -> None:
     cfg = SFTConfig.load(ROOT / "configs" / "sft-nano-verdicts.yaml")
     assert cfg.train.compare_task.weight > 0 and cfg.data.note_style == "matched"
     raw = cfg.model_dump()
     raw["data"]["note_style"] = "compared"
-    with pytest.raises(ValueError, match="train.compare_task writes 'matched' verdict lines; data.note_style is 'compared'"):
+    SFTConfig.model_validate(raw)  # its lines without the wanted relation
+    raw["data"]["note_style"] = "verbatim"
+    with pytest.raises(ValueError, match="train.compare_task writes the comparison lines .*data.note_style is 'verbatim'"):
         SFTConfig.model_validate(raw)
 
 
-def test_tiny_sft_trains_the_compare_task_every_step(tmp_path: Path) -> None:
+def test_world_numbers_compare_a_place_with_a_threshold_a_task_could_set(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.fields import FIELDS
+    from parlswarm.world.tasks import filter_values
+
+    cfg = CompareTaskConfig(weight=1.0, batch=16, lines=4, numbers="world", worlds=1)
+    with pytest.raises(ValueError, match="numbers: world needs data.world_seeds"):
+        compare_sampler(tokenizer, cfg, "compared", [])
+    ids, target = compare_sampler(tokenizer, cfg, "compared", [7])(0, 1)
+    real = Factbook.load()
+    by_label = {f.label: f for f in FIELDS if f.type == "number"}
+    compared = re.compile(r"^(.+) \((\w+)\): (.+) = (-?[\d.]+) vs (-?[\d.]+): (above|below|equal): (kept|left out)$")
+    near = 0
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        lines = [line for line in tokenizer.decode(row).split("\n") if line]
+        decided = [tokenizer.decode([t]).strip() for t, m in zip(row, mask) if m]
+        assert len(lines) == 4 and len(decided) == 4  # compared notes: the relation only is a target
+        for line, first in zip(lines, decided):
+            match = compared.match(line)
+            assert match, line
+            code, label, value, threshold, relation = match.group(2, 3, 4, 5, 6)
+            a, b = float(value), float(threshold)
+            assert relation == ("above" if a > b else "below" if a < b else "equal") and relation.startswith(first)
+            # The threshold lies in the middle of the place's region's real values, as a task's does.
+            values = filter_values(real.members(real.entities[code].region), by_label[label])
+            assert values[int(0.25 * len(values))] * 0.5 <= b <= values[int(0.75 * len(values))] * 1.5 or b == 0, line
+            near += max(a, b) < 2 * min(a, b)
+    assert near > 16  # most comparisons are of close numbers, unlike random ones
+
+
+@pytest.mark.parametrize(("style", "numbers"), [("matched", "random"), ("compared", "world")])
+def test_tiny_sft_trains_the_compare_task_every_step(tmp_path: Path, style: str, numbers: str) -> None:
     cfg = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
     cfg.out_dir = tmp_path / "sft"
     cfg.tokenizer_pages = 150
     cfg.data = cfg.data.model_copy(
-        update={"reader": "find", "note_style": "matched", "orchestrator_samples": 6, "subagent_samples": 6, "dev_samples": 2}
+        update={"reader": "find", "note_style": style, "orchestrator_samples": 6, "subagent_samples": 6, "dev_samples": 2}
     )
     cfg.train = cfg.train.model_copy(
-        update={"steps": 3, "eval_every": 3, "save_every": 3, "compare_task": CompareTaskConfig(weight=1.0, batch=2, lines=2)}
+        update={
+            "steps": 3,
+            "eval_every": 3,
+            "save_every": 3,
+            "compare_task": CompareTaskConfig(weight=1.0, batch=2, lines=2, numbers=numbers, worlds=1),
+        }
     )
     SFTRun(SFTConfig.model_validate(cfg.model_dump())).run()
     records = [json.loads(line) for line in (cfg.out_dir / "log.jsonl").read_text().splitlines()]

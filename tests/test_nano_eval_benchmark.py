@@ -83,6 +83,24 @@ def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
     assert figures[1][0] < 1.0 and figures[1][1:] == (0.0, None)
 
 
+def test_comparison_lines_are_checked_against_the_numbers_written() -> None:
+    nano_eval = _module()
+    figures = nano_eval.comparison_figures(
+        [
+            "Palau (ps): Coastline (km) = 1885 vs 0400: above, wanted above: kept\n| Palau | 1885 |",
+            "Chad (cd): Internet users (%) = 79 vs 91: above, wanted below: left out\n"
+            "Peru (pe): Coastline (km) = 1519 vs 400: below, wanted above: kept",  # unaligned, wrong, verdict off
+            "Chad (cd): Area = 12 vs 10: above: kept",  # a compared line: no wanted relation
+            "no table at all",
+        ]
+    )
+    assert figures == {
+        "lines": 4, "aligned": 0.75, "relation_right": 0.5, "relation_right_if_aligned": 2 / 3,
+        "relation_right_if_not": 0.0, "verdict_follows": 2 / 3,
+    }
+    assert nano_eval.comparison_figures(["| Chad | 12 |"])["relation_right"] is None
+
+
 def test_a_plan_is_the_find_texts_in_order_a_malformed_call_as_written() -> None:
     from parlswarm.trace.events import ToolStarted
 

@@ -169,7 +169,7 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
 
 @pytest.mark.parametrize("style", ["compared", "matched"])
 def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world, style) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.parl.notes import aligned_numbers
+    from parlswarm.parl.notes import aligned_numbers, written_comparisons
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query
     from parlswarm.world.tools import world_tools
@@ -224,6 +224,10 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
     dropped = [ln for ln in verbatim if ln not in rest]
     assert all(ln.endswith(": left out") for ln in dropped)
     assert len(dropped) == sum(ln.endswith(": left out") for ln in checks)
+    # What checks a model's lines (benchmarks/nano_eval.py) reads every line of the expert's as right.
+    read = written_comparisons("\n".join(checks))
+    assert len(read) == len(checks) and all(c.aligned and c.relation_right and c.verdict_follows is not False for c in read)
+    assert all((c.wanted is None) == (style == "compared") for c in read)
     with pytest.raises(ValueError, match="data.reader"):
         DataConfig(note_style=style, reader="pages")
 

@@ -4,14 +4,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.parl.notes import aligned_numbers
+from parlswarm.parl.notes import COMPARED_STYLES, aligned_numbers
+from parlswarm.world.counterfactual import counterfactual
+from parlswarm.world.factbook import Factbook
+from parlswarm.world.fields import FIELDS
+from parlswarm.world.fields import Field as WorldField
+from parlswarm.world.tasks import FILTER_MIN_PLACES, FILTER_MIN_VALUES, filter_cut, filter_values
 
 RELATIONS = ("above", "below", "equal")
 
@@ -30,6 +36,15 @@ class CompareTaskConfig(BaseModel):
     world's place names and column labels, and a random wanted relation; the loss is on the
     first token of the relation and of the verdict only, so ``compare_acc`` is the share of
     decisions right.
+
+    Random numbers mostly differ in their first digit or their length; a task's threshold lies
+    between the 30th and 70th percentile of its region's values, so the lines a look-up writes
+    compare close numbers (``87 vs 91``), which the nano model, free-running, got wrong after
+    2,300 steps at 0.95 ``compare_acc`` (docs/local-model.md, "Verdicts, long"). ``numbers:
+    world`` draws those: a threshold as a task draws it, and the value of a place of the same
+    region in one of the run's training worlds. In ``compared`` notes (no wanted relation
+    written) only the relation is a target: the verdict rests on the task's operator, which
+    the line does not hold.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -39,6 +54,23 @@ class CompareTaskConfig(BaseModel):
     lines: int = Field(8, ge=1)  # verdict lines per sequence
     digits: int = Field(6, ge=1)  # most digits of a whole part
     equal_share: float = Field(0.05, ge=0.0, le=1.0)  # lines whose value equals its threshold
+    # "random": the numbers above; "world": a filter a task could set (a region's number field and a
+    # threshold drawn as the task pool draws it) against a place of that region in a training world.
+    numbers: Literal["random", "world"] = "random"
+    worlds: int = Field(4, ge=1)  # "world": the first this many of data.world_seeds give the places' values
+
+
+@dataclass(frozen=True)
+class Compared:
+    """What one line compares: a place, a column label, its value, a threshold (plain digits, as
+    a note copies them) and the relation the task keeps."""
+
+    name: str
+    code: str
+    label: str
+    value: str
+    threshold: str
+    wanted: str
 
 
 @dataclass(frozen=True)
@@ -52,6 +84,13 @@ class VerdictLine:
     @property
     def verdict(self) -> str:
         return "kept" if self.relation == self.wanted else "left out"
+
+    @classmethod
+    def of(cls, c: Compared) -> VerdictLine:
+        a, b = float(c.value), float(c.threshold)
+        relation = "above" if a > b else "below" if a < b else "equal"
+        mine, theirs = aligned_numbers(c.value, c.threshold)
+        return cls(f"{c.name} ({c.code}): {c.label} = {mine} vs {theirs}:", relation, c.wanted)
 
 
 def draw_numbers(cfg: CompareTaskConfig, generator: torch.Generator) -> tuple[str, str]:
@@ -84,27 +123,78 @@ def _plain(number: str) -> str:
     return sign + (whole.lstrip("0") or "0") + dot + frac
 
 
-def verdict_line(cfg: CompareTaskConfig, names: list[tuple[str, str]], labels: list[str], generator: torch.Generator) -> VerdictLine:
-    """A random ``matched`` verdict line: a place, a label, two aligned numbers, a wanted relation."""
-    pick = lambda n: int(torch.randint(0, n, (1,), generator=generator))  # noqa: E731
-    name, code = names[pick(len(names))]
-    value, threshold = draw_numbers(cfg, generator)
-    a, b = float(value), float(threshold)
-    relation = "above" if a > b else "below" if a < b else "equal"
-    wanted = RELATIONS[pick(3)] if pick(10) == 0 else ("above", "below")[pick(2)]
-    mine, theirs = aligned_numbers(value, threshold)
-    return VerdictLine(f"{name} ({code}): {labels[pick(len(labels))]} = {mine} vs {theirs}:", relation, wanted)
+Draw = Callable[[torch.Generator], Compared]  # one line's numbers and names from a step's generator
+
+
+def random_draw(cfg: CompareTaskConfig, names: list[tuple[str, str]], labels: list[str]) -> Draw:
+    """``numbers: random``: random numbers, a random place and label, mostly a wanted above or below."""
+
+    def draw(generator: torch.Generator) -> Compared:
+        pick = lambda n: int(torch.randint(0, n, (1,), generator=generator))  # noqa: E731
+        name, code = names[pick(len(names))]
+        value, threshold = draw_numbers(cfg, generator)
+        wanted = RELATIONS[pick(3)] if pick(10) == 0 else ("above", "below")[pick(2)]
+        return Compared(name, code, labels[pick(len(labels))], value, threshold, wanted)
+
+    return draw
+
+
+@dataclass(frozen=True)
+class RegionFilter:
+    """A filter a task could set on one region: its field, the real values its threshold is
+    drawn from, and the region's places with their values in the training worlds."""
+
+    field: WorldField
+    values: list[float]  # sorted, from the real Factbook (the task pool's world)
+    places: list[tuple[str, str, str]]  # (name, code, cell) in each training world
+
+
+def region_filters(real: Factbook, worlds: list[Factbook]) -> list[RegionFilter]:
+    """Every (region, number field) on which the task pool may draw a filter."""
+    filters = []
+    for region in sorted(real.regions):
+        members = real.members(region)
+        if len(members) < FILTER_MIN_PLACES:
+            continue
+        for f in (f for f in FIELDS if f.type == "number"):
+            values = filter_values(members, f)
+            if len(values) < FILTER_MIN_VALUES:
+                continue
+            places = [
+                (e.name, e.code, f.cell(v))
+                for world in worlds
+                for e in world.members(region)
+                if isinstance(v := f.parse(e.value(f.path)), float)
+            ]
+            filters.append(RegionFilter(f, values, places))
+    return filters
+
+
+def world_draw(filters: list[RegionFilter]) -> Draw:
+    """``numbers: world``: a region filter, a threshold drawn as a task draws it, a place's value."""
+
+    def draw(generator: torch.Generator) -> Compared:
+        rng = random.Random(int(torch.randint(0, 2**62, (1,), generator=generator)))
+        flt = rng.choice(filters)
+        name, code, cell = rng.choice(flt.places)
+        threshold = flt.field.cell(filter_cut(flt.values, rng))
+        return Compared(name, code, flt.field.label, cell, threshold, rng.choice(("above", "below")))
+
+    return draw
 
 
 def compare_batch(
-    cfg: CompareTaskConfig, tokenizer: Any, names: list[tuple[str, str]], labels: list[str], step: int, seed: int
+    cfg: CompareTaskConfig, tokenizer: Any, draw: Draw, step: int, seed: int, style: str = "matched"
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token ids and the mask of trained positions: the first token of each relation and of each
-    verdict (the tokens that decide; the rest of a line follows from them or cannot be known).
+    """Token ids and the mask of trained positions: the first token of each relation and, in
+    ``matched`` lines, of each verdict (the tokens that decide; the rest of a line follows from
+    them or cannot be known). ``style``: the run's note style, ``matched`` or ``compared``.
 
     Drawn from (seed, step), so a resumed run draws the same. Sequences are padded at the end
     with newlines, which are never targets (a causal model's earlier positions do not see them).
     """
+    if style not in COMPARED_STYLES:
+        raise ValueError(f"the compare task writes {' or '.join(COMPARED_STYLES)} lines, not {style!r}")
     generator = torch.Generator().manual_seed(seed * 1_000_003 + step + 7)
     encode = lambda t: tokenizer.encode(t, add_special_tokens=False)  # noqa: E731
     rows: list[list[int]] = []
@@ -113,13 +203,13 @@ def compare_batch(
         ids: list[int] = []
         target: list[bool] = []
         for _ in range(cfg.lines):
-            line = verdict_line(cfg, names, labels, generator)
-            for piece, decides in (
-                (line.head, False),
-                (f" {line.relation}", True),
-                (f", wanted {line.wanted}:", False),
-                (f" {line.verdict}\n", True),
-            ):
+            line = VerdictLine.of(draw(generator))
+            pieces = [(line.head, False), (f" {line.relation}", True)]
+            if style == "matched":
+                pieces += [(f", wanted {line.wanted}:", False), (f" {line.verdict}\n", True)]
+            else:
+                pieces += [(f": {line.verdict}\n", False)]
+            for piece, decides in pieces:
                 tokens = encode(piece)
                 word = next(i for i, t in enumerate(tokens) if tokenizer.decode([t]).strip()) if decides else -1
                 ids += tokens
@@ -137,11 +227,19 @@ def compare_batch(
 CompareSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> compare_batch's output
 
 
-def compare_sampler(tokenizer: Any, cfg: CompareTaskConfig) -> CompareSampler:
-    """``compare_batch`` for ``cfg`` with the world's place names and column labels, loaded once."""
-    from parlswarm.world.factbook import Factbook
-    from parlswarm.world.fields import FIELDS
-
-    names = sorted((e.name, e.code) for e in Factbook.load())
-    labels = sorted({f.label for f in FIELDS})
-    return lambda step, seed: compare_batch(cfg, tokenizer, names, labels, step, seed)
+def compare_sampler(
+    tokenizer: Any, cfg: CompareTaskConfig, style: str = "matched", world_seeds: Sequence[int] = ()
+) -> CompareSampler:
+    """``compare_batch`` for ``cfg``, its lines drawn from the world once: the place names and
+    column labels (``numbers: random``) or the region filters on the first ``cfg.worlds`` of
+    ``world_seeds`` (``numbers: world``)."""
+    real = Factbook.load()
+    if cfg.numbers == "world":
+        seeds = list(world_seeds)[: cfg.worlds]
+        if not seeds:
+            raise ValueError("train.compare_task numbers: world needs data.world_seeds to draw the places' values from")
+        draw = world_draw(region_filters(real, [counterfactual(real, s) for s in seeds]))
+    else:
+        names = sorted((e.name, e.code) for e in real)
+        draw = random_draw(cfg, names, sorted({f.label for f in FIELDS}))
+    return lambda step, seed: compare_batch(cfg, tokenizer, draw, step, seed, style)

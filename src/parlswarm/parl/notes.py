@@ -12,7 +12,9 @@ decision, so the policy sees the notes it was trained on.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from parlswarm.types import Message, ModelResponse, ToolMessage, ToolSpec, content_text
@@ -385,6 +387,41 @@ def aligned_numbers(a: str, b: str) -> tuple[str, str]:
     decimals = max(len(f) for _, _, f in parts)
     out = [f"{s}{w.rjust(width, '0')}" + (f".{f.ljust(decimals, '0')}" if decimals else "") for s, w, f in parts]
     return out[0], out[1]
+
+
+# A comparison line as _comparison_note writes it, wherever it stands in a turn.
+_COMPARISON = re.compile(r"= (-?[\d.]+) vs (-?[\d.]+): (above|below|equal)(?:, wanted (above|below|equal))?: (kept|left out)")
+
+
+@dataclass(frozen=True)
+class WrittenComparison:
+    """A comparison line a model wrote (``= 1885 vs 0400: above, wanted above: kept``), to be
+    checked against its own numbers: whether they stand digit under digit, whether the relation
+    is theirs, whether the verdict follows the relation (``matched`` lines)."""
+
+    value: str
+    threshold: str
+    relation: str
+    wanted: str | None  # None in compared lines
+    verdict: str
+
+    @property
+    def aligned(self) -> bool:
+        return aligned_numbers(self.value, self.threshold) == (self.value, self.threshold)
+
+    @property
+    def relation_right(self) -> bool:
+        a, b = float(self.value), float(self.threshold)
+        return self.relation == ("above" if a > b else "below" if a < b else "equal")
+
+    @property
+    def verdict_follows(self) -> bool | None:
+        return None if self.wanted is None else (self.verdict == "kept") == (self.relation == self.wanted)
+
+
+def written_comparisons(text: str) -> list[WrittenComparison]:
+    """Every comparison line in ``text``, in order."""
+    return [WrittenComparison(*m.groups()) for m in _COMPARISON.finditer(text)]
 
 
 def _labels(task: Any) -> dict[str, str]:

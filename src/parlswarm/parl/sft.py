@@ -611,7 +611,11 @@ class SFTRun:
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
         draw_copy = copy_sampler(lm.tokenizer, cfg.train.copy_task)
-        draw_compare = compare_sampler(lm.tokenizer, cfg.train.compare_task) if cfg.train.compare_task.weight > 0 else None
+        draw_compare = (
+            compare_sampler(lm.tokenizer, cfg.train.compare_task, cfg.data.note_style, cfg.data.world_seeds)
+            if cfg.train.compare_task.weight > 0
+            else None
+        )
         t0 = time.perf_counter()
 
         def out_of_time() -> bool:

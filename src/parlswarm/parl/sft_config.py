@@ -12,7 +12,7 @@ from parlswarm.models.adapter import LoraSettings
 from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.compare_task import CompareTaskConfig
 from parlswarm.parl.copy_task import CopyTaskConfig
-from parlswarm.parl.notes import FIND_STYLES, NoteStyle
+from parlswarm.parl.notes import COMPARED_STYLES, FIND_STYLES, NoteStyle
 
 LookupPlaces = Literal["region", "gold"]  # where relabelled look-ups draw their place (parlswarm.parl.relabel)
 
@@ -156,10 +156,10 @@ class SFTConfig(BaseModel):
                 "deepen_to deepens a trained model, trained whole: it needs init and no train.lora "
                 "(a new model takes its depth from the architecture file)"
             )
-        if self.train.compare_task.weight > 0 and self.data.note_style != "matched":
+        if self.train.compare_task.weight > 0 and self.data.note_style not in COMPARED_STYLES:
             raise ValueError(
-                f"train.compare_task writes 'matched' verdict lines; data.note_style is {self.data.note_style!r}: "
-                "set it to 'matched' or the compare task's weight to 0"
+                f"train.compare_task writes the comparison lines of 'compared' and 'matched' notes; data.note_style is "
+                f"{self.data.note_style!r}: set it to one of those or the compare task's weight to 0"
             )
         return self
 

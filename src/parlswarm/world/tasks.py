@@ -32,7 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from parlswarm.scoring.tasks import Evaluation, norm_column
-from parlswarm.world.factbook import REGION_NAMES, Factbook
+from parlswarm.world.factbook import REGION_NAMES, Entity, Factbook
 from parlswarm.world.fields import FIELDS, FIELDS_BY_ID, field_by_label, field_by_noun, format_number, get_field
 from parlswarm.world.fields import Field as WorldField
 
@@ -247,6 +247,22 @@ def _column_pool(factbook: Factbook, region: str) -> tuple[list[str], list[float
     return pool, [coverage[c] ** 4 for c in pool]
 
 
+# A filter is drawn only for regions of this many places, on a field that this many of them have.
+FILTER_MIN_PLACES = 12
+FILTER_MIN_VALUES = 8
+
+
+def filter_values(members: Sequence[Entity], field: WorldField) -> list[float]:
+    """The values of ``field`` that ``members`` have, sorted: what a filter's threshold is drawn from."""
+    return sorted(v for e in members if isinstance(v := field.parse(e.value(field.path)), float))
+
+
+def filter_cut(values: Sequence[float], rng: random.Random) -> float:
+    """A filter's threshold as a task draws it: a round number between the 30th and 70th
+    percentile of the region's ``values``, so the filter keeps some places and leaves out others."""
+    return _nice(values[int(rng.uniform(0.3, 0.7) * len(values))])
+
+
 def _draw_spec(rng: random.Random, factbook: Factbook, region: str, pool: tuple[list[str], list[float]]) -> TaskSpec | None:
     """One attempt at a spec for ``region``: None when the draw fails a rule (then draw again)."""
     members = factbook.members(region)
@@ -260,13 +276,12 @@ def _draw_spec(rng: random.Random, factbook: Factbook, region: str, pool: tuple[
     if not _sections_ok(columns):
         return None
     flt = None
-    if len(members) >= 12 and rng.random() < 0.35:
+    if len(members) >= FILTER_MIN_PLACES and rng.random() < 0.35:
         f = rng.choice([f for f in FIELDS if f.type == "number"])
-        values = sorted(v for e in members if isinstance(v := f.parse(e.value(f.path)), float))
-        if len(values) < 8:
+        values = filter_values(members, f)
+        if len(values) < FILTER_MIN_VALUES:
             return None
-        cut = _nice(values[int(rng.uniform(0.3, 0.7) * len(values))])
-        flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=cut)
+        flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=filter_cut(values, rng))
     spec = TaskSpec(region=region, columns=columns, filter=flt, phrasing=rng.randrange(PHRASINGS))
     return spec if len(gold_rows(factbook, spec)) >= 3 else None
 
