@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from collections import Counter
@@ -15,6 +16,7 @@ from parlswarm.scoring import load_gold, load_tasks_report, render_markdown_tabl
 from parlswarm.world.fields import FIELDS
 from parlswarm.world.tasks import (
     PHRASINGS,
+    TASKS_VERSION,
     TaskSpec,
     drawn_tasks,
     gold_rows,
@@ -61,6 +63,17 @@ def test_drawn_tasks_are_new_questions_in_every_world_and_never_held_out_ones(tm
     # column lists vary far more than the split's: the point of drawing
     assert len({tuple(t.spec.columns) for t in first + other}) > 50
     assert {len(t.spec.columns) for t in first} >= {2, 3, 4}
+
+
+def test_the_task_pool_and_the_drawn_tasks_are_the_ones_every_figure_was_measured_on() -> None:
+    """Pinned: a change to the task draws (a refactor that reorders two random draws did, in
+    stop 62) changes every split, so every test-split figure in the docs would stop comparing.
+    A deliberate change bumps TASKS_VERSION and re-pins."""
+    real = real_factbook()
+    pool = [(t.instance_id, t.split, t.spec.digest(), t.spec.phrasing) for t in make_tasks("all", real)]
+    drawn = [(t.instance_id, t.spec.digest(), t.spec.phrasing) for t in drawn_tasks(real, real, 3, 30)]
+    digest = lambda rows: hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]  # noqa: E731
+    assert (TASKS_VERSION, digest(pool), digest(drawn)) == ("1", "a6df64ffb8e45b4d", "de98d5f7292b78e5")
 
 
 def test_every_task_text_reads_back_as_its_spec() -> None:

@@ -281,7 +281,8 @@ def _draw_spec(rng: random.Random, factbook: Factbook, region: str, pool: tuple[
         values = filter_values(members, f)
         if len(values) < FILTER_MIN_VALUES:
             return None
-        flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=filter_cut(values, rng))
+        cut = filter_cut(values, rng)  # before the operator: the pool's draws keep their order
+        flt = RowFilter(field=f.id, op=rng.choice(("above", "below")), value=cut)
     spec = TaskSpec(region=region, columns=columns, filter=flt, phrasing=rng.randrange(PHRASINGS))
     return spec if len(gold_rows(factbook, spec)) >= 3 else None
 
