@@ -91,6 +91,7 @@ def test_comparison_lines_are_checked_against_the_numbers_written() -> None:
             "Chad (cd): Internet users (%) = 79 vs 91: above, wanted below: left out\n"
             "Peru (pe): Coastline (km) = 1519 vs 400: below, wanted above: kept",  # unaligned, wrong, verdict off
             "Chad (cd): Area = 12 vs 10: above: kept",  # a compared line: no wanted relation
+            "Chad (cd): Area = 12.5.3 vs 10: above: kept",  # not numbers: not a line to check
             "no table at all",
         ]
     )

@@ -389,8 +389,10 @@ def aligned_numbers(a: str, b: str) -> tuple[str, str]:
     return out[0], out[1]
 
 
-# A comparison line as _comparison_note writes it, wherever it stands in a turn.
-_COMPARISON = re.compile(r"= (-?[\d.]+) vs (-?[\d.]+): (above|below|equal)(?:, wanted (above|below|equal))?: (kept|left out)")
+# A comparison line as _comparison_note writes it, wherever it stands in a turn (a line whose
+# numbers are not numbers, "12.5.3", is not one: there is no relation to check it against).
+_NUMBER = r"(-?\d+(?:\.\d+)?)"
+_COMPARISON = re.compile(rf"= {_NUMBER} vs {_NUMBER}: (above|below|equal)(?:, wanted (above|below|equal))?: (kept|left out)")
 
 
 @dataclass(frozen=True)
