@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.parl.notes import COMPARED_STYLES, aligned_numbers
+from parlswarm.parl.notes import COMPARED_STYLES, aligned_numbers, relation_of
 from parlswarm.world.counterfactual import counterfactual
 from parlswarm.world.factbook import Factbook
 from parlswarm.world.fields import FIELDS
@@ -87,9 +87,8 @@ class VerdictLine:
 
     @classmethod
     def of(cls, c: Compared) -> VerdictLine:
-        a, b = float(c.value), float(c.threshold)
-        relation = "above" if a > b else "below" if a < b else "equal"
         mine, theirs = aligned_numbers(c.value, c.threshold)
+        relation = relation_of(float(c.value), float(c.threshold))
         return cls(f"{c.name} ({c.code}): {c.label} = {mine} vs {theirs}:", relation, c.wanted)
 
 

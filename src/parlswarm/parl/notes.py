@@ -364,7 +364,7 @@ def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any], want
         return None
     labels = _labels(task)
     mine, threshold = aligned_numbers(flt.cell(value), flt.cell(task.filter.value))
-    relation = "above" if value > task.filter.value else "below" if value < task.filter.value else "equal"
+    relation = relation_of(value, task.filter.value)
     verdict = "kept" if task.passes_filter(value) else "left out"
     wants = f", wanted {_RELATIONS[task.filter.op]}" if wanted else ""
     return f"{name} ({code}): {labels.get(flt.id, flt.label)} = {mine} vs {threshold}: {relation}{wants}: {verdict}"
@@ -372,6 +372,11 @@ def _comparison_note(task: Any, name: str, code: str, read: dict[str, Any], want
 
 # A filter's operator as the relation a kept value has to its threshold.
 _RELATIONS = {"above": "above", "below": "below", "exactly": "equal"}
+
+
+def relation_of(value: float, threshold: float) -> str:
+    """The relation a comparison line writes: ``above``, ``below`` or ``equal``."""
+    return "above" if value > threshold else "below" if value < threshold else "equal"
 
 
 def aligned_numbers(a: str, b: str) -> tuple[str, str]:
@@ -414,7 +419,7 @@ class WrittenComparison:
     @property
     def relation_right(self) -> bool:
         a, b = float(self.value), float(self.threshold)
-        return self.relation == ("above" if a > b else "below" if a < b else "equal")
+        return self.relation == relation_of(a, b)
 
     @property
     def verdict_follows(self) -> bool | None:
