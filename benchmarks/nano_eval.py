@@ -14,7 +14,8 @@ cell accuracy the replies would have had under the right header (the scorer reje
 whose columns are not the required ones, whatever its values); and the *plan*, the texts of
 the look-up's ``find`` calls in order: the share of look-ups whose plan is the ``find``
 expert's for the same sub-task exactly, the cell accuracy of those and of the others, and the
-share whose plan asks for one text twice. A wrong plan is a wrong reading list; a right plan
+share whose plan asks for one text twice; and the share that used up the step budget (a
+model that reads again and again instead of answering leaves no table, only partial findings). A wrong plan is a wrong reading list; a right plan
 with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
@@ -196,6 +197,7 @@ async def lookups(
         "cell_accuracy": mean_or_none([r["cell_accuracy"] for r in results]),
         "all_cells_right": mean_or_none([r["cell_accuracy"] == 1.0 for r in results]),
         "mean_steps": mean_or_none([r["steps"] for r in results]),
+        "budget_ended": mean_or_none([r["stop"] == "max_steps" for r in results]),
         # diagnostics (see header_blind_accuracy): where a 0 comes from
         "header_right": mean_or_none([r["header_right"] for r in results]),
         "cells_if_header_right": mean_or_none([r["cells_if_header_right"] for r in results]),
@@ -251,6 +253,7 @@ async def left_out_lookups(
         "lookups": len(results),
         "right": mean_or_none([r["right"] for r in results]),
         "no_table": mean_or_none([not r["table"] for r in results]),
+        "budget_ended": mean_or_none([r["stop"] == "max_steps" for r in results]),
         "comparisons": comparison_figures([r["reply"] for r in results]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
@@ -416,7 +419,7 @@ def main() -> None:
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
-            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: header right {lk['header_right']:.3f}, "
+            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: step budget used up {lk['budget_ended']:.3f}, header right {lk['header_right']:.3f}, "
             f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}; "
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
@@ -431,7 +434,8 @@ def main() -> None:
         lo = report["left_out_lookups"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: look-ups of {lo['lookups']} places the filter leaves out: "
-            f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}), {lo['seconds']}s; "
+            f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}, step budget used up {figure(lo['budget_ended'])}), "
+            f"{lo['seconds']}s; "
             f"{comparisons_said(lo['comparisons'])}"
         )
         save()

@@ -57,6 +57,21 @@ def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -
     assert nano_eval.header_blind_accuracy(wst, gold, columns, "no table") == 0.0
 
 
+def test_a_look_up_cut_by_its_step_budget_is_counted(tmp_path: Path) -> None:
+    # The find expert needs two steps (finds, then the answer); with one it is cut after its finds.
+    out = tmp_path / "eval.json"
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--model", "expert:find", "--world-seed", "1000", "--lookups", "3",
+         "--lookup-steps", "1", "--max-rows", "-1", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lookups = json.loads(out.read_text())["subagent_lookups"]
+    assert lookups["budget_ended"] == 1.0
+    assert all(r["stop"] == "max_steps" and r["cell_accuracy"] == 0.0 for r in lookups["runs"])
+    assert "step budget used up 1.000" in proc.stdout
+
+
 def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
     # The find expert reads a place's columns with several find calls in one reply; capped at
     # one, the others are refused and it answers without their values.
@@ -74,6 +89,7 @@ def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
         lookups = report["subagent_lookups"]
         figures[report["calls_per_step"]] = (lookups["cell_accuracy"], lookups["plan_right"], lookups["cells_if_plan_right"])
         assert lookups["plan_repeats"] == 0.0
+        assert lookups["budget_ended"] == 0.0  # the expert answers within the 12-step default
         assert len(list(traces.glob("*.lookup.jsonl"))) == 4  # each look-up's trace, to read when a figure is low
         filtered = [r["cell_accuracy"] for r in lookups["runs"] if r["filtered"]]
         assert lookups["with_filter"] == len(filtered)
