@@ -14,8 +14,10 @@ cell accuracy the replies would have had under the right header (the scorer reje
 whose columns are not the required ones, whatever its values); and the *plan*, the texts of
 the look-up's ``find`` calls in order: the share of look-ups whose plan is the ``find``
 expert's for the same sub-task exactly, the cell accuracy of those and of the others, and the
-share whose plan asks for one text twice; and the share that used up the step budget (a
-model that reads again and again instead of answering leaves no table, only partial findings). A wrong plan is a wrong reading list; a right plan
+share whose plan asks for one text twice; the share whose reply has no row for the place, and
+of those the ones that used up the step budget (a model that reads again and again instead of
+answering leaves no table, only partial findings); and, over the rows written, how often each
+column is wrong (``wrong_by_column``, the worst three printed). A wrong plan is a wrong reading list; a right plan
 with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
@@ -46,6 +48,7 @@ import random
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +178,7 @@ async def lookups(
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
         header = table_line(parsed.header)
+        row_found = score.matched_rows == 1
         return {
             "task": bt.task.instance_id,
             "place": name,
@@ -185,6 +189,10 @@ async def lookups(
             "plan_right": plan == expert_plan,
             "plan_repeats": len(set(plan)) < len(plan),
             "filtered": parsed.filter is not None,
+            "row_found": row_found,
+            # the columns of a found row that are wrong or missing: which values are copied wrong
+            "wrong_columns": [c.column for c in score.wrong_cells] + list(score.missing_columns) if row_found else [],
+            "columns": list(bt.gold.columns[1:]),
             "steps": result.steps,
             "stop": result.stop_reason,
             "reply": result.content,  # what the model answered, to read when the figure is low
@@ -208,10 +216,26 @@ async def lookups(
         "with_filter": sum(r["filtered"] for r in results),
         "cells_with_filter": mean_or_none([r["cell_accuracy"] for r in results if r["filtered"]]),
         "cells_without_filter": mean_or_none([r["cell_accuracy"] for r in results if not r["filtered"]]),
+        "no_row": mean_or_none([not r["row_found"] for r in results]),
+        "wrong_by_column": wrong_by_column(results),
         "comparisons": comparison_figures([r["reply"] for r in results]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
+
+
+def wrong_by_column(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """For each column, of the look-ups whose reply has a row for the place: how many asked for
+    it (``of``) and how many got it wrong or left it out (``wrong``); most wrong first."""
+    asked: Counter[str] = Counter(c for r in results if r["row_found"] for c in r["columns"])
+    wrong: Counter[str] = Counter(c for r in results for c in r["wrong_columns"])
+    order = sorted(asked, key=lambda c: (-wrong[c], -asked[c], c))
+    return {c: {"wrong": wrong[c], "of": asked[c]} for c in order}
+
+
+def most_wrong(by_column: dict[str, dict[str, int]], n: int = 3) -> str:
+    worst = [f"{c} {v['wrong']} of {v['of']}" for c, v in list(by_column.items())[:n] if v["wrong"]]
+    return ", ".join(worst) or "none"
 
 
 async def left_out_lookups(
@@ -419,7 +443,9 @@ def main() -> None:
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
-            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: step budget used up {lk['budget_ended']:.3f}, header right {lk['header_right']:.3f}, "
+            f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: no row for the place {lk['no_row']:.3f} "
+            f"(step budget used up {lk['budget_ended']:.3f}), most wrong columns of the rows written: "
+            f"{most_wrong(lk['wrong_by_column'])}; header right {lk['header_right']:.3f}, "
             f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}; "
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
