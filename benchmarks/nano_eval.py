@@ -15,10 +15,10 @@ whose columns are not the required ones, whatever its values); and the *plan*, t
 the look-up's ``find`` calls in order: the share of look-ups whose plan is the ``find``
 expert's for the same sub-task exactly, the cell accuracy of those and of the others, and the
 share whose plan asks for one text twice; the share whose reply has no row for the place, and
-of those the ones that used up the step budget (a model that reads again and again instead of
-answering leaves no table, only partial findings); and, over the rows written, how often each
-column is wrong (``wrong_by_column``, the worst three printed). A wrong plan is a wrong reading list; a right plan
-with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
+the share that used up the step budget (a model that reads again and again instead of
+answering leaves partial findings, no table, so no row either); and, over the rows written, how
+often each column is wrong (``wrong_by_column``, the worst three printed). A wrong plan is a
+wrong reading list; a right plan with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
 has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
 comparison lines of the replies (``= 1885 vs 0400: above``, in ``compared`` and ``matched``
