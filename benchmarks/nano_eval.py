@@ -17,9 +17,10 @@ expert's for the same sub-task exactly, the cell accuracy of those and of the ot
 share whose plan asks for one text twice; the share whose reply has no row for the place, and
 the share that used up the step budget (a model that reads again and again instead of
 answering leaves partial findings, no table, so no row either); and, over the rows written, how
-often each column is wrong (``wrong_by_column``, the worst three printed). A wrong plan is a
-wrong reading list; a right plan with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task
-has a filter ("Keep only those whose ...") and of the others: every place looked up is a gold
+often each column is wrong (``wrong_by_column``, columns named as the task's header writes them,
+the worst three printed). A wrong plan is a wrong reading list; a right plan with wrong cells is
+a value copied wrong. And the cell accuracy of the look-ups whose sub-task has a filter ("Keep
+only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
 comparison lines of the replies (``= 1885 vs 0400: above``, in ``compared`` and ``matched``
 notes) checked against their own numbers: the share written digit under digit, the relation
@@ -59,7 +60,7 @@ from parlswarm.parl.notes import written_comparisons
 from parlswarm.scoring import score_response
 from parlswarm.scoring.metrics import norm_str
 from parlswarm.scoring.table import TableError, extract_table, render_markdown_table
-from parlswarm.scoring.tasks import GoldTable
+from parlswarm.scoring.tasks import GoldTable, norm_column
 from parlswarm.swarm import Swarm
 from parlswarm.trace.events import ToolStarted
 from parlswarm.trace.recorder import Trace
@@ -179,6 +180,7 @@ async def lookups(
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
         header = table_line(parsed.header)
         row_found = score.matched_rows == 1
+        named = {norm_column(h): h for h in parsed.header}  # the scorer's column names, as the header writes them
         return {
             "task": bt.task.instance_id,
             "place": name,
@@ -191,8 +193,10 @@ async def lookups(
             "filtered": parsed.filter is not None,
             "row_found": row_found,
             # the columns of a found row that are wrong or missing: which values are copied wrong
-            "wrong_columns": [c.column for c in score.wrong_cells] + list(score.missing_columns) if row_found else [],
-            "columns": list(bt.gold.columns[1:]),
+            "wrong_columns": [named.get(c, c) for c in [w.column for w in score.wrong_cells] + list(score.missing_columns)]
+            if row_found
+            else [],
+            "columns": [named.get(c, c) for c in bt.gold.columns[1:]],
             "steps": result.steps,
             "stop": result.stop_reason,
             "reply": result.content,  # what the model answered, to read when the figure is low

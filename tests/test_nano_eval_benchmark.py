@@ -35,6 +35,10 @@ def test_the_expert_scores_one_on_every_figure(tmp_path: Path) -> None:
     assert lookups["cell_accuracy"] == lookups["header_right"] == lookups["cells_if_header_right"] == 1.0
     assert lookups["no_row"] == 0.0
     assert lookups["wrong_by_column"] and all(v["wrong"] == 0 for v in lookups["wrong_by_column"].values())
+    from parlswarm.world.fields import FIELDS
+
+    # columns named as the task's header writes them ("Highest point"), not as the scorer keys them
+    assert set(lookups["wrong_by_column"]) <= {f.label for f in FIELDS}
 
 
 def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -> None:
@@ -78,18 +82,18 @@ def test_a_look_up_cut_by_its_step_budget_is_counted(tmp_path: Path) -> None:
 def test_wrong_cells_are_counted_by_column_over_the_rows_written() -> None:
     nano_eval = _module()
     runs = [
-        {"row_found": True, "columns": ["capital", "highestpoint"], "wrong_columns": ["highestpoint"]},
-        {"row_found": True, "columns": ["highestpoint", "population"], "wrong_columns": ["highestpoint", "population"]},
-        {"row_found": True, "columns": ["capital"], "wrong_columns": []},
-        {"row_found": False, "columns": ["capital", "population"], "wrong_columns": []},  # no row: not counted
+        {"row_found": True, "columns": ["Capital", "Highest point"], "wrong_columns": ["Highest point"]},
+        {"row_found": True, "columns": ["Highest point", "Population"], "wrong_columns": ["Highest point", "Population"]},
+        {"row_found": True, "columns": ["Capital"], "wrong_columns": []},
+        {"row_found": False, "columns": ["Capital", "Population"], "wrong_columns": []},  # no row: not counted
     ]
     by_column = nano_eval.wrong_by_column(runs)
     assert by_column == {
-        "highestpoint": {"wrong": 2, "of": 2}, "population": {"wrong": 1, "of": 1}, "capital": {"wrong": 0, "of": 2},
+        "Highest point": {"wrong": 2, "of": 2}, "Population": {"wrong": 1, "of": 1}, "Capital": {"wrong": 0, "of": 2},
     }
-    assert list(by_column) == ["highestpoint", "population", "capital"]  # most wrong first
-    assert nano_eval.most_wrong(by_column, 2) == "highestpoint 2 of 2, population 1 of 1"
-    assert nano_eval.most_wrong({"capital": {"wrong": 0, "of": 2}}) == "none"
+    assert list(by_column) == ["Highest point", "Population", "Capital"]  # most wrong first
+    assert nano_eval.most_wrong(by_column, 2) == "Highest point 2 of 2, Population 1 of 1"
+    assert nano_eval.most_wrong({"Capital": {"wrong": 0, "of": 2}}) == "none"
 
 
 def test_calls_per_step_reaches_the_look_ups(tmp_path: Path) -> None:
