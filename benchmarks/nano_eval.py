@@ -27,7 +27,8 @@ notes) checked against their own numbers: the share written digit under digit, t
 right (among those and the others), the verdict following the relation. With
 ``--left-out N``, the other way: N look-ups of places a filtered task leaves out (region
 places that are no gold row), right when the reply's table has no row for the place; a model
-that always keeps scores well on the look-ups above and 0 here.
+that always keeps scores well on the look-ups above and 0 here. With both, ``verdict_balanced``
+weighs the two sides equally (see :func:`verdict_balanced`), so a lean alone cannot raise it.
 
 With ``--first-turns``, every task of the split (any size) is started in single mode for one
 step: the share whose first tool call names the task's region (a search whose query holds the
@@ -235,6 +236,15 @@ def wrong_by_column(results: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     wrong: Counter[str] = Counter(c for r in results for c in r["wrong_columns"])
     order = sorted(asked, key=lambda c: (-wrong[c], -asked[c], c))
     return {c: {"wrong": wrong[c], "of": asked[c]} for c in order}
+
+
+def verdict_balanced(lookups: dict[str, Any], left_out: dict[str, Any]) -> float | None:
+    """The look-ups that carry a verdict, kept and left out weighted equally: the mean of the filtered
+    look-ups' cell accuracy (gold rows, to be kept) and the share of left-out look-ups answered
+    without a row. A verdict that ignores the values and always keeps (or always leaves out) scores
+    at most 0.5, whichever way it leans; None without filtered look-ups or left-out ones."""
+    kept, out = lookups.get("cells_with_filter"), left_out.get("right")
+    return None if kept is None or out is None else (kept + out) / 2
 
 
 def most_wrong(by_column: dict[str, dict[str, int]], n: int = 3) -> str:
@@ -462,10 +472,12 @@ def main() -> None:
             left_out_lookups(model, world, every, args.left_out, args.concurrency, random.Random(args.seed), args.lookup_steps)
         )
         lo = report["left_out_lookups"]
+        if args.lookups:
+            report["verdict_balanced"] = verdict_balanced(report["subagent_lookups"], lo)
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: look-ups of {lo['lookups']} places the filter leaves out: "
             f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}, step budget used up {figure(lo['budget_ended'])}), "
-            f"{lo['seconds']}s; "
+            f"{lo['seconds']}s; verdict balanced (with the filtered look-ups) {figure(report.get('verdict_balanced'))}; "
             f"{comparisons_said(lo['comparisons'])}"
         )
         save()

@@ -223,3 +223,12 @@ def test_left_out_look_ups_are_right_without_a_row_and_wrong_for_a_model_that_ke
     for run in expert["runs"]:  # every place asked for is one the task's gold table leaves out
         gold = next(bt.gold for bt in bench_tasks if bt.task.instance_id == run["task"])
         assert run["place"] not in {row[0] for row in gold.rows}
+
+
+def test_the_balanced_verdict_gives_a_lean_alone_at_most_one_half() -> None:
+    nano_eval = _module()
+    always_kept = nano_eval.verdict_balanced({"cells_with_filter": 1.0}, {"right": 0.0})
+    always_out = nano_eval.verdict_balanced({"cells_with_filter": 0.0}, {"right": 1.0})
+    assert always_kept == always_out == 0.5
+    assert nano_eval.verdict_balanced({"cells_with_filter": 0.8}, {"right": 0.6}) == pytest.approx(0.7)
+    assert nano_eval.verdict_balanced({"cells_with_filter": None}, {"right": 0.6}) is None  # no filtered look-up
