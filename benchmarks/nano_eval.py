@@ -145,7 +145,7 @@ def comparisons_said(figures: dict[str, Any]) -> str:
 
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
-    calls_per_step: int | None = None, traces: Path | None = None,
+    calls_per_step: int | None = None, traces: Path | None = None, repeated_calls: str = "answer",
 ) -> dict[str, Any]:
     tools = world_tools(world)
     jobs = []
@@ -159,7 +159,7 @@ async def lookups(
                 jobs.append((bt, parsed, row))
     jobs = rng.sample(jobs, min(n, len(jobs)))
     gate = asyncio.Semaphore(concurrency)
-    budgets = Budgets(max_orchestrator_steps=max_steps, max_tool_calls_per_step=calls_per_step)
+    budgets = Budgets(max_orchestrator_steps=max_steps, max_tool_calls_per_step=calls_per_step, repeated_calls=repeated_calls)
     planner = load_model("expert:find")  # the plan each look-up is compared with
 
     async def one(bt: Any, parsed: Any, row: list[str]) -> dict[str, Any]:
@@ -254,6 +254,7 @@ def most_wrong(by_column: dict[str, dict[str, int]], n: int = 3) -> str:
 
 async def left_out_lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
+    repeated_calls: str = "answer",
 ) -> dict[str, Any]:
     """Look-ups of places a filtered task leaves out (its region's places that are no gold row):
     right when the reply's table has no row for the place. Every place :func:`lookups` asks for
@@ -269,7 +270,7 @@ async def left_out_lookups(
         jobs += [(bt, parsed, name, code) for name, code in members if name not in kept]
     jobs = rng.sample(jobs, min(n, len(jobs)))
     gate = asyncio.Semaphore(concurrency)
-    budgets = Budgets(max_orchestrator_steps=max_steps)
+    budgets = Budgets(max_orchestrator_steps=max_steps, repeated_calls=repeated_calls)
 
     async def one(bt: Any, parsed: Any, name: str, code: str) -> dict[str, Any]:
         agent = Agent(SUBAGENT, model, SUBAGENT_PROMPT, tools=tools, max_steps=max_steps)
@@ -300,14 +301,16 @@ async def left_out_lookups(
 
 async def single_mode(
     model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None,
-    calls_per_step: int | None = None,
+    calls_per_step: int | None = None, repeated_calls: str = "answer",
 ) -> dict[str, Any]:
     tools = world_tools(world)
     config = BenchConfig() if max_steps is None else BenchConfig().capped(max_steps)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(bt: Any) -> dict[str, Any]:
-        budgets = config.budgets_for(bt.rows).model_copy(update={"max_tool_calls_per_step": calls_per_step})
+        budgets = config.budgets_for(bt.rows).model_copy(
+            update={"max_tool_calls_per_step": calls_per_step, "repeated_calls": repeated_calls}
+        )
         swarm = Swarm(model, tools=tools, mode="single", budgets=budgets)
         async with gate:
             result = await swarm.run(bt.task.query)
@@ -413,6 +416,11 @@ def main() -> None:
         help="tool calls an agent may make in one reply (Budgets.max_tool_calls_per_step; default: no cap)",
     )
     parser.add_argument(
+        "--repeated-calls", choices=["answer", "run"], default="answer",
+        help="what the runtime does with a step that only repeats the previous step's calls (Budgets.repeated_calls): "
+        "'answer' (the default) asks the model again with tool calls off; 'run' runs them, the model alone",
+    )
+    parser.add_argument(
         "--traces", type=Path, default=None,
         help="save each run's trace (JSONL) in this folder: TASK.CODE.lookup.jsonl, TASK.single.jsonl",
     )
@@ -438,6 +446,7 @@ def main() -> None:
         raise SystemExit(f"bad tasks: {errors[0]}")
     report: dict[str, Any] = {
         "model": model.name, "world_seed": args.world_seed, "split": args.split, "calls_per_step": args.calls_per_step,
+        "repeated_calls": args.repeated_calls,
     }
 
     def save() -> None:  # after each part, so a long second part loses nothing
@@ -450,7 +459,7 @@ def main() -> None:
         report["subagent_lookups"] = asyncio.run(
             lookups(
                 model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps,
-                args.calls_per_step, args.traces,
+                args.calls_per_step, args.traces, args.repeated_calls,
             )
         )
         lk = report["subagent_lookups"]
@@ -469,7 +478,10 @@ def main() -> None:
         save()
     if args.left_out:
         report["left_out_lookups"] = asyncio.run(
-            left_out_lookups(model, world, every, args.left_out, args.concurrency, random.Random(args.seed), args.lookup_steps)
+            left_out_lookups(
+                model, world, every, args.left_out, args.concurrency, random.Random(args.seed), args.lookup_steps,
+                args.repeated_calls,
+            )
         )
         lo = report["left_out_lookups"]
         if args.lookups:
@@ -494,7 +506,10 @@ def main() -> None:
     if args.max_rows >= 0 and args.limit != 0:
         cap_replies(model, args.single_max_new_tokens)
         report["single_mode"] = asyncio.run(
-            single_mode(model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step)
+            single_mode(
+                model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step,
+                args.repeated_calls,
+            )
         )
         sm = report["single_mode"]
         print(

@@ -119,7 +119,7 @@ async def test_malformed_call_reaches_the_model_as_a_tool_error(tiny: tuple[obje
     )
     seen: list[list[str]] = []
 
-    def fake_batch(prompts: list[list[int]]) -> list[Generation]:
+    def fake_batch(prompts: list[list[int]], banned: object = ()) -> list[Generation]:
         seen.append([lm.tokenizer.decode(p) for p in prompts])
         return [Generation(prompt_ids=p, output_ids=[1], text=next(replies)) for p in prompts]
 
@@ -434,3 +434,20 @@ def test_shipped_parl_orchestrator_delegates_at_its_decision(tmp_path_factory: p
     result = asyncio.run(swarm.run(task.query))
     created = [e for e in result.trace.events if isinstance(e, SubagentCreated)]
     assert created and created[0].step == 2
+
+
+async def test_a_turn_with_tool_calls_off_never_decodes_the_call_token(tiny: tuple[object, object]) -> None:
+    lm = _lm(tiny, max_new_tokens=6)
+    (opener,) = lm._call_open_ids  # the nano tokenizer spells <tool_call> as one token
+    prompt = lm.encode("Chad capital")
+    free = await lm.generate_ids(prompt)
+    banned = await lm.generate_ids(prompt, banned=(free.output_ids[0],))
+    assert banned.output_ids[0] != free.output_ids[0]  # what greedy decoding would pick is out of reach
+    for continuous in (False, True):  # both batchers hold each row to its own ban
+        other = _lm(tiny, max_new_tokens=6, continuous=continuous)
+        together = await asyncio.gather(other.generate_ids(prompt), other.generate_ids(prompt, banned=(free.output_ids[0],)))
+        assert [g.output_ids for g in together] == [free.output_ids, banned.output_ids]
+    assert opener not in (await lm.complete_with_generation([UserMessage(content="go")], [capital.spec], tool_choice="none"))[1].output_ids
+    # A call written anyway (a tokenizer that spells the opening over several tokens) is dropped.
+    reply, _ = lm._reply(Generation([], [], 'noted <tool_call>{"name": "capital", "arguments": {}}</tool_call>'), drop_calls=True)
+    assert reply.message.tool_calls is None and reply.message.content == "noted"

@@ -10,6 +10,7 @@ from parlswarm import Swarm, tool
 from parlswarm.models import ModelError, OpenAICompatModel
 from parlswarm.models.openai_compat import MOONSHOT, SELF_HOSTED
 from parlswarm.testing.stub_server import StubServer
+from parlswarm.types import UserMessage
 
 
 @tool
@@ -102,3 +103,13 @@ async def test_orchestrator_over_http_assigns_in_parallel() -> None:
         await model.aclose()
     assert result.answer == "done: 5 results"
     assert result.summary.critical_steps == 3 + 4 and result.summary.subagents == 5
+
+
+async def test_tool_choice_is_sent_only_when_a_turn_must_be_text() -> None:
+    with StubServer(lambda body: "text", record=True) as server:
+        model = OpenAICompatModel("stub-model", base_url=server.base_url, preset=SELF_HOSTED)
+        await model.complete([UserMessage(content="go")], [lookup.spec])
+        await model.complete([UserMessage(content="go")], [lookup.spec], tool_choice="none")
+        await model.aclose()
+    ordinary, text_only = server.app.stats.bodies
+    assert "tool_choice" not in ordinary and text_only["tool_choice"] == "none"

@@ -8,6 +8,7 @@ turn without tool calls), or when a budget ends it, and returns exactly one mess
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from parlswarm.budget import Ledger
-from parlswarm.models.base import Model, ModelError
+from parlswarm.models.base import Model, ModelError, call_model
 from parlswarm.models.resilient import CALL_SCOPE, CallScope
 from parlswarm.pricing import Prices
 from parlswarm.security import install_redaction, redact_content
@@ -35,8 +36,10 @@ from parlswarm.types import (
     Budgets,
     Content,
     Message,
+    ModelResponse,
     SystemMessage,
     ToolCall,
+    ToolChoice,
     ToolMessage,
     Usage,
     UserMessage,
@@ -170,6 +173,36 @@ def _budget_warnings(run: RunContext, agent_id: str) -> None:
         run.trace.emit(BudgetEvent(agent_id=agent_id, budget=budget, action="warning", detail=detail))
 
 
+CallKey = tuple[str, str]  # a tool call's name and its arguments, as canonical JSON where they parse
+
+
+def _call_key(call: ToolCall) -> CallKey:
+    try:
+        arguments = json.dumps(json.loads(call.function.arguments), sort_keys=True, ensure_ascii=False)
+    except (json.JSONDecodeError, TypeError):
+        arguments = call.function.arguments
+    return call.function.name, arguments
+
+
+def _repeatable(calls: Sequence[ToolCall], outcomes: Sequence[bool], tools: Toolset) -> set[CallKey]:
+    """The calls of a step that a later step could only repeat: successful, to deterministic tools."""
+    keys = set()
+    for call, ok in zip(calls, outcomes):
+        tool = tools.get(call.function.name)
+        if ok and tool is not None and tool.deterministic:
+            keys.add(_call_key(call))
+    return keys
+
+
+def _repeated_calls(response: ModelResponse, previous: set[CallKey]) -> str:
+    """The reply's calls, named, when every one of them is in ``previous``; else ""."""
+    calls = response.message.tool_calls or []
+    keys = [_call_key(c) for c in calls]
+    if not calls or not all(k in previous for k in keys):
+        return ""
+    return ", ".join(f"{name} {arguments}" for name, arguments in keys)
+
+
 def _partial_findings(messages: Iterable[Message], reason: str) -> str:
     """What an agent stopped early has found: its last words and the latest tool results."""
     last_text = ""
@@ -227,6 +260,7 @@ async def run_agent(
     messages.append(UserMessage(content=task))
     usage = Usage()
     steps = tool_calls = 0
+    last_step_calls: set[CallKey] = set()  # see Budgets.repeated_calls
 
     def finish(content: str, complete: bool, reason: str, error: str | None = None) -> AgentResult:
         result = AgentResult(
@@ -255,6 +289,14 @@ async def run_agent(
         )
         return result
 
+    async def ask(step: int, tool_choice: ToolChoice) -> ModelResponse:
+        scope = CALL_SCOPE.set(CallScope(run.trace, run.ledger, agent_id, step))  # for retries
+        try:
+            left = run.ledger.seconds_left()
+            return await asyncio.wait_for(call_model(agent.model, messages, tools.specs(), tool_choice), left)
+        finally:
+            CALL_SCOPE.reset(scope)
+
     try:
         while True:
             if steps >= agent.max_steps:
@@ -272,16 +314,23 @@ async def run_agent(
             step = steps
             t0 = run.trace.now()
             replayed = run.replay.model_response(agent_id, step) if run.replay is not None else None
+
+            spent, spent_cost = Usage(), None  # a reply asked again leaves the first one's tokens spent
             try:
                 if replayed is not None:  # answered before the run was interrupted: not asked again
                     response = replayed
                 else:
-                    scope = CALL_SCOPE.set(CallScope(run.trace, run.ledger, agent_id, step))  # for retries
-                    try:
-                        left = run.ledger.seconds_left()
-                        response = await asyncio.wait_for(agent.model.complete(messages, tools.specs()), left)
-                    finally:
-                        CALL_SCOPE.reset(scope)
+                    response = await ask(step, "auto")
+                    repeated = _repeated_calls(response, last_step_calls)
+                    if repeated and run.budgets.repeated_calls == "answer" and run.ledger.model_call_refusal() is None:
+                        detail = (
+                            f"step {step} only repeats calls of step {step - 1} ({repeated}), whose results "
+                            "are in front of the model; asked again with tool calls off"
+                        )
+                        run.trace.emit(BudgetEvent(agent_id=agent_id, budget="repeated_calls", action="refused", detail=detail))
+                        spent = response.usage
+                        spent_cost = run.ledger.add_usage(spent, agent.model.name, response.model)
+                        response = await ask(step, "none")
                     if run.replay is not None:
                         run.replay.record_model(agent_id, step, response)
             except TimeoutError:
@@ -293,8 +342,10 @@ async def run_agent(
                 error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
                 return finish(f"error: agent '{agent.name}' failed: {error}", False, "error", error)
             steps += 1
-            usage = usage + response.usage
+            usage = usage + spent + response.usage
             cost = run.ledger.add_usage(response.usage, agent.model.name, response.model)
+            if spent_cost is not None:
+                cost = spent_cost + (cost or 0.0)
             message = response.message
             messages.append(message)
             calls = message.tool_calls or []
@@ -303,7 +354,7 @@ async def run_agent(
                     agent_id=agent_id,
                     step=step,
                     model=response.model or agent.model.name,
-                    usage=response.usage,
+                    usage=spent + response.usage,
                     seconds=run.trace.now() - t0,
                     tool_calls=len(calls),
                     content=_excerpt(message.content or ""),
@@ -318,6 +369,7 @@ async def run_agent(
             results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step, i) for i, c in enumerate(allowed)))
             tool_calls += len(calls)
             messages.extend(msg for msg, _ in results)
+            last_step_calls = _repeatable(allowed, [ok for _, ok in results], tools)
             if over:  # every call still gets its answer, as chat APIs require
                 refusal = f"refused: at most {cap} tool calls a step; the {len(over)} after the first {cap} were not run"
                 run.trace.emit(BudgetEvent(agent_id=agent_id, budget="max_tool_calls_per_step", action="refused", detail=refusal))

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from parlswarm.config import load_yaml_model
-from parlswarm.models.base import Model
+from parlswarm.models.base import Model, call_model
 from parlswarm.scoring import (
     GoldTable,
     InputError,
@@ -46,7 +46,7 @@ from parlswarm.scoring import (
 from parlswarm.swarm import Swarm
 from parlswarm.tools import Toolset
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.types import Budgets, Message, ModelResponse, ToolChoice, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -126,9 +126,11 @@ class LatencyModel:
         self.seconds = seconds
         self.name = f"{inner.name} [+{seconds:g}s/call emulated latency]"
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         await asyncio.sleep(self.seconds)
-        return await self.inner.complete(messages, tools)
+        return await call_model(self.inner, messages, tools, tool_choice)
 
 
 # --- records -------------------------------------------------------------------------------

@@ -81,9 +81,13 @@ class Tool:
         *,
         name: str | None = None,
         description: str | None = None,
+        deterministic: bool = False,
     ) -> None:
         self.fn = fn
         self.name = name or fn.__name__
+        # The same arguments give the same result for the whole run (a read of data that does not
+        # change, no side effects): calling it again with them can teach the model nothing new.
+        self.deterministic = deterministic
         doc = docstring_parser.parse(inspect.getdoc(fn) or "")
         summary = "\n\n".join(p for p in (doc.short_description, doc.long_description) if p)
         self.description = description or summary or self.name
@@ -169,18 +173,26 @@ class Tool:
 @overload
 def tool(fn: Callable[..., Any], /) -> Tool: ...
 @overload
-def tool(*, name: str | None = None, description: str | None = None) -> Callable[[Callable[..., Any]], Tool]: ...
 def tool(
-    fn: Callable[..., Any] | None = None, /, *, name: str | None = None, description: str | None = None
+    *, name: str | None = None, description: str | None = None, deterministic: bool = False
+) -> Callable[[Callable[..., Any]], Tool]: ...
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    deterministic: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Turn a typed function (sync or async) into a :class:`Tool`.
 
     The description comes from the docstring, parameter descriptions from its ``Args:``
-    section, the schema from the type hints.
+    section, the schema from the type hints. ``deterministic``: see :attr:`Tool.deterministic`
+    (the runtime's guard against repeated calls, ``Budgets.repeated_calls``, acts on such tools only).
     """
     if fn is not None:
-        return Tool(fn, name=name, description=description)
-    return lambda f: Tool(f, name=name, description=description)
+        return Tool(fn, name=name, description=description, deterministic=deterministic)
+    return lambda f: Tool(f, name=name, description=description, deterministic=deterministic)
 
 
 class Toolset:

@@ -131,6 +131,11 @@ class ToolSpec(BaseModel):
         }
 
 
+# Whether a model may call tools in this turn (OpenAI's ``tool_choice``): "auto", it decides;
+# "none", it answers in text with the tools still described to it.
+ToolChoice = Literal["auto", "none"]
+
+
 class Budgets(BaseModel):
     """Limits of one run. ``None`` means unlimited. No budget is ever exceeded."""
 
@@ -150,6 +155,11 @@ class Budgets(BaseModel):
     max_seconds: float | None = Field(None, gt=0)
     max_depth: int = Field(1, ge=0)
     max_retries: int | None = Field(1000, ge=0)  # model-call retries in the whole run
+    # A step whose calls only repeat the agent's previous step's calls of deterministic tools can
+    # only get the results already in front of the model (a loop: small models write their note and
+    # then ask the same finds again until the step budget ends). "answer": the runtime asks the
+    # model again for that step with tool calls off (tool_choice "none"); "run": run them again.
+    repeated_calls: Literal["answer", "run"] = "answer"
 
 
 class AgentResult(BaseModel):

@@ -18,8 +18,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from parlswarm.models.base import Model
-from parlswarm.types import Message, ModelResponse, ToolSpec
+from parlswarm.models.base import Model, call_model
+from parlswarm.types import Message, ModelResponse, ToolChoice, ToolSpec
 
 
 class CachedModel:
@@ -40,9 +40,12 @@ class CachedModel:
             self._db.execute("CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, response TEXT NOT NULL)")
             self._db.commit()
 
-    def key(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> str:
+    def key(self, messages: Sequence[Message], tools: Sequence[ToolSpec], tool_choice: ToolChoice = "auto") -> str:
+        parts = [self.namespace, [m.model_dump(mode="json") for m in messages], [t.model_dump() for t in tools]]
+        if tool_choice != "auto":  # keys of ordinary turns stay those of caches written before it existed
+            parts.append(tool_choice)
         payload = json.dumps(
-            [self.namespace, [m.model_dump(mode="json") for m in messages], [t.model_dump() for t in tools]],
+            parts,
             sort_keys=True,
             ensure_ascii=False,
         )
@@ -67,14 +70,16 @@ class CachedModel:
                 self._db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?)", (key, text))
                 self._db.commit()
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        key = self.key(messages, tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        key = self.key(messages, tools, tool_choice)
         cached = self._lookup(key)
         if cached is not None:
             self.hits += 1
             return ModelResponse.model_validate_json(cached)
         self.misses += 1
-        response = await self.inner.complete(messages, tools)
+        response = await call_model(self.inner, messages, tools, tool_choice)
         self._store(key, response)
         return response
 

@@ -21,6 +21,7 @@ Prefix reuse
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import logging
@@ -41,6 +42,7 @@ from parlswarm.models.base import ModelError, ModelSpecError
 from parlswarm.models.chat_format import (
     END_OF_TURN,
     NANO_CHAT_TEMPLATE,
+    TOOL_CALL_OPEN,
     ToolFormat,
     chat_dicts,
     parse_reply,
@@ -49,8 +51,10 @@ from parlswarm.models.local_settings import SETTINGS_FILE, LocalSettings, Sampli
 from parlswarm.models.local_specs import check_base, has_tokenizer, local_path
 from parlswarm.models.prefix_cache import LayerKV, PrefixCache, PrefixEntry
 from parlswarm.types import (
+    AssistantMessage,
     Message,
     ModelResponse,
+    ToolChoice,
     ToolSpec,
     Usage,
 )
@@ -74,6 +78,7 @@ class Generation:
 class _Request:
     prompt_ids: list[int]
     future: asyncio.Future[Generation]
+    banned: tuple[int, ...] = ()  # token ids this request may not decode
 
 
 @dataclass
@@ -366,16 +371,32 @@ class LocalModel:
 
     # -- the Model protocol ---------------------------------------------------------------
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        response, _ = await self.complete_with_generation(messages, tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        response, _ = await self.complete_with_generation(messages, tools, tool_choice=tool_choice)
         return response
 
     async def complete_with_generation(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
     ) -> tuple[ModelResponse, Generation]:
-        """The reply and the exact token ids behind it (PARL trains on those)."""
+        """The reply and the exact token ids behind it (PARL trains on those).
+
+        With ``tool_choice="none"`` the token that opens a tool call is never decoded, so the
+        turn is the text the model writes instead; a tokenizer that spells the opening over
+        several tokens cannot be held back that way, and any call it writes is dropped from
+        the reply (its text stands).
+        """
         prompt_ids = self.encode(self.render(messages, tools))
-        return self._reply(await self.generate_ids(prompt_ids))
+        text_only = tool_choice == "none"
+        generation = await self.generate_ids(prompt_ids, banned=self._call_open_ids if text_only else ())
+        return self._reply(generation, drop_calls=text_only)
+
+    @functools.cached_property
+    def _call_open_ids(self) -> tuple[int, ...]:
+        """The token that opens a tool call in the text protocol, when it is one token."""
+        ids = self.encode(TOOL_CALL_OPEN)
+        return tuple(ids) if len(ids) == 1 else ()
 
     def replay_with_generation(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], output_of: Callable[[list[int]], list[int]]
@@ -386,9 +407,11 @@ class LocalModel:
         prompt_ids = self.encode(self.render(messages, tools))
         return self._reply(self._generation(prompt_ids, output_of(prompt_ids)))
 
-    def _reply(self, generation: Generation) -> tuple[ModelResponse, Generation]:
+    def _reply(self, generation: Generation, drop_calls: bool = False) -> tuple[ModelResponse, Generation]:
         self._calls += 1
         message = parse_reply(generation.text, call_prefix=f"call_{self._calls}")
+        if drop_calls and message.tool_calls:
+            message = AssistantMessage(content=message.content or "")
         response = ModelResponse(
             message=message,
             usage=Usage(prompt_tokens=len(generation.prompt_ids), completion_tokens=len(generation.output_ids)),
@@ -403,15 +426,15 @@ class LocalModel:
         return Generation(prompt_ids=prompt_ids, output_ids=output_ids,
                           text=self.tokenizer.decode(body, skip_special_tokens=False))
 
-    async def generate_ids(self, prompt_ids: list[int]) -> Generation:
-        """Queue one prompt for the next batch and wait for its generation."""
+    async def generate_ids(self, prompt_ids: list[int], banned: tuple[int, ...] = ()) -> Generation:
+        """Queue one prompt for the next batch and wait for its generation (never decoding ``banned``)."""
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
             # Forget queues of event loops that have closed (one per asyncio.run).
             self._queues = {lp: q for lp, q in self._queues.items() if not lp.is_closed()}
             queue = self._queues[loop] = _LoopQueue()
-        request = _Request(prompt_ids, loop.create_future())
+        request = _Request(prompt_ids, loop.create_future(), banned)
         queue.pending.append(request)
         if queue.drainer is None or queue.drainer.done():
             queue.drainer = loop.create_task(self._drain_continuous(queue) if self.continuous else self._drain(queue))
@@ -455,7 +478,7 @@ class LocalModel:
             if not batch:
                 continue
             try:
-                generations = await asyncio.to_thread(self._generate_batch, [r.prompt_ids for r in batch])
+                generations = await asyncio.to_thread(self._generate_batch, [r.prompt_ids for r in batch], [r.banned for r in batch])
             except Exception as exc:
                 self._failed(exc, batch)
                 continue
@@ -481,7 +504,7 @@ class LocalModel:
 
     # -- decoding -------------------------------------------------------------------------
 
-    def _generate_batch(self, prompts: list[list[int]]) -> list[Generation]:
+    def _generate_batch(self, prompts: list[list[int]], banned: Sequence[tuple[int, ...]] = ()) -> list[Generation]:
         """Decode ``prompts`` together: left padding, KV cache, one forward pass per token.
 
         Each row first takes what it can from the prefix cache; its prompt's remaining tokens
@@ -502,7 +525,7 @@ class LocalModel:
             matches = self._prefix_matches(prompts)
             step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
             for _ in range(budget):
-                next_ids = self._pick(self._next_logits(step_ids, attention, step_pos, cache), draws)
+                next_ids = self._pick(_ban(self._next_logits(step_ids, attention, step_pos, cache), banned), draws)
                 next_ids = torch.where(finished, torch.full_like(next_ids, self.pad_id), next_ids)
                 for i in (~finished).nonzero().flatten().tolist():
                     outputs[i].append(int(next_ids[i]))
@@ -585,7 +608,8 @@ class LocalModel:
         matches = self._prefix_matches(prompts)
         step_ids, step_pos, attention, cache = self._prefill_inputs(prompts, matches, device)
         rows = [_Row(r, min(self.sampling.max_new_tokens, self.max_context - len(r.prompt_ids)), self._draws(r.prompt_ids)) for r in requests]
-        picks = self._pick(self._next_logits(step_ids, attention, step_pos, cache), [row.draws for row in rows])
+        logits = _ban(self._next_logits(step_ids, attention, step_pos, cache), [r.banned for r in requests])
+        picks = self._pick(logits, [row.draws for row in rows])
         self._merge(running, _Running(rows, cache, attention, picks, torch.tensor([len(p) for p in prompts])))
         for entry, r in matches:  # the new rows' entries, once they end, hold these prefixes too
             if entry is not None and r > 0:
@@ -601,7 +625,7 @@ class LocalModel:
         n = len(running.rows)
         running.attention = torch.cat([running.attention, torch.ones((n, 1), dtype=torch.long)], dim=1)
         logits = self._next_logits(running.next_ids.unsqueeze(1), running.attention, running.next_pos.unsqueeze(1), running.cache)
-        picks = self._pick(logits, [row.draws for row in running.rows])
+        picks = self._pick(_ban(logits, [row.request.banned for row in running.rows]), [row.draws for row in running.rows])
         running.next_ids, running.next_pos = picks, running.next_pos + 1
         return self._record(running, range(n), picks)
 
@@ -768,6 +792,17 @@ class LocalModel:
             sorted_probs = sorted_probs * keep
             probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
         return torch.cat([torch.multinomial(row, 1, generator=g) for row, g in zip(probs, draws)])
+
+
+def _ban(logits: torch.Tensor, banned: Sequence[tuple[int, ...]]) -> torch.Tensor:
+    """``logits`` with each row's banned tokens out of reach."""
+    if not any(banned):
+        return logits
+    logits = logits.clone()
+    for i, ids in enumerate(banned):
+        if ids:
+            logits[i, list(ids)] = float("-inf")
+    return logits
 
 
 def load_builtin(arg: str = "", options: Any = None) -> LocalModel:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.resilient import FatalModelError, TransientModelError
-from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolSpec, Usage
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolChoice, ToolSpec, Usage
 
 ReasoningPolicy = Literal["never", "tool_calls", "always"]
 
@@ -133,7 +133,9 @@ class OpenAICompatModel:
                 body.setdefault("chat_template_kwargs", {})["thinking"] = self.thinking
         return body
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         import openai  # loaded by __post_init__ already
 
         kwargs: dict[str, Any] = {
@@ -142,6 +144,8 @@ class OpenAICompatModel:
         }
         if tools:
             kwargs["tools"] = [t.openai() for t in tools]
+            if tool_choice != "auto":  # sent only when asked, for servers that do not know the field
+                kwargs["tool_choice"] = tool_choice
         for key in ("temperature", "top_p", "max_tokens"):
             value = getattr(self, key)
             if value is not None:

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from parlswarm.budget import Ledger
-from parlswarm.models.base import Model, ModelError
+from parlswarm.models.base import Model, ModelError, call_model
 from parlswarm.trace.events import BudgetEvent, ModelRetried
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import Message, ModelResponse, ToolSpec
+from parlswarm.types import Message, ModelResponse, ToolChoice, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +116,11 @@ class ResilientModel:
             raise AttributeError(attr)
         return getattr(self.inner, attr)
 
-    async def _attempt(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def _attempt(self, messages: Sequence[Message], tools: Sequence[ToolSpec], tool_choice: ToolChoice) -> ModelResponse:
         timeout = self.policy.timeout
         try:
             async with asyncio.timeout(timeout):
-                return await self.inner.complete(messages, tools)
+                return await call_model(self.inner, messages, tools, tool_choice)
         except TimeoutError:
             raise TransientModelError(
                 f"model '{self.name}': no answer within {timeout:g}s", reason="timeout"
@@ -130,12 +130,14 @@ class ResilientModel:
                 f"model '{self.name}': connection failed: {type(exc).__name__}: {exc}", reason="connection"
             ) from None
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         scope = CALL_SCOPE.get()
         retries = 0
         while True:
             try:
-                return await self._attempt(messages, tools)
+                return await self._attempt(messages, tools, tool_choice)
             except TransientModelError as exc:
                 error = exc
             if retries >= self.policy.max_retries:

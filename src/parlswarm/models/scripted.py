@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from parlswarm.models.base import ModelError, ModelSpecError
-from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolSpec, Usage, content_text
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolCall, ToolChoice, ToolSpec, Usage, content_text
 
 Reply = str | Mapping[str, Any]
 Script = Sequence[Reply] | Callable[[Sequence[Message]], Reply]
@@ -59,7 +59,10 @@ class ScriptedModel:
             raise ModelSpecError(f"scripted model file {path} must hold a list of replies")
         return cls(data, name=f"scripted:{path.name}")
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        # tool_choice is not honoured: a script replies as written (the runtime runs its calls).
         turn = sum(1 for m in messages if m.role == "assistant")
         if callable(self.script):
             reply = self.script(messages)

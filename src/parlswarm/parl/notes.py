@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from parlswarm.types import Message, ModelResponse, ToolMessage, ToolSpec, content_text
+from parlswarm.models.base import call_model
+from parlswarm.types import Message, ModelResponse, ToolChoice, ToolMessage, ToolSpec, content_text
 from parlswarm.world.pages import REGION_PREFIX
 
 NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "stepwise"]
@@ -94,8 +95,10 @@ class NotingExpert:
         self.name = expert.name
         self.style = style
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        response = await self.expert.complete(messages, tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        response = await call_model(self.expert, messages, tools, tool_choice)
         if self.style == "stepwise":
             notes = stepwise_notes(messages, response.message)
         else:

@@ -25,11 +25,11 @@ import json
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from parlswarm.models.base import Model, ModelSpecError
+from parlswarm.models.base import Model, ModelSpecError, call_model
 from parlswarm.models.registry import ModelOptions, register
 from parlswarm.parl.notes import NoteStyle
 from parlswarm.parl.rollout import expert_prefix, finds_places
-from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolSpec
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolChoice, ToolSpec
 
 PREFIX_CALL_MARK = "prefix-"  # leads the id of every tool call the expert made as the prefix
 
@@ -48,14 +48,16 @@ class PrefixedModel:
         self.prefix = prefix
         self.name = name or f"prefixed:{policy.name}"
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         turns = [m for m in messages if isinstance(m, AssistantMessage)]
         if all(played_by_prefix(turn) for turn in turns):
-            response = await self.prefix.complete(messages, tools)
+            response = await call_model(self.prefix, messages, tools, tool_choice)
             if finds_places(response):
                 calls = [c.model_copy(update={"id": PREFIX_CALL_MARK + c.id}) for c in response.message.tool_calls or []]
                 return response.model_copy(update={"message": response.message.model_copy(update={"tool_calls": calls})})
-        return await self.policy.complete(messages, tools)
+        return await call_model(self.policy, messages, tools, tool_choice)
 
     def __getattr__(self, name: str) -> Any:
         # Whatever else a caller asks of a model (batching, closing, counters) is the policy's.

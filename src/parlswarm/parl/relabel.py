@@ -21,11 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from parlswarm.agent import Agent
+from parlswarm.models.base import call_model
 from parlswarm.parl.notes import NotingExpert
 from parlswarm.parl.sft_config import DataConfig, LookupPlaces
 from parlswarm.parl.traces import Conversation, Kind, data_tasks
 from parlswarm.swarm import Swarm
-from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolChoice, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,14 @@ class RelabellingModel:
         self.records: list[tuple[list[Message], list[ToolSpec], AssistantMessage, AssistantMessage]] = []
         self.unanswered = 0
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        reply = await self.policy.complete(messages, tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        reply = await call_model(self.policy, messages, tools, tool_choice)
+        if tool_choice != "auto":  # the runtime asking again (a repeat): the state was labelled when first asked
+            return reply
         try:
-            label = (await self.teacher.complete(messages, tools)).message
+            label = (await call_model(self.teacher, messages, tools, tool_choice)).message
         except Exception:  # a state the expert has no rule for teaches nothing; count it
             self.unanswered += 1
             log.debug("the expert could not answer a state", exc_info=True)

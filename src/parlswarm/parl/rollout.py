@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from parlswarm.models.base import Model
+from parlswarm.models.base import Model, call_model
 from parlswarm.models.local import Generation, LocalModel
 from parlswarm.parl.grpo import Sample
 from parlswarm.parl.notes import NoteStyle, NotingExpert
@@ -33,7 +33,7 @@ from parlswarm.scoring.tasks import norm_column
 from parlswarm.swarm import Mode, Swarm
 from parlswarm.tools import Toolset
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.types import AssistantMessage, Budgets, Message, ModelResponse, ToolChoice, ToolSpec
 from parlswarm.world.pages import opened_region
 from parlswarm.world.tasks import WorldTask, header
 
@@ -87,9 +87,11 @@ class PrefixedPolicy:
         self.prefix_turns = 0
         self.turns: list[Generation] = []
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         if self.prefix is not None:
-            response = await self.prefix.complete(messages, tools)
+            response = await call_model(self.prefix, messages, tools, tool_choice)
             if finds_places(response):
                 self.prefix_turns += 1
                 return response
@@ -98,10 +100,10 @@ class PrefixedPolicy:
             if self.replay is not None:
                 response, generation = self.policy.replay_with_generation(messages, tools, self.replay)
             else:
-                response, generation = await self.policy.complete_with_generation(messages, tools)
+                response, generation = await self.policy.complete_with_generation(messages, tools, tool_choice=tool_choice)
             self.turns.append(generation)
             return response
-        return await self.policy.complete(messages, tools)
+        return await call_model(self.policy, messages, tools, tool_choice)
 
 
 def expert_prefix(note_style: NoteStyle = "labelled") -> Model:

@@ -14,10 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from parlswarm.models.base import call_model
 from parlswarm.parl.notes import NotingExpert
 from parlswarm.parl.sft_config import DataConfig
 from parlswarm.swarm import Swarm
-from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec
+from parlswarm.types import Budgets, Message, ModelResponse, ToolChoice, ToolSpec
 
 # "start": a serial run of a task over data.max_rows, cut after its start (see DataConfig.start_samples).
 Kind = Literal["serial", "parallel", "subagent", "start"]
@@ -56,8 +57,10 @@ class RecordingModel:
         self.name = inner.name
         self._latest: dict[int, tuple[Sequence[Message], list[Message], list[ToolSpec]]] = {}
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        response = await self.inner.complete(messages, tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        response = await call_model(self.inner, messages, tools, tool_choice)
         self._latest[id(messages)] = (messages, [*messages, response.message], list(tools))
         return response
 

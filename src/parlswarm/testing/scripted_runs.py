@@ -15,12 +15,12 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from parlswarm.models.base import Model
+from parlswarm.models.base import Model, call_model
 from parlswarm.models.scripted import ScriptedModel, calls_reply, tool_reply
 from parlswarm.pricing import Prices
 from parlswarm.swarm import Swarm
 from parlswarm.tools import tool
-from parlswarm.types import Budgets, Message, ModelResponse, ToolSpec, content_text
+from parlswarm.types import Budgets, Message, ModelResponse, ToolChoice, ToolSpec, content_text
 
 ITEM = re.compile(r"^(?P<item>.+?): find the facts asked for \(lookups: (?P<n>\d+)\)")
 
@@ -43,10 +43,12 @@ class Delayed:
         self.name = model.name
         self.seconds = seconds
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
         if self.seconds > 0:
             await asyncio.sleep(self.seconds)
-        return await self.model.complete(messages, tools)
+        return await call_model(self.model, messages, tools, tool_choice)
 
 
 def _subagent_reply(messages: Sequence[Message]) -> str | dict[str, Any]:

@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from parlswarm.models.base import Model
-from parlswarm.types import ContentPart, ImagePart, Message, ModelResponse, TextPart, ToolMessage, ToolSpec, UserMessage
+from parlswarm.models.base import Model, call_model
+from parlswarm.types import (
+    ContentPart,
+    ImagePart,
+    Message,
+    ModelResponse,
+    TextPart,
+    ToolChoice,
+    ToolMessage,
+    ToolSpec,
+    UserMessage,
+)
 
 
 def hoist_tool_images(messages: Sequence[Message]) -> list[Message]:
@@ -45,5 +55,7 @@ class ToolImagesAsUser:
         self.model = model
         self.name = model.name
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
-        return await self.model.complete(hoist_tool_images(messages), tools)
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        return await call_model(self.model, hoist_tool_images(messages), tools, tool_choice)

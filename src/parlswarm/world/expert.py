@@ -42,7 +42,7 @@ from typing import Any, Literal
 from parlswarm.models.base import ModelSpecError
 from parlswarm.models.registry import ModelOptions, register
 from parlswarm.models.scripted import reply_to_message
-from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolMessage, ToolSpec, Usage, content_text
+from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolChoice, ToolMessage, ToolSpec, Usage, content_text
 from parlswarm.world.factbook import REGION_NAMES
 from parlswarm.world.fields import Value
 from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members, section_doc_id
@@ -204,7 +204,10 @@ class ExpertModel:
         traits = [t for t in traits if t]
         self.name = NAME + (f" ({', '.join(traits)})" if traits else "")
 
-    async def complete(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> ModelResponse:
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
+    ) -> ModelResponse:
+        # tool_choice is not honoured: the expert never repeats a step, the only time the runtime sets it.
         reply = self.decide(messages, [t.name for t in tools])
         message = reply_to_message(reply, sum(1 for m in messages if m.role == "assistant"))
         prompt_chars = sum(len(content_text(getattr(m, "content", None))) for m in messages)

@@ -18,9 +18,10 @@ MAX_K = 20
 
 
 def world_tools(world: World) -> Toolset:
-    """``search``, ``open_page`` and ``find`` over ``world``'s documents."""
+    """``search``, ``open_page`` and ``find`` over ``world``'s documents (deterministic: the world does not
+    change during a run)."""
 
-    @tool
+    @tool(deterministic=True)
     async def search(query: str, k: int = 5) -> list[dict[str, str]]:
         """Search the pages of the World Factbook (an offline copy) with keywords.
 
@@ -39,7 +40,7 @@ def world_tools(world: World) -> Toolset:
         hits = world.search(query, k)
         return [h.model_dump() for h in hits]
 
-    @tool
+    @tool(deterministic=True)
     async def open_page(doc_id: str, page: int = 1) -> str:
         """Read a document of the World Factbook by its doc_id, one page at a time.
 
@@ -55,7 +56,7 @@ def world_tools(world: World) -> Toolset:
         except (KeyError, IndexError) as exc:
             raise ToolError(str(exc.args[0])) from None
 
-    @tool
+    @tool(deterministic=True)
     async def find(doc_id: str, text: str) -> str:
         """Find the entries of a document that mention some words (like find-in-page).
 
