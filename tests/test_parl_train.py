@@ -327,10 +327,10 @@ def decoded_prompts(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     decoded: list[int] = []
     real = LocalModel.generate_ids
 
-    async def counting(self: LocalModel, prompt_ids: list[int]):  # noqa: ANN202
+    async def counting(self: LocalModel, prompt_ids: list[int], banned: tuple[int, ...] = ()):  # noqa: ANN202
         if not self.name.startswith("frozen"):
             decoded.append(len(prompt_ids))
-        return await real(self, prompt_ids)
+        return await real(self, prompt_ids, banned)
 
     monkeypatch.setattr(LocalModel, "generate_ids", counting)
     return decoded
