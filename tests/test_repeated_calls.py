@@ -48,11 +48,13 @@ class TextWhenAsked(ScriptedModel):
     def __init__(self, script: Any) -> None:
         super().__init__(script, name="text-when-asked")
         self.choices: list[ToolChoice] = []
+        self.contexts: list[list[str]] = []  # the roles of the messages of every ask
 
     async def complete(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, tool_choice: ToolChoice = "auto"
     ) -> ModelResponse:
         self.choices.append(tool_choice)
+        self.contexts.append([m.role for m in messages])
         if tool_choice == "none":
             return ModelResponse(message=AssistantMessage(content="answer from what I read"), usage=Usage(prompt_tokens=7, completion_tokens=5))
         return await super().complete(messages, tools)
@@ -79,12 +81,18 @@ async def test_a_step_that_repeats_the_last_steps_reads_is_asked_again_with_tool
     assert model.choices == ["auto", "auto", "none"]
     (event,) = _guarded(trace)
     assert event.action == "refused" and 'read {"key": "a"}' in event.detail and "step 1" in event.detail
-    # One step, one ModelCalled: the step count and critical steps stay those of the turns kept.
-    assert result.steps == 2 and summarize(trace.events).critical_steps == 2
+    # The refused reply was a model call on the chain: a step and a critical step of its own.
+    assert result.steps == 3 and result.critical_steps == 3 and summarize(trace.events).critical_steps == 3
     calls = [e for e in trace.events if isinstance(e, ModelCalled)]
-    assert [c.step for c in calls] == [0, 1]
-    assert calls[1].usage.completion_tokens > 5  # the discarded reply's tokens were spent too
+    assert [(c.step, c.tool_calls) for c in calls] == [(0, 1), (1, 1), (2, 0)]
     assert result.usage.completion_tokens == sum(c.usage.completion_tokens for c in calls)
+
+
+async def test_the_refused_reply_leaves_the_context() -> None:
+    _, _, model = await _run([tool_reply("read", {"key": "a"})] * 3, [read])
+    assert model.choices == ["auto", "auto", "none"]
+    # The text-only ask saw what the refused one saw: the repeat and its calls are gone.
+    assert model.contexts == [["user"], ["user", "assistant", "tool"], ["user", "assistant", "tool"]]
 
 
 async def test_arguments_are_compared_as_json_and_a_part_of_the_last_step_is_a_repeat() -> None:

@@ -194,9 +194,8 @@ def _repeatable(calls: Sequence[ToolCall], outcomes: Sequence[bool], tools: Tool
     return keys
 
 
-def _repeated_calls(response: ModelResponse, previous: set[CallKey]) -> str:
-    """The reply's calls, named, when every one of them is in ``previous``; else ""."""
-    calls = response.message.tool_calls or []
+def _repeated_calls(calls: Sequence[ToolCall], previous: set[CallKey]) -> str:
+    """The calls, named, when every one of them is in ``previous``; else ""."""
     keys = [_call_key(c) for c in calls]
     if not calls or not all(k in previous for k in keys):
         return ""
@@ -261,6 +260,7 @@ async def run_agent(
     usage = Usage()
     steps = tool_calls = 0
     last_step_calls: set[CallKey] = set()  # see Budgets.repeated_calls
+    text_only = False  # the step before only repeated calls: this one may not call tools
 
     def finish(content: str, complete: bool, reason: str, error: str | None = None) -> AgentResult:
         result = AgentResult(
@@ -314,23 +314,11 @@ async def run_agent(
             step = steps
             t0 = run.trace.now()
             replayed = run.replay.model_response(agent_id, step) if run.replay is not None else None
-
-            spent, spent_cost = Usage(), None  # a reply asked again leaves the first one's tokens spent
             try:
                 if replayed is not None:  # answered before the run was interrupted: not asked again
                     response = replayed
                 else:
-                    response = await ask(step, "auto")
-                    repeated = _repeated_calls(response, last_step_calls)
-                    if repeated and run.budgets.repeated_calls == "answer" and run.ledger.model_call_refusal() is None:
-                        detail = (
-                            f"step {step} only repeats calls of step {step - 1} ({repeated}), whose results "
-                            "are in front of the model; asked again with tool calls off"
-                        )
-                        run.trace.emit(BudgetEvent(agent_id=agent_id, budget="repeated_calls", action="refused", detail=detail))
-                        spent = response.usage
-                        spent_cost = run.ledger.add_usage(spent, agent.model.name, response.model)
-                        response = await ask(step, "none")
+                    response = await ask(step, "none" if text_only else "auto")
                     if run.replay is not None:
                         run.replay.record_model(agent_id, step, response)
             except TimeoutError:
@@ -342,10 +330,8 @@ async def run_agent(
                 error = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
                 return finish(f"error: agent '{agent.name}' failed: {error}", False, "error", error)
             steps += 1
-            usage = usage + spent + response.usage
+            usage = usage + response.usage
             cost = run.ledger.add_usage(response.usage, agent.model.name, response.model)
-            if spent_cost is not None:
-                cost = spent_cost + (cost or 0.0)
             message = response.message
             messages.append(message)
             calls = message.tool_calls or []
@@ -354,7 +340,7 @@ async def run_agent(
                     agent_id=agent_id,
                     step=step,
                     model=response.model or agent.model.name,
-                    usage=spent + response.usage,
+                    usage=response.usage,
                     seconds=run.trace.now() - t0,
                     tool_calls=len(calls),
                     content=_excerpt(message.content or ""),
@@ -364,6 +350,20 @@ async def run_agent(
             if not calls:
                 rt.critical_used += 1
                 return finish(message.content or "", True, "answer")
+            repeated = _repeated_calls(calls, last_step_calls) if run.budgets.repeated_calls == "answer" else ""
+            if repeated and not text_only:
+                # A step all the same (a model call on the chain), whose calls are not run and whose
+                # reply leaves the context: the next step is asked, from the same context, for text.
+                detail = (
+                    f"step {step} only repeats calls of step {step - 1} ({repeated}), whose results are in front "
+                    "of the model; not run, and the next step is asked with tool calls off"
+                )
+                run.trace.emit(BudgetEvent(agent_id=agent_id, budget="repeated_calls", action="refused", detail=detail))
+                messages.pop()
+                text_only = True
+                rt.critical_used += 1
+                continue
+            text_only = False
             cap = run.budgets.max_tool_calls_per_step
             allowed, over = (calls, []) if cap is None else (calls[:cap], calls[cap:])
             results = await asyncio.gather(*(_call_tool(c, tools, run, rt, step, i) for i, c in enumerate(allowed)))
