@@ -52,7 +52,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from parlswarm.agent import Agent
 from parlswarm.bench import BenchConfig, load_bench_tasks
@@ -65,7 +65,7 @@ from parlswarm.scoring.tasks import GoldTable, norm_column
 from parlswarm.swarm import Swarm
 from parlswarm.trace.events import ToolStarted
 from parlswarm.trace.recorder import Trace
-from parlswarm.types import Budgets
+from parlswarm.types import Budgets, RepeatedCalls
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
 from parlswarm.world.factbook import REGION_NAMES, Factbook
 from parlswarm.world.pages import opened_region, region_doc_id, region_members
@@ -145,7 +145,7 @@ def comparisons_said(figures: dict[str, Any]) -> str:
 
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
-    calls_per_step: int | None = None, traces: Path | None = None, repeated_calls: str = "answer",
+    calls_per_step: int | None = None, traces: Path | None = None, repeated_calls: RepeatedCalls = "answer",
 ) -> dict[str, Any]:
     tools = world_tools(world)
     jobs = []
@@ -254,7 +254,7 @@ def most_wrong(by_column: dict[str, dict[str, int]], n: int = 3) -> str:
 
 async def left_out_lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
-    repeated_calls: str = "answer",
+    repeated_calls: RepeatedCalls = "answer",
 ) -> dict[str, Any]:
     """Look-ups of places a filtered task leaves out (its region's places that are no gold row):
     right when the reply's table has no row for the place. Every place :func:`lookups` asks for
@@ -301,7 +301,7 @@ async def left_out_lookups(
 
 async def single_mode(
     model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None,
-    calls_per_step: int | None = None, repeated_calls: str = "answer",
+    calls_per_step: int | None = None, repeated_calls: RepeatedCalls = "answer",
 ) -> dict[str, Any]:
     tools = world_tools(world)
     config = BenchConfig() if max_steps is None else BenchConfig().capped(max_steps)
@@ -416,9 +416,10 @@ def main() -> None:
         help="tool calls an agent may make in one reply (Budgets.max_tool_calls_per_step; default: no cap)",
     )
     parser.add_argument(
-        "--repeated-calls", choices=["answer", "run"], default="answer",
+        "--repeated-calls", choices=get_args(RepeatedCalls), default="answer",
         help="what the runtime does with a step that only repeats the previous step's calls (Budgets.repeated_calls): "
-        "'answer' (the default) asks the model again with tool calls off; 'run' runs them, the model alone",
+        "'answer' (the default) does not run them and asks the next step with tool calls off; 'run' runs them, "
+        "the model alone",
     )
     parser.add_argument(
         "--traces", type=Path, default=None,

@@ -134,6 +134,8 @@ class ToolSpec(BaseModel):
 # Whether a model may call tools in this turn (OpenAI's ``tool_choice``): "auto", it decides;
 # "none", it answers in text with the tools still described to it.
 ToolChoice = Literal["auto", "none"]
+# What the runtime does with a step that only repeats its previous step's deterministic calls (Budgets).
+RepeatedCalls = Literal["answer", "run"]
 
 
 class Budgets(BaseModel):
@@ -157,9 +159,9 @@ class Budgets(BaseModel):
     max_retries: int | None = Field(1000, ge=0)  # model-call retries in the whole run
     # A step whose calls only repeat the agent's previous step's calls of deterministic tools can
     # only get the results already in front of the model (a loop: small models write their note and
-    # then ask the same finds again until the step budget ends). "answer": the runtime asks the
-    # model again for that step with tool calls off (tool_choice "none"); "run": run them again.
-    repeated_calls: Literal["answer", "run"] = "answer"
+    # then ask the same finds again until the step budget ends). "answer": they are not run, and the
+    # next step is asked with tool calls off (tool_choice "none"); "run": run them again.
+    repeated_calls: RepeatedCalls = "answer"
 
 
 class AgentResult(BaseModel):
