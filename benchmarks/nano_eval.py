@@ -338,6 +338,7 @@ async def single_mode(
         "row_f1": mean("row_f1"),
         "success": mean("success"),
         "mean_steps": mean("steps"),
+        "ended_on_context": sum(r["stop"] == "error" and "fills its context" in r["reply"] for r in results),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -390,6 +391,12 @@ def cap_replies(model: Any, max_new_tokens: int | None) -> None:
         model.sampling = model.sampling.model_copy(update={"max_new_tokens": max_new_tokens})
 
 
+def overflow_folds(model: Any) -> int:
+    """Prompts a local model folded because they filled its context (0 for other models)."""
+    stats = getattr(model, "stats", None)
+    return int(getattr(stats, "overflow_folds", 0))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="builtin")
@@ -422,6 +429,11 @@ def main() -> None:
         "the model alone",
     )
     parser.add_argument(
+        "--fold-on-overflow", choices=("on", "off"), default="on",
+        help="a local model's prompt that fills its context is folded to the turns' notes (LocalSettings.fold_on_overflow; "
+        "'on', the default) or fails the agent ('off')",
+    )
+    parser.add_argument(
         "--traces", type=Path, default=None,
         help="save each run's trace (JSONL) in this folder: TASK.CODE.lookup.jsonl, TASK.single.jsonl",
     )
@@ -434,6 +446,8 @@ def main() -> None:
 
     model = load_model(args.model)
     cap_replies(model, args.max_new_tokens)
+    if hasattr(model, "settings"):
+        model.settings = model.settings.model_copy(update={"fold_on_overflow": args.fold_on_overflow == "on"})
     real = Factbook.load()
     world = World.load(args.world_seed, base=real)
     tasks = make_tasks(args.split, world.factbook, real=real, world_seed=args.world_seed)
@@ -447,7 +461,7 @@ def main() -> None:
         raise SystemExit(f"bad tasks: {errors[0]}")
     report: dict[str, Any] = {
         "model": model.name, "world_seed": args.world_seed, "split": args.split, "calls_per_step": args.calls_per_step,
-        "repeated_calls": args.repeated_calls,
+        "repeated_calls": args.repeated_calls, "fold_on_overflow": args.fold_on_overflow,
     }
 
     def save() -> None:  # after each part, so a long second part loses nothing
@@ -506,6 +520,7 @@ def main() -> None:
         save()
     if args.max_rows >= 0 and args.limit != 0:
         cap_replies(model, args.single_max_new_tokens)
+        folds_before = overflow_folds(model)
         report["single_mode"] = asyncio.run(
             single_mode(
                 model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step,
@@ -513,10 +528,12 @@ def main() -> None:
             )
         )
         sm = report["single_mode"]
+        sm["overflow_folds"] = overflow_folds(model) - folds_before
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: single mode on {sm['tasks']} tasks of ≤ {args.max_rows} rows: "
             f"Item-F1 {sm['item_f1']:.3f}, Row-F1 {sm['row_f1']:.3f}, success {sm['success']:.3f}, "
-            f"{sm['mean_steps']:.1f} steps, {sm['seconds']}s"
+            f"{sm['mean_steps']:.1f} steps, {sm['seconds']}s; prompts folded at the context's end {sm['overflow_folds']}, "
+            f"runs ended on the context {sm['ended_on_context']}"
         )
         save()
 

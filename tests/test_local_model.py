@@ -189,6 +189,30 @@ def test_context_folding_hides_old_results_and_with_fold_tool_calls_old_calls(ti
         LocalSettings(fold_tool_calls=True)
 
 
+@pytest.mark.parametrize("keep", [None, 1])
+def test_a_prompt_that_fills_the_context_is_folded_to_its_notes(tiny: tuple[object, object], keep: int | None) -> None:
+    lm = _lm(tiny, max_new_tokens=3)
+    lm.settings = LocalSettings(tool_format="compact", keep_tool_results=keep, sampling=lm.sampling)
+    messages = _serial_run()
+    whole = lm.encode(lm.render(messages, [capital.spec]))
+    folded = lm.encode(lm.render(messages, [capital.spec], fold_calls=True))
+    assert len(folded) < len(whole)
+    lm.max_context = len(whole)  # the prompt as the settings render it fills the context exactly
+    assert lm.prompt_ids(messages, [capital.spec]) == folded
+    reply = asyncio.run(lm.complete(messages, [capital.spec]))
+    assert reply.usage.prompt_tokens == len(folded) and lm.stats.overflow_folds == 2
+    lm.max_context = len(whole) + 1  # fits: untouched
+    assert lm.prompt_ids(messages, [capital.spec]) == whole and lm.stats.overflow_folds == 2
+    lm.max_context = len(folded)  # folded, it still fills the context: the batcher fails it
+    with pytest.raises(ModelError, match="fills its context"):
+        asyncio.run(lm.complete(messages, [capital.spec]))
+    lm.settings = lm.settings.model_copy(update={"fold_on_overflow": False})
+    lm.max_context = len(whole)
+    assert lm.prompt_ids(messages, [capital.spec]) == whole
+    with pytest.raises(ModelError, match="fills its context"):
+        asyncio.run(lm.complete(messages, [capital.spec]))
+
+
 def test_separate_spaces_tokenizer_spells_a_word_one_way() -> None:
     texts = ["- Angola (ao)\n[find \"Coastline\" in ao (Angola)]\nAngola (ao): Coastline (km) = 1795"] * 40
     attached = train_tokenizer(texts, vocab_size=300)

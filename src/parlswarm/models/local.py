@@ -123,6 +123,7 @@ class BatchStats:
     seconds: float = 0.0
     prompt_tokens: int = 0
     reused_tokens: int = 0  # prompt tokens whose keys and values came from the prefix cache
+    overflow_folds: int = 0  # prompts that filled the context and were folded (LocalSettings.fold_on_overflow)
 
 
 DEFAULT_PREFIX_CACHE_BYTES = 2 * 2**30
@@ -289,13 +290,17 @@ class LocalModel:
         *,
         add_generation_prompt: bool = True,
         fold: bool = True,
+        fold_calls: bool = False,
     ) -> str:
-        """The prompt text the model sees for ``messages`` with ``tools`` on offer."""
+        """The prompt text the model sees for ``messages`` with ``tools`` on offer; ``fold_calls``
+        folds the turns before the latest to their notes whatever the settings say."""
         from jinja2 import TemplateError
 
         fmt = self.settings.tool_format
         keep = self.settings.keep_tool_results if fold else None
         calls = fold and self.settings.fold_tool_calls
+        if fold_calls:
+            keep, calls = keep or 1, True
         try:
             dicts = chat_dicts(messages, tools, fmt, self._tool_role, keep, calls)
             return self._apply_template(dicts, add_generation_prompt)
@@ -387,7 +392,7 @@ class LocalModel:
         several tokens cannot be held back that way, and any call it writes is dropped from
         the reply (its text stands).
         """
-        prompt_ids = self.encode(self.render(messages, tools))
+        prompt_ids = self.prompt_ids(messages, tools)
         text_only = tool_choice == "none"
         generation = await self.generate_ids(prompt_ids, banned=self._call_open_ids if text_only else ())
         return self._reply(generation, drop_calls=text_only)
@@ -404,8 +409,24 @@ class LocalModel:
         """The reply :meth:`complete_with_generation` would give had it decoded the token ids
         ``output_of(prompt_ids)`` returns: a turn written before (a PARL step gone through
         again), read back without decoding."""
-        prompt_ids = self.encode(self.render(messages, tools))
+        prompt_ids = self.prompt_ids(messages, tools)
         return self._reply(self._generation(prompt_ids, output_of(prompt_ids)))
+
+    def prompt_ids(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> list[int]:
+        """The prompt's token ids; one that fills the context is folded first when the settings
+        allow (``fold_on_overflow``), and fails in the batcher if it still does not fit."""
+        ids = self.encode(self.render(messages, tools))
+        if len(ids) < self.max_context or not self.settings.fold_on_overflow:
+            return ids
+        folded = self.encode(self.render(messages, tools, fold_calls=True))
+        if len(folded) < len(ids):
+            self.stats.overflow_folds += 1
+            log.info(
+                "%s: prompt of %d tokens fills the context of %d; older turns folded to their notes: %d tokens",
+                self.name, len(ids), self.max_context, len(folded),
+            )
+            return folded
+        return ids
 
     def _reply(self, generation: Generation, drop_calls: bool = False) -> tuple[ModelResponse, Generation]:
         self._calls += 1

@@ -36,6 +36,10 @@ class LocalSettings(BaseModel):
     # With keep_tool_results: the older turns are shown as their text alone (their notes), their
     # tool calls and folded results left out, so a serial run's prompt grows by its notes only.
     fold_tool_calls: bool = False
+    # A prompt that fills the context is rendered again with every turn before the latest folded to
+    # its notes (``fold_tool_calls`` on, ``keep_tool_results`` 1 if unset) rather than failing the
+    # agent: a long serial run goes on from its notes instead of ending without an answer.
+    fold_on_overflow: bool = True
     sampling: Sampling = Field(default_factory=Sampling)
     # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
     # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).
