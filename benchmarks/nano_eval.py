@@ -63,6 +63,7 @@ from parlswarm.scoring.metrics import norm_str
 from parlswarm.scoring.table import TableError, extract_table, render_markdown_table
 from parlswarm.scoring.tasks import GoldTable, norm_column
 from parlswarm.swarm import Swarm
+from parlswarm.tools import Toolset
 from parlswarm.trace.events import ToolStarted
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets, RepeatedCalls
@@ -146,8 +147,9 @@ def comparisons_said(figures: dict[str, Any]) -> str:
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
     calls_per_step: int | None = None, traces: Path | None = None, repeated_calls: RepeatedCalls = "answer",
+    tools: Toolset | None = None,
 ) -> dict[str, Any]:
-    tools = world_tools(world)
+    tools = tools or world_tools(world)
     jobs = []
     for bt in bench_tasks:
         parsed = parse_query(bt.task.query)
@@ -254,12 +256,12 @@ def most_wrong(by_column: dict[str, dict[str, int]], n: int = 3) -> str:
 
 async def left_out_lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
-    repeated_calls: RepeatedCalls = "answer",
+    repeated_calls: RepeatedCalls = "answer", tools: Toolset | None = None,
 ) -> dict[str, Any]:
     """Look-ups of places a filtered task leaves out (its region's places that are no gold row):
     right when the reply's table has no row for the place. Every place :func:`lookups` asks for
     is a gold row, so a model that always keeps scores well there; these ask the other way."""
-    tools = world_tools(world)
+    tools = tools or world_tools(world)
     jobs = []
     for bt in bench_tasks:
         parsed = parse_query(bt.task.query)
@@ -301,9 +303,9 @@ async def left_out_lookups(
 
 async def single_mode(
     model: Any, world: World, bench_tasks: list[Any], concurrency: int, max_steps: int | None, traces: Path | None = None,
-    calls_per_step: int | None = None, repeated_calls: RepeatedCalls = "answer",
+    calls_per_step: int | None = None, repeated_calls: RepeatedCalls = "answer", tools: Toolset | None = None,
 ) -> dict[str, Any]:
-    tools = world_tools(world)
+    tools = tools or world_tools(world)
     config = BenchConfig() if max_steps is None else BenchConfig().capped(max_steps)
     gate = asyncio.Semaphore(concurrency)
 
@@ -344,9 +346,11 @@ async def single_mode(
     }
 
 
-async def first_turns(model: Any, world: World, bench_tasks: list[Any], concurrency: int) -> dict[str, Any]:
+async def first_turns(
+    model: Any, world: World, bench_tasks: list[Any], concurrency: int, tools: Toolset | None = None
+) -> dict[str, Any]:
     """Each task's first single-mode step: does its first tool call name the task's region?"""
-    tools = world_tools(world)
+    tools = tools or world_tools(world)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(bt: Any) -> dict[str, Any]:
@@ -434,6 +438,10 @@ def main() -> None:
         "'on', the default) or fails the agent ('off')",
     )
     parser.add_argument(
+        "--check-tool", action="store_true",
+        help="offer the world's check tool too (world_tools(check=True)): for a model trained with it (data.check_tool)",
+    )
+    parser.add_argument(
         "--traces", type=Path, default=None,
         help="save each run's trace (JSONL) in this folder: TASK.CODE.lookup.jsonl, TASK.single.jsonl",
     )
@@ -461,8 +469,9 @@ def main() -> None:
         raise SystemExit(f"bad tasks: {errors[0]}")
     report: dict[str, Any] = {
         "model": model.name, "world_seed": args.world_seed, "split": args.split, "calls_per_step": args.calls_per_step,
-        "repeated_calls": args.repeated_calls, "fold_on_overflow": args.fold_on_overflow,
+        "repeated_calls": args.repeated_calls, "fold_on_overflow": args.fold_on_overflow, "check_tool": args.check_tool,
     }
+    tools = world_tools(world, check=args.check_tool)
 
     def save() -> None:  # after each part, so a long second part loses nothing
         if args.out is not None:
@@ -474,7 +483,7 @@ def main() -> None:
         report["subagent_lookups"] = asyncio.run(
             lookups(
                 model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps,
-                args.calls_per_step, args.traces, args.repeated_calls,
+                args.calls_per_step, args.traces, args.repeated_calls, tools,
             )
         )
         lk = report["subagent_lookups"]
@@ -495,7 +504,7 @@ def main() -> None:
         report["left_out_lookups"] = asyncio.run(
             left_out_lookups(
                 model, world, every, args.left_out, args.concurrency, random.Random(args.seed), args.lookup_steps,
-                args.repeated_calls,
+                args.repeated_calls, tools,
             )
         )
         lo = report["left_out_lookups"]
@@ -509,7 +518,7 @@ def main() -> None:
         )
         save()
     if args.first_turns:
-        report["first_turns"] = asyncio.run(first_turns(model, world, every, args.concurrency))
+        report["first_turns"] = asyncio.run(first_turns(model, world, every, args.concurrency, tools))
         ft = report["first_turns"]
         print(
             f"{model.name} · world seed {args.world_seed} · {args.split}: first turns of {ft['tasks']} tasks: "
@@ -524,7 +533,7 @@ def main() -> None:
         report["single_mode"] = asyncio.run(
             single_mode(
                 model, world, small, args.concurrency, args.single_steps, args.traces, args.calls_per_step,
-                args.repeated_calls,
+                args.repeated_calls, tools,
             )
         )
         sm = report["single_mode"]

@@ -21,13 +21,15 @@ from parlswarm.models.base import call_model
 from parlswarm.types import Message, ModelResponse, ToolChoice, ToolMessage, ToolSpec, content_text
 from parlswarm.world.pages import REGION_PREFIX
 
-NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "stepwise"]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
 # The styles that note a filter's value against its threshold before the verdict.
 COMPARED_STYLES = ("compared", "matched")
+# The styles whose verdict is the world's check tool's answer (the expert must have the tool on offer).
+TOOL_CHECKED_STYLES = ("verified",)
 # The styles that need the find reader's results (they note rows of find results).
-FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES)
+FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES, *TOOL_CHECKED_STYLES)
 # The styles that copy the answer's header and the index's lines into the notes.
 VERBATIM_STYLES = ("verbatim", *FIND_STYLES)
 # The styles a plain expert writes (stepwise needs an expert that finds one entry a turn): the CLIs' choices.
@@ -83,6 +85,15 @@ class NotingExpert:
     which place is next, and whether any is left, rested on comparing the whole place list
     with every turn before; here it is the line after the previous turn's ``Next`` place in
     the list, and the answer follows ``Next: none``.
+    ``verified`` (``find`` reader, the world's ``check`` tool on offer): as ``verbatim``, but in a
+    task with a filter a place with every value found is noted as its row and then its filter
+    value with the task's condition, ``Palau (ps): Coastline (km) = 1885, below 400 km?``, before
+    the turn's ``check`` call; the turn after it copies the check's answer as the verdict,
+    ``Palau (ps): no: left out`` (or ``yes: kept``), and the answer keeps the rows whose verdict
+    is ``kept``. Every round that wrote the verdict itself left it to a coin (docs/local-model.md,
+    "Verdicts" to "Twice the start turns"): comparing two numbers and applying the task's
+    operator is a step a calculator does; here the model copies a value and a condition into a
+    call and a yes or no out of its answer.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -206,7 +217,8 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
             if view is not None:
                 bodies.setdefault(view.doc_id, {})[view.page] = view.body
     wanted = task.fields_to_read
-    lines = _find_notes(task, messages[last + 1 :], style)
+    lines = _verdict_notes(messages) if style in TOOL_CHECKED_STYLES else []
+    lines += _find_notes(task, messages[last + 1 :], style)
     for m in messages[last + 1 :]:
         view = parse_page(content_text(m.content)) if isinstance(m, ToolMessage) else None
         if view is None:
@@ -294,6 +306,9 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
         if style in CHECKED_STYLES:
             lines.extend(_checked_note(task, name, read))
             continue
+        if style in TOOL_CHECKED_STYLES and task.filter_field is not None and read.get(task.filter_field.id) is not None:
+            lines.extend(_to_check_note(task, name, code, read))
+            continue
         comparison = _comparison_note(task, name, code, read, wanted=style == "matched") if style in COMPARED_STYLES else None
         if comparison is not None:
             lines.append(comparison)
@@ -354,6 +369,42 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     missing = next((f for f in task.columns if f.id in read and read[f.id] is None), None)
     if missing is not None:
         lines.append(f"{labels[missing.id]}: no value: left out")
+    return lines
+
+
+def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any]) -> list[str]:
+    """A ``verified`` place with its filter value read: ``left out`` for a column without a value;
+    else its row and the value with the task's condition, the ``check`` call's two arguments."""
+    from parlswarm.world.expert import table_line
+    from parlswarm.world.tasks import filter_condition
+
+    if any(read.get(f.id, 0) is None for f in task.fields_to_read):
+        return [_note(name, code, [], True)]
+    flt = task.filter_field
+    value = flt.cell(read[flt.id])
+    row = [table_line([name, *(f.cell(read[f.id]) for f in task.columns)])] if all(f.id in read for f in task.columns) else []
+    return [*row, f"{name} ({code}): {_labels(task).get(flt.id, flt.label)} = {value}, {filter_condition(task.filter)}?"]
+
+
+def _verdict_notes(messages: Sequence[Message]) -> list[str]:
+    """``verified`` notes: the answer of each ``check`` call of the last turn, as the verdict on the
+    place it checked (the place of the latest ``find`` before it)."""
+    from parlswarm.world.expert import call_history, checks_by_place
+    from parlswarm.world.pages import parse_find
+
+    calls = call_history(messages)
+    last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
+    latest = {tc.id for tc in getattr(messages[last], "tool_calls", None) or []} if last >= 0 else set()
+    names = {}
+    for call in calls:
+        view = parse_find(call.result or "") if call.name == "find" else None
+        if view is not None:
+            names[view.doc_id.partition("/")[0]] = view.title.split(" — ")[0]
+    lines = []
+    for code, call in checks_by_place(calls).items():
+        if call.id in latest and not (call.result or "").startswith("error"):
+            kept = (call.result or "").startswith("yes")
+            lines.append(f"{names.get(code, code)} ({code}): {'yes: kept' if kept else 'no: left out'}")
     return lines
 
 

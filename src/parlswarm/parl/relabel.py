@@ -142,7 +142,7 @@ async def _on_policy_runs(
     from parlswarm.world.world import World
 
     world = World.load(world_seed, base=real)
-    tools = world_tools(world)
+    tools = world_tools(world, check=data.check_tool)
     cfg = data.on_policy
     assert cfg is not None
     tasks = data_tasks(data, world.factbook, real, world_seed)

@@ -515,7 +515,8 @@ class SFTRun:
         settings of a new one), its run settings, LoRA and the seed of the draw."""
         cfg = self.config
         recipe = {
-            "data": cfg.data.model_dump(mode="json"),
+            # check_tool (stop 66) only when set, so that runs drawn before it keep their digest
+            "data": cfg.data.model_dump(mode="json", exclude=set() if cfg.data.check_tool else {"check_tool"}),
             "init": None if cfg.init is None else str(cfg.init),  # a Path where set in code, not from YAML
             "init_digest": init_digest,
             "architecture": None if cfg.init else hashlib.sha256(Path(cfg.architecture).read_bytes()).hexdigest(),

@@ -12,7 +12,7 @@ from parlswarm.models.adapter import LoraSettings
 from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.compare_task import CompareTaskConfig
 from parlswarm.parl.copy_task import CopyTaskConfig
-from parlswarm.parl.notes import COMPARED_STYLES, FIND_STYLES, NoteStyle
+from parlswarm.parl.notes import COMPARED_STYLES, FIND_STYLES, TOOL_CHECKED_STYLES, NoteStyle
 
 LookupPlaces = Literal["region", "gold"]  # where relabelled look-ups draw their place (parlswarm.parl.relabel)
 
@@ -81,6 +81,9 @@ class DataConfig(BaseModel):
     notes: bool = True  # teacher notes (see NotingExpert)
     note_style: NoteStyle = "labelled"  # how the teacher notes are written (see NotingExpert)
     reader: Literal["pages", "find"] = "pages"  # how the expert reads a place (see parlswarm.world.expert)
+    # The world's check tool on offer (world_tools(check=True)): the find reader checks each place's
+    # filter value with it, and the model trained on these traces must be run with it.
+    check_tool: bool = False
     on_policy: OnPolicyConfig | None = None  # add the policy's own runs, relabelled by the expert
 
     @model_validator(mode="after")
@@ -89,6 +92,10 @@ class DataConfig(BaseModel):
             raise ValueError("data.note_style 'stepwise' notes find results one at a time: set data.reader to 'find'")
         if self.note_style in FIND_STYLES and self.reader != "find":
             raise ValueError(f"data.note_style '{self.note_style}' notes the rows of find results: set data.reader to 'find'")
+        if self.note_style in TOOL_CHECKED_STYLES and not self.check_tool:
+            raise ValueError(f"data.note_style '{self.note_style}' copies the check tool's answers: set data.check_tool to true")
+        if self.check_tool and self.reader != "find":
+            raise ValueError("data.check_tool: the expert checks filter values with the find reader only: set data.reader to 'find'")
         return self
 
 

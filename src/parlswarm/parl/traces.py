@@ -90,7 +90,7 @@ def record_traces(world_seed: int, data: DataConfig, real: Any = None) -> list[C
 
     real = real or Factbook.load()
     world = World.load(world_seed, base=real)
-    tools = world_tools(world)
+    tools = world_tools(world, check=data.check_tool)
     tasks = data_tasks(data, world.factbook, real, world_seed)
     budgets = Budgets(max_orchestrator_steps=400, max_subagent_steps=100, max_tool_calls=5000)
     out: list[Conversation] = []

@@ -46,7 +46,7 @@ from parlswarm.types import AssistantMessage, Message, ModelResponse, ToolChoice
 from parlswarm.world.factbook import REGION_NAMES
 from parlswarm.world.fields import Value
 from parlswarm.world.pages import parse_find, parse_page, read_entry, region_members, section_doc_id
-from parlswarm.world.tasks import ParsedTask, filter_clause, format_instructions, parse_query
+from parlswarm.world.tasks import ParsedTask, filter_clause, filter_condition, format_instructions, parse_query
 
 Style = Literal["auto", "serial"]
 Reader = Literal["pages", "find"]
@@ -88,7 +88,8 @@ class DocReading:
         return "\n".join(self.bodies[p] for p in sorted(self.bodies))
 
 
-def _history(messages: Sequence[Message]) -> list[Call]:
+def call_history(messages: Sequence[Message]) -> list[Call]:
+    """Every tool call of the conversation in order, with its result once it came back."""
     calls: dict[str, Call] = {}
     order: list[Call] = []
     for m in messages:
@@ -134,18 +135,31 @@ def _found(calls: Sequence[Call]) -> dict[tuple[str, str], str]:
     return out
 
 
-def found_left_out(task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> bool:
+def found_left_out(task: ParsedTask, code: str, found: dict[tuple[str, str], str], by_filter: bool = True) -> bool:
     """Whether the entries found so far for place ``code`` leave it out of the table: one of the
-    task's fields found without a value, or the filter's value failing it. ``found`` is keyed
-    like :func:`_found`'s, (place code, the words looked for in lower case)."""
+    task's fields found without a value, or (``by_filter``) the filter's value failing it. ``found``
+    is keyed like :func:`_found`'s, (place code, the words looked for in lower case)."""
     for f in task.fields_to_read:
         entries = found.get((code, f.path[1].lower()))
         if entries is None:
             continue
         value = f.parse(read_entry(entries, f.path))
-        if value is None or (f is task.filter_field and not task.passes_filter(value)):
+        if value is None or (by_filter and f is task.filter_field and not task.passes_filter(value)):
             return True
     return False
+
+
+def checks_by_place(calls: Sequence[Call]) -> dict[str, Call]:
+    """The answered ``check`` calls by place code: each belongs to the place the latest ``find``
+    before it read (a reader checks a place's filter value after finding it)."""
+    out: dict[str, Call] = {}
+    place = None
+    for call in calls:
+        if call.name == "find":
+            place = str(call.args.get("doc_id", "")).strip().partition("/")[0]
+        elif call.name == "check" and call.result is not None and place:
+            out[place] = call
+    return out
 
 
 def table_line(cells: Sequence[str]) -> str:
@@ -230,10 +244,11 @@ class ExpertModel:
                 f"{NAME}: I only solve World Factbook table tasks written by parlswarm's task generator, "
                 "with the world tools (search, open_page) on offer."
             )
-        calls = _history(messages)
+        calls = call_history(messages)
         finds = "find" in tool_names
+        checks = "check" in tool_names  # the filter's verdict from the check tool (find reader)
         if calls and calls[-1].result is not None and calls[-1].result.startswith("error: refused"):
-            return self._final(task, calls, finds, note=" (incomplete: a budget ran out)")
+            return self._final(task, calls, finds, note=" (incomplete: a budget ran out)", checks=checks)
         places = task.places
         if places is None:
             found = self._find_places(task, calls)
@@ -247,8 +262,8 @@ class ExpertModel:
             and len(places) > self.rows_per_agent
         )
         if orchestrate:
-            return self._orchestrate(task, places, calls, finds)
-        return self._work(task, places, calls, finds)
+            return self._orchestrate(task, places, calls, finds, checks)
+        return self._work(task, places, calls, finds, checks)
 
     def _find_places(self, task: ParsedTask, calls: Sequence[Call]) -> list[tuple[str, str]] | str | dict[str, Any]:
         """The region's places from its index page, or the call that gets closer to them."""
@@ -278,10 +293,11 @@ class ExpertModel:
         return _tool("search", query=queries[len(searches)], k=5)
 
     def _work(
-        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool = False
+        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool = False,
+        checks: bool = False,
     ) -> str | dict[str, Any]:
         """Read the places one at a time; answer when every place is settled."""
-        read = self._place_reader(calls, finds)
+        read = self._place_reader(calls, finds, checks)
         rows: list[list[str]] = []
         for name, code in places:
             outcome = read(task, code)
@@ -291,11 +307,12 @@ class ExpertModel:
                 rows.append([name] + [f.cell(v) for f, v in zip(task.columns, outcome)])
         return _answer(task.header, rows)
 
-    def _place_reader(self, calls: Sequence[Call], finds: bool) -> Callable[[ParsedTask, str], PlaceOutcome]:
+    def _place_reader(self, calls: Sequence[Call], finds: bool, checks: bool = False) -> Callable[[ParsedTask, str], PlaceOutcome]:
         """How this expert settles a place, given what the conversation has read so far."""
         if finds and self.reader == "find":
             found = _found(calls)
-            return lambda task, code: self._find_place(task, code, found)
+            checked = checks_by_place(calls) if checks and not self.stepwise else None
+            return lambda task, code: self._find_place(task, code, found, checked)
         readings = _readings(calls)
         return lambda task, code: self._read_place(task, code, readings)
 
@@ -323,12 +340,16 @@ class ExpertModel:
                 return None
         return [values[f.id] for f in task.columns]
 
-    def _find_place(self, task: ParsedTask, code: str, found: dict[tuple[str, str], str]) -> PlaceOutcome:
+    def _find_place(
+        self, task: ParsedTask, code: str, found: dict[tuple[str, str], str], checked: dict[str, Call] | None = None
+    ) -> PlaceOutcome:
         """Like ``_read_place`` with ``find``: every entry of the place asked for in one turn
         (``stepwise``: one entry a turn, in the order of ``fields_to_read``).
 
         It finds in the whole place (doc id = the place code), so a reader needs to know no
-        field's section.
+        field's section. With ``checked`` (the ``check`` tool on offer) a place with every value
+        found is then checked against the task's filter in a turn of its own, and kept as that
+        check answers.
         """
         wanted = task.fields_to_read
         keys: list[tuple[str, str]] = []
@@ -346,20 +367,32 @@ class ExpertModel:
                 "content": None,
                 "tool_calls": [{"name": "find", "arguments": {"doc_id": d, "text": t}} for d, t in missing],
             }
-        if found_left_out(task, code, found):
+        if checked is not None and task.filter is not None and task.filter_field is not None:
+            if found_left_out(task, code, found, by_filter=False):
+                return None
+            call = checked.get(code)
+            if call is None:
+                flt = task.filter_field
+                value = flt.parse(read_entry(found[(code, flt.path[1].lower())], flt.path))
+                return _tool("check", value=flt.cell(value), condition=filter_condition(task.filter))
+            if not (call.result or "").startswith("yes"):
+                return None
+        elif found_left_out(task, code, found):
             return None
         values = [f.parse(read_entry(found[(code, f.path[1].lower())], f.path)) for f in task.columns]
         return [v for v in values if v is not None]  # all of them: none is missing
 
     def _orchestrate(
-        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool
+        self, task: ParsedTask, places: Sequence[tuple[str, str]], calls: Sequence[Call], finds: bool, checks: bool = False
     ) -> str | dict[str, Any]:
         created = [c for c in calls if c.name == "create_subagent"]
         if not created:
             reading = ["search", "open_page", "find"] if self.reader == "find" and finds else ["search", "open_page"]
+            if checks and "find" in reading:
+                reading.append("check")
             return _tool("create_subagent", name=SUBAGENT, system_prompt=SUBAGENT_PROMPT, tools=reading)
         if created[-1].result is not None and created[-1].result.startswith("error"):
-            return self._work(task, places, calls, finds)  # no sub-agents to be had: do it alone
+            return self._work(task, places, calls, finds, checks)  # no sub-agents to be had: do it alone
         assigned = [c for c in calls if c.name == "assign_task"]
         if not assigned:
             k = min(self.max_agents, math.ceil(len(places) / self.rows_per_agent))
@@ -400,9 +433,9 @@ class ExpertModel:
             f"{keep}{format_instructions(task.header)}"
         )
 
-    def _final(self, task: ParsedTask, calls: Sequence[Call], finds: bool, note: str) -> str:
+    def _final(self, task: ParsedTask, calls: Sequence[Call], finds: bool, note: str, checks: bool = False) -> str:
         """The answer from whatever is complete so far (after a budget refusal)."""
-        read = self._place_reader(calls, finds)
+        read = self._place_reader(calls, finds, checks)
         places = task.places
         if places is None:
             found = self._find_places(task, calls)

@@ -153,15 +153,19 @@ def _number_words(value: float) -> str:
     return f"{sign}{whole}.{frac}" if frac else f"{sign}{whole}"
 
 
-def filter_clause(flt: RowFilter) -> str:
-    field = get_field(flt.field)
-    unit = field.unit or ""
+def filter_condition(flt: RowFilter) -> str:
+    """The filter's test as the task writes it, ``below 400 km``: the ``condition`` of the world's ``check`` tool."""
+    unit = get_field(flt.field).unit or ""
     amount = _number_words(flt.value)
     if unit.startswith("%"):
         amount += unit  # "50% of total population"
     elif unit:
         amount += f" {unit}"
-    return f"whose {field.noun} is {flt.op} {amount}"
+    return f"{flt.op} {amount}"
+
+
+def filter_clause(flt: RowFilter) -> str:
+    return f"whose {get_field(flt.field).noun} is {filter_condition(flt)}"
 
 
 def _join(words: Sequence[str]) -> str:

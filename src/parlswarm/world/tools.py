@@ -1,25 +1,53 @@
-"""The world's tools: ``search``, ``open_page`` and ``find``, built with the project's ``@tool``.
+"""The world's tools: ``search``, ``open_page`` and ``find``, built with the project's ``@tool``;
+and, on request, ``check``.
 
 Every call is one tool call of one step; ``open_page`` serves long documents a page at a
 time, so reading a long section costs more steps than reading a short one. ``find`` is the
 browser's find-in-page (as in the ``search``/``open``/``find`` browsing tools of OpenAI's
 gpt-oss): the entries of one document that mention some words, so an agent that knows what
-it wants reads a few lines instead of whole pages.
+it wants reads a few lines instead of whole pages. ``check`` is a calculator for a task's
+filter: whether a number the agent read is above, below or exactly a threshold. It knows
+nothing of the world; the agent reads the number and copies the condition from its task.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 from parlswarm.tools import ToolError, Toolset, tool
+from parlswarm.world.fields import format_number
 from parlswarm.world.world import World
 
 MAX_K = 20
+_NUMBER = r"-?\d[\d,]*(?:\.\d+)?"
+_VALUE = re.compile(rf"^\s*({_NUMBER})")
+_CONDITION = re.compile(rf"^\s*(?:is\s+)?(above|below|exactly)\s+({_NUMBER})", re.I)
 
 
-def world_tools(world: World) -> Toolset:
+def check_number(value: str, condition: str) -> str:
+    """``yes: 1885 is above 400`` or ``no: 1885 is not below 400`` for ``check(value, condition)``.
+
+    ``value`` is a number as plain digits (thousands separators and a unit after it are
+    allowed); ``condition`` is ``above N``, ``below N`` or ``exactly N``, as a task's filter
+    writes it (``below 400 km``, ``above 20,000,000``, ``below 50%``)."""
+    v = _VALUE.match(value)
+    if v is None:
+        raise ToolError(f"value must be a number such as 1885 or 62.3, not {value!r}")
+    c = _CONDITION.match(condition)
+    if c is None:
+        raise ToolError(f"condition must read 'above N', 'below N' or 'exactly N' (e.g. 'below 400 km'), not {condition!r}")
+    number, op, threshold = float(v.group(1).replace(",", "")), c.group(1).lower(), float(c.group(2).replace(",", ""))
+    holds = number > threshold if op == "above" else number < threshold if op == "below" else number == threshold
+    shown = f"{format_number(number)} is {'' if holds else 'not '}{op} {format_number(threshold)}"
+    return f"{'yes' if holds else 'no'}: {shown}"
+
+
+def world_tools(world: World, check: bool = False) -> Toolset:
     """``search``, ``open_page`` and ``find`` over ``world``'s documents (deterministic: the world does not
-    change during a run)."""
+    change during a run); with ``check``, the filter calculator as well. It is asked for, not on by
+    default: a tool in the toolset is a line in every agent's prompt, and models trained without it
+    read a prompt they never saw."""
 
     @tool(deterministic=True)
     async def search(query: str, k: int = 5) -> list[dict[str, str]]:
@@ -75,7 +103,17 @@ def world_tools(world: World) -> Toolset:
         except ValueError as exc:
             raise ToolError(str(exc)) from None
 
-    return Toolset([search, open_page, find])
+    @tool(deterministic=True, name="check")
+    async def check_tool(value: str, condition: str) -> str:
+        """Check a number against a condition, such as a task's filter: answers yes or no.
+
+        Args:
+            value: The number as read, e.g. "1885" or "62.3".
+            condition: "above N", "below N" or "exactly N", as the task writes it, e.g. "below 400 km".
+        """
+        return check_number(value, condition)
+
+    return Toolset([search, open_page, find, *([check_tool] if check else [])])
 
 
 def default_toolset() -> Toolset:
