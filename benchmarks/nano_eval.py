@@ -116,6 +116,19 @@ def find_plan(trace: Trace) -> list[str]:
     return plan
 
 
+def check_arguments(trace: Trace) -> list[dict[str, Any]]:
+    """The arguments of an agent's ``check`` calls (the world's filter calculator), in order."""
+    out = []
+    for event in trace.events:
+        if isinstance(event, ToolStarted) and event.tool == "check":
+            try:
+                args = json.loads(event.arguments)
+            except json.JSONDecodeError:
+                args = None
+            out.append(args if isinstance(args, dict) else {"malformed": event.arguments})
+    return out
+
+
 def mean_or_none(values: list[float] | list[bool]) -> float | None:
     return statistics.mean(values) if values else None
 
@@ -178,6 +191,7 @@ async def lookups(
         # Uncapped: a model run under --calls-per-step is compared with the whole reading list.
         await expert.run(prompt, Budgets(max_orchestrator_steps=max_steps), expert_trace)
         plan, expert_plan = find_plan(trace), find_plan(expert_trace)
+        checks, expert_checks = check_arguments(trace), check_arguments(expert_trace)
         gold = GoldTable(instance_id=bt.task.instance_id, columns=bt.gold.columns, rows=[row])
         score = score_response(bt.task, gold, result.content)
         acc = cell_accuracy(score, len(bt.gold.columns) - 1)
@@ -194,6 +208,9 @@ async def lookups(
             "plan_right": plan == expert_plan,
             "plan_repeats": len(set(plan)) < len(plan),
             "filtered": parsed.filter is not None,
+            # with the check tool: the model's checks, and whether its first asks what the expert's does
+            "checks": checks,
+            "check_right": checks[:1] == expert_checks[:1] if expert_checks else None,
             "row_found": row_found,
             # the columns of a found row that are wrong or missing: which values are copied wrong
             "wrong_columns": [named.get(c, c) for c in [w.column for w in score.wrong_cells] + list(score.missing_columns)]
@@ -226,6 +243,8 @@ async def lookups(
         "no_row": mean_or_none([not r["row_found"] for r in results]),
         "wrong_by_column": wrong_by_column(results),
         "comparisons": comparison_figures([r["reply"] for r in results]),
+        "checked": sum(bool(r["checks"]) for r in results),
+        "check_right": mean_or_none([r["check_right"] for r in results if r["check_right"] is not None]),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -276,8 +295,9 @@ async def left_out_lookups(
 
     async def one(bt: Any, parsed: Any, name: str, code: str) -> dict[str, Any]:
         agent = Agent(SUBAGENT, model, SUBAGENT_PROMPT, tools=tools, max_steps=max_steps)
+        trace = Trace()
         async with gate:
-            result = await agent.run(ExpertModel.subtask(parsed, [(name, code)]), budgets, Trace())
+            result = await agent.run(ExpertModel.subtask(parsed, [(name, code)]), budgets, trace)
         try:
             table = extract_table(result.content)
         except TableError:
@@ -285,7 +305,7 @@ async def left_out_lookups(
         named = table is not None and any(row and norm_str(row[0]) == norm_str(name) for row in table.rows)
         return {
             "task": bt.task.instance_id, "place": name, "table": table is not None, "right": table is not None and not named,
-            "steps": result.steps, "stop": result.stop_reason, "reply": result.content,
+            "steps": result.steps, "stop": result.stop_reason, "reply": result.content, "checks": check_arguments(trace),
         }
 
     t0 = time.perf_counter()
@@ -296,6 +316,7 @@ async def left_out_lookups(
         "no_table": mean_or_none([not r["table"] for r in results]),
         "budget_ended": mean_or_none([r["stop"] == "max_steps" for r in results]),
         "comparisons": comparison_figures([r["reply"] for r in results]),
+        "checked": sum(bool(r["checks"]) for r in results),
         "seconds": round(time.perf_counter() - t0, 1),
         "runs": results,
     }
@@ -497,7 +518,8 @@ def main() -> None:
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "
             f"cell accuracy with the task's filter {figure(lk['cells_with_filter'])} ({lk['with_filter']} look-ups), "
-            f"without {figure(lk['cells_without_filter'])}; {comparisons_said(lk['comparisons'])}"
+            f"without {figure(lk['cells_without_filter'])}; {comparisons_said(lk['comparisons'])}; "
+            f"look-ups that called check {lk['checked']}, first check as the expert's {figure(lk['check_right'])}"
         )
         save()
     if args.left_out:
@@ -514,7 +536,7 @@ def main() -> None:
             f"{model.name} · world seed {args.world_seed} · {args.split}: look-ups of {lo['lookups']} places the filter leaves out: "
             f"no row for the place {figure(lo['right'])} (no table at all {figure(lo['no_table'])}, step budget used up {figure(lo['budget_ended'])}), "
             f"{lo['seconds']}s; verdict balanced (with the filtered look-ups) {figure(report.get('verdict_balanced'))}; "
-            f"{comparisons_said(lo['comparisons'])}"
+            f"{comparisons_said(lo['comparisons'])}; look-ups that called check {lo['checked']}"
         )
         save()
     if args.first_turns:

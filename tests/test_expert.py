@@ -161,3 +161,44 @@ async def test_short_subtasks_carry_the_places_filter_and_columns_only(tmp_path_
         assert back is not None and back.header == parsed.header and back.filter == parsed.filter and back.places
         full = ExpertModel.subtask(parsed, back.places)
         assert len(prompt) * 2 < len(full) and "thousands separators" not in prompt
+
+
+def test_check_tool_compares_a_number_with_a_condition_and_names_bad_arguments() -> None:
+    from parlswarm.tools import ToolError
+    from parlswarm.world.tools import check_number
+
+    assert check_number("1885", "below 400 km") == "no: 1885 is not below 400"
+    assert check_number("1,885", "above 400 km") == "yes: 1885 is above 400"
+    assert check_number("62.3%", "above 20,000,000") == "no: 62.3 is not above 20000000"
+    assert check_number("-5", "is below 0") == "yes: -5 is below 0"
+    assert check_number("0.5", "exactly 0.50") == "yes: 0.5 is exactly 0.5"
+    assert check_number("3", "Exactly 4") == "no: 3 is not exactly 4"
+    with pytest.raises(ToolError, match="value must be a number.*'N/A'"):
+        check_number("N/A", "below 400")
+    with pytest.raises(ToolError, match="condition must read .*'under 400'"):
+        check_number("12", "under 400")
+
+
+async def test_check_tool_is_offered_on_request_and_the_find_expert_uses_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    w = world(1, tmp_path_factory)
+    assert world_tools(w).names() == ["search", "open_page", "find"]  # old prompts stay as they were
+    tools = world_tools(w, check=True)
+    assert tools.names() == ["search", "open_page", "find", "check"] and tools.get("check").deterministic  # type: ignore[union-attr]
+    task = next(t for t in tasks("test", 1, tmp_path_factory) if t.spec.filter is not None and 4 <= len(t.rows) <= 15)
+    finder = load_model("expert:serial,find")
+    serial = await Swarm(finder, tools=tools, mode="single", budgets=BIG).run(task.query)
+    swarm = await Swarm(ExpertModel(reader="find"), tools=tools, mode="swarm", budgets=BIG).run(task.query)
+    assert score(task, serial.answer, tmp_path_factory) == score(task, swarm.answer, tmp_path_factory) == 1.0
+    used = [e for e in serial.trace.events if isinstance(e, ToolStarted)]
+    checks = [e for e in used if e.tool == "check"]
+    # One check a place with every value found, none for a place lacking one: never more than places.
+    places = len(w.factbook.regions[task.spec.region].members)
+    assert len(task.rows) <= len(checks) <= places
+    assert serial.summary.steps == 2 + places + len(checks) + 1
+    sub_tools = {e.tool for e in swarm.trace.events if isinstance(e, ToolStarted) and e.agent_id != "orchestrator"}
+    assert sub_tools == {"find", "check"}  # the orchestrator hands its sub-agents the tool too
+    # A task without a filter never checks.
+    plain = next(t for t in tasks("test", 1, tmp_path_factory) if t.spec.filter is None and len(t.rows) <= 15)
+    result = await Swarm(finder, tools=tools, mode="single", budgets=BIG).run(plain.query)
+    assert score(plain, result.answer, tmp_path_factory) == 1.0
+    assert not any(isinstance(e, ToolStarted) and e.tool == "check" for e in result.trace.events)

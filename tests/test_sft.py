@@ -232,6 +232,53 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
         DataConfig(note_style=style, reader="pages")
 
 
+def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tasks import filter_condition, make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    task = min(
+        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
+        key=lambda t: (len(t.rows), t.instance_id),
+    )
+    parsed = parse_query(task.query)
+    assert parsed is not None and parsed.filter is not None
+    condition = filter_condition(parsed.filter)
+    assert f"is {condition}" in task.query  # the condition is a copy of the task's words
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="verified"))
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(task.query))
+    ((messages, _),) = recorder.conversations()
+    gold = ["| " + " | ".join(row) + " |" for row in task.rows]
+    assert result.answer.endswith("\n".join(gold) + "\n```")
+    asked: dict[str, str] = {}  # place code -> the check's answer
+    for i, m in enumerate(messages):
+        if not isinstance(m, AssistantMessage):
+            continue
+        lines = (m.content or "").splitlines()
+        checks = [c for c in m.tool_calls or [] if c.function.name == "check"]
+        if checks:  # the row (if kept, the answer's), then the value and the condition, then the call
+            (call,) = checks
+            args = json.loads(call.function.arguments)
+            assert args["condition"] == condition
+            question = lines[-1]
+            m2 = re.match(r"^(.+) \(([a-z]{2})\): .+ = (\S+), (.+)\?$", question)
+            assert m2 is not None and m2.group(3) == args["value"] and m2.group(4) == condition, question
+            answer = content_text(messages[i + 1].content)
+            asked[m2.group(2)] = answer
+            name = m2.group(1)
+            assert lines[-2].startswith(f"| {name} |") and (answer.startswith("yes") == (lines[-2] in gold))
+        for line in lines:
+            v = re.match(r"^(.+) \(([a-z]{2})\): (yes: kept|no: left out)$", line)
+            if v is not None:  # a verdict copies the answer just above it
+                assert asked[v.group(2)].split(":")[0] == v.group(3).split(":")[0]
+                assert content_text(messages[i - 1].content) == asked[v.group(2)]
+    assert sum(a.startswith("yes") for a in asked.values()) == len(gold) and len(asked) > len(gold)
+    with pytest.raises(ValueError, match="data.check_tool"):
+        DataConfig(note_style="verified", reader="find")
+    with pytest.raises(ValueError, match="data.reader"):
+        DataConfig(check_tool=True, reader="pages")
+
+
 def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.agent import Agent
     from parlswarm.types import Budgets
