@@ -643,6 +643,31 @@ def test_samples_over_the_length_limit_are_left_out_and_counted(tmp_path: Path) 
     assert samples == [] and stats["too_long"] == 3
 
 
+def test_a_drawn_turn_is_the_sample_its_whole_conversation_gives_it(tmp_path: Path) -> None:
+    # encode_turn encodes one turn; it must be what the conversation's samples hold for that turn.
+    from parlswarm.parl.sft import encode_turn
+    from parlswarm.parl.traces import Conversation
+    from parlswarm.types import SystemMessage, ToolCall, UserMessage
+
+    run = SFTRun(_tiny_config(tmp_path, steps=1))
+    messages: list = [SystemMessage(content="s"), UserMessage(content="find two")]  # type: ignore[type-arg]
+    for i in range(3):
+        messages += [AssistantMessage(content=f"note {i}", tool_calls=[ToolCall.make(f"c{i}", "find", {"doc_id": "fr", "text": "x"})])]
+        messages += [ToolMessage(tool_call_id=f"c{i}", content=f"result {i}")]
+    messages += [AssistantMessage(content="answer")]
+    conv = Conversation("serial", messages, [], 1, "t")
+    lm = run.build([conv])
+    for keep in (1, None):
+        lm.settings = lm.settings.model_copy(update={"keep_tool_results": keep})
+        whole = lm.training_samples(messages, [])
+        for turn in range(4):
+            ids, mask = encode_turn(lm, conv, turn)
+            if keep is not None:
+                assert (ids, mask) == whole[turn]
+            else:  # one sequence; the turn's own tokens marked
+                assert ids == whole[0][0][: len(ids)] and sum(mask) < sum(whole[0][1])
+
+
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(app, ["train", "sft", "--config", str(tmp_path / "nope.yaml")])

@@ -359,20 +359,21 @@ class LocalModel:
         """
         if self.settings.keep_tool_results is None:
             return [self.encode_conversation(messages, tools)]
-        samples = []
-        for i, m in enumerate(messages):
-            if m.role != "assistant":
-                continue
-            prompt = self.render(messages[:i], tools, add_generation_prompt=True)
-            before = self.render(messages[:i], tools, add_generation_prompt=True, fold=False)
-            upto = self.render(messages[: i + 1], tools, add_generation_prompt=False, fold=False)
-            if not upto.startswith(before):
-                raise ValueError(f"{self.name}: chat template does not render conversation prefixes consistently")
-            encoded = self.tokenizer(prompt + upto[len(before) :], add_special_tokens=False, return_offsets_mapping=True)
-            ids = list(encoded["input_ids"])
-            mask = [start >= len(prompt) and end > start for start, end in encoded["offset_mapping"]]
-            samples.append((ids, mask))
-        return samples
+        return [self.folded_turn_sample(messages[: i + 1], tools) for i, m in enumerate(messages) if m.role == "assistant"]
+
+    def folded_turn_sample(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> tuple[list[int], list[bool]]:
+        """With context folding: the sample of the conversation's last turn (an assistant turn),
+        its prompt folded as :meth:`complete` renders it, then the turn whole."""
+        i = len(messages) - 1
+        prompt = self.render(messages[:i], tools, add_generation_prompt=True)
+        before = self.render(messages[:i], tools, add_generation_prompt=True, fold=False)
+        upto = self.render(messages, tools, add_generation_prompt=False, fold=False)
+        if not upto.startswith(before):
+            raise ValueError(f"{self.name}: chat template does not render conversation prefixes consistently")
+        encoded = self.tokenizer(prompt + upto[len(before) :], add_special_tokens=False, return_offsets_mapping=True)
+        ids = list(encoded["input_ids"])
+        mask = [start >= len(prompt) and end > start for start, end in encoded["offset_mapping"]]
+        return ids, mask
 
     # -- the Model protocol ---------------------------------------------------------------
 

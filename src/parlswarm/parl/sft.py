@@ -133,13 +133,13 @@ def _answer_turn(conv: Conversation) -> int | None:
 def encode_turn(lm: LocalModel, conv: Conversation, turn: int) -> tuple[list[int], list[bool]]:
     """Assistant turn ``turn`` of ``conv`` as SFT trains it: token ids, and the mask of trained ones."""
     idx = [i for i, m in enumerate(conv.messages) if m.role == "assistant"][turn]
-    samples = lm.training_samples(conv.messages[: idx + 1], conv.tools)
     if lm.settings.keep_tool_results is None:
         # One sequence for the whole prefix: keep the mask of this turn only.
-        ids, mask = samples[0]
+        ids, mask = lm.encode_conversation(conv.messages[: idx + 1], conv.tools)
         prior = lm.encode_conversation(conv.messages[:idx], conv.tools)[0] if idx else []
         return ids, [m and i >= len(prior) for i, m in enumerate(mask)]
-    return samples[-1]
+    # This turn alone: encoding every earlier turn as well made drawing quadratic in a run's length.
+    return lm.folded_turn_sample(conv.messages[: idx + 1], conv.tools)
 
 
 def draw_samples(
