@@ -167,6 +167,19 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
         DataConfig(note_style="checked", reader="pages")
 
 
+def smallest_filtered_task(world):  # type: ignore[no-untyped-def]
+    """The dev task with a filter and the fewest rows in world seed 1, and its parsed form."""
+    from parlswarm.world.tasks import make_tasks, parse_query
+
+    task = min(
+        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
+        key=lambda t: (len(t.rows), t.instance_id),
+    )
+    parsed = parse_query(task.query)
+    assert parsed is not None and parsed.filter is not None
+    return task, parsed
+
+
 @pytest.mark.parametrize("style", ["compared", "matched"])
 def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world, style) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.parl.notes import aligned_numbers, written_comparisons
@@ -234,15 +247,10 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
 
 def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
-    from parlswarm.world.tasks import filter_condition, make_tasks, parse_query
+    from parlswarm.world.tasks import filter_condition
     from parlswarm.world.tools import world_tools
 
-    task = min(
-        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
-        key=lambda t: (len(t.rows), t.instance_id),
-    )
-    parsed = parse_query(task.query)
-    assert parsed is not None and parsed.filter is not None
+    task, parsed = smallest_filtered_task(world)
     condition = filter_condition(parsed.filter)
     assert f"is {condition}" in task.query  # the condition is a copy of the task's words
     recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="verified"))
@@ -324,16 +332,9 @@ def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(w
 
 def test_stepwise_notes_fill_each_row_one_found_value_a_turn(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.world.expert import ExpertModel
-    from parlswarm.world.tasks import make_tasks, parse_query
     from parlswarm.world.tools import world_tools
 
-    # A task with a filter, so that some place is left out after its first find.
-    task = min(
-        (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
-        key=lambda t: (len(t.rows), t.instance_id),
-    )
-    parsed = parse_query(task.query)
-    assert parsed is not None and parsed.filter is not None
+    task, parsed = smallest_filtered_task(world)  # so that some place is left out after its first find
     recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find", stepwise=True), style="stepwise"))
     result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
     (messages, _), = recorder.conversations()
