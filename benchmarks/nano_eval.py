@@ -104,29 +104,27 @@ def header_blind_accuracy(task: Any, gold: GoldTable, header: list[str], reply: 
     return cell_accuracy(score_response(task, gold, repaired), len(header) - 1)
 
 
-def find_plan(trace: Trace) -> list[str]:
-    """The texts of an agent's ``find`` calls, in order: what it set out to read."""
-    plan = []
+def calls_to(trace: Trace, tool: str) -> list[dict[str, Any] | str]:
+    """The arguments of an agent's calls to ``tool``, in order; a malformed call's as written."""
+    out: list[dict[str, Any] | str] = []
     for event in trace.events:
-        if isinstance(event, ToolStarted) and event.tool == "find":
-            try:
-                plan.append(str(json.loads(event.arguments).get("text", "")))
-            except (json.JSONDecodeError, AttributeError):
-                plan.append(event.arguments)  # a malformed call: its text as written
-    return plan
-
-
-def check_arguments(trace: Trace) -> list[dict[str, Any]]:
-    """The arguments of an agent's ``check`` calls (the world's filter calculator), in order."""
-    out = []
-    for event in trace.events:
-        if isinstance(event, ToolStarted) and event.tool == "check":
+        if isinstance(event, ToolStarted) and event.tool == tool:
             try:
                 args = json.loads(event.arguments)
             except json.JSONDecodeError:
                 args = None
-            out.append(args if isinstance(args, dict) else {"malformed": event.arguments})
+            out.append(args if isinstance(args, dict) else event.arguments)
     return out
+
+
+def find_plan(trace: Trace) -> list[str]:
+    """The texts of an agent's ``find`` calls, in order: what it set out to read."""
+    return [str(a.get("text", "")) if isinstance(a, dict) else a for a in calls_to(trace, "find")]
+
+
+def check_arguments(trace: Trace) -> list[dict[str, Any]]:
+    """The arguments of an agent's ``check`` calls (the world's filter calculator), in order."""
+    return [a if isinstance(a, dict) else {"malformed": a} for a in calls_to(trace, "check")]
 
 
 def mean_or_none(values: list[float] | list[bool]) -> float | None:
