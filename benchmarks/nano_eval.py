@@ -71,7 +71,7 @@ from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table
 from parlswarm.world.factbook import REGION_NAMES, Factbook
 from parlswarm.world.pages import opened_region, region_doc_id, region_members
 from parlswarm.world.tasks import TaskSpec, make_tasks, parse_query, write_tasks
-from parlswarm.world.tools import world_tools
+from parlswarm.world.tools import offer_check, world_tools
 from parlswarm.world.world import World
 
 
@@ -458,7 +458,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--check-tool", action="store_true",
-        help="offer the world's check tool too (world_tools(check=True)): for a model trained with it (data.check_tool)",
+        help="offer the world's check tool too (world_tools(check=True)), even to a model not trained with it; a model "
+        "whose settings say it was (LocalSettings.check_tool, from SFT's data.check_tool) is offered it without this",
     )
     parser.add_argument(
         "--traces", type=Path, default=None,
@@ -486,11 +487,12 @@ def main() -> None:
         )
     if errors:
         raise SystemExit(f"bad tasks: {errors[0]}")
+    tools = offer_check(world_tools(world, check=args.check_tool), model)  # check: on request, or as the model was trained
     report: dict[str, Any] = {
         "model": model.name, "world_seed": args.world_seed, "split": args.split, "calls_per_step": args.calls_per_step,
-        "repeated_calls": args.repeated_calls, "fold_on_overflow": args.fold_on_overflow, "check_tool": args.check_tool,
+        "repeated_calls": args.repeated_calls, "fold_on_overflow": args.fold_on_overflow,
+        "check_tool": "check" in tools.names(),
     }
-    tools = world_tools(world, check=args.check_tool)
 
     def save() -> None:  # after each part, so a long second part loses nothing
         if args.out is not None:

@@ -326,6 +326,36 @@ def test_hf_path_round_trip(tiny: tuple[object, object], tmp_path: Path) -> None
     assert result.result.stop_reason in ("answer", "max_steps")
 
 
+def test_a_model_trained_with_check_is_offered_it_beside_the_world_tools(tiny: tuple[object, object], tmp_path: Path) -> None:
+    from parlswarm.cli.runs import build_swarm
+    from parlswarm.journal import RunConfig
+    from parlswarm.models.cached import CachedModel
+    from parlswarm.toolsets import load_toolsets
+    from parlswarm.world.tools import offer_check, trained_with_check
+
+    model, tok = tiny
+    folders = {}
+    for trained in (False, True):  # as SFT saves a model trained with data.check_tool, and one without
+        folders[trained] = tmp_path / str(trained)
+        model.save_pretrained(folders[trained])  # type: ignore[attr-defined]
+        tok.save_pretrained(folders[trained])  # type: ignore[attr-defined]
+        write_settings(folders[trained], LocalSettings(check_tool=trained, sampling=Sampling(max_new_tokens=12)))
+    plain, checked = (load_model(f"hf:{folders[t]}") for t in (False, True))
+    assert not trained_with_check(plain, None) and trained_with_check(plain, CachedModel(checked, namespace="x"))
+    world = load_toolsets("world")
+    assert offer_check(world, plain).names() == ["search", "open_page", "find"]
+    assert offer_check(world, plain, checked).names() == ["search", "open_page", "find", "check"]
+    assert offer_check(load_toolsets("none"), checked).names() == []  # not without the world's tools
+    assert offer_check(load_toolsets("world,check"), checked).names() == ["search", "open_page", "find", "check"]
+    for orchestrator, sub, offered in ((False, None, False), (True, None, True), (False, True, True)):
+        config = RunConfig(
+            task="Capital of Chad?", model=f"hf:{folders[orchestrator]}", tools="world",
+            subagent_model=None if sub is None else f"hf:{folders[sub]}",
+        )
+        swarm, _ = build_swarm(config)  # `parlswarm run` and `parlswarm resume`
+        assert ("check" in swarm.toolset.names()) is offered
+
+
 def test_unknown_paths_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ModelSpecError, match="not found"):
         load_model(f"hf:{tmp_path / 'nothing'}")

@@ -20,7 +20,17 @@ from typer.testing import CliRunner  # noqa: E402
 from parlswarm.cli import app  # noqa: E402
 from parlswarm.parl.copy_task import CopyTaskConfig, Phrases, copy_batch  # noqa: E402
 from parlswarm.parl.notes import NotingExpert, page_notes  # noqa: E402
-from parlswarm.parl.sft import Sample, SFTRun, _turn_refs, batches, draw_samples, evaluate, length_groups, sample_counts  # noqa: E402
+from parlswarm.parl.sft import (  # noqa: E402
+    Sample,
+    SFTRun,
+    _turn_refs,
+    batches,
+    check_answers,
+    draw_samples,
+    evaluate,
+    length_groups,
+    sample_counts,
+)
 from parlswarm.parl.sft_config import DataConfig, SFTConfig, TrainConfig  # noqa: E402
 from parlswarm.parl.traces import RecordingModel, data_tasks, record_traces  # noqa: E402
 from parlswarm.swarm import Swarm  # noqa: E402
@@ -457,6 +467,51 @@ def test_start_turns_drawn_apart_from_every_task() -> None:
         assert c.kind == "serial" or c.turns() == 2
     counts = sample_counts(data.model_copy(update={"orchestrator_samples": 10, "subagent_samples": 4}))
     assert counts == {"serial": 10, "parallel": 0, "subagent": 4, "start": 4}
+
+
+def test_verdict_turns_drawn_apart_half_after_yes_half_after_no() -> None:
+    from parlswarm.models.local import LocalModel
+
+    data = DataConfig(
+        split="drawn", drawn_tasks=6, max_rows=10, reader="find", note_style="verified", check_tool=True,
+        orchestrator_parallel_share=0.5, verdict_samples=10,
+    )
+    conversations = record_traces(4, data)
+    together, apart = _turn_refs(conversations), _turn_refs(conversations, verdicts=True)
+    assert together["verdict"] == [] and apart["verdict"]
+    for kind in ("serial", "parallel", "subagent"):
+        assert sorted(apart[kind] + [r for r in apart["verdict"] if conversations[r[0]].kind == kind]) == sorted(together[kind])
+    said = {"yes": 0, "no": 0}
+    for ci, ti in apart["verdict"]:  # the turn after a check call copies its answer into the verdict
+        messages = conversations[ci].messages
+        replies = [i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)]
+        before = messages[replies[ti - 1]]
+        assert any(c.function.name == "check" for c in before.tool_calls or [])
+        answer = check_answers(conversations[ci])[ti]
+        said[answer] += 1
+        assert content_text(messages[replies[ti] - 1].content).startswith(answer + ":")
+        assert f": {answer}: " in (messages[replies[ti]].content or "")
+    assert said["yes"] and said["no"] and said["yes"] != said["no"]  # the traces hold more of one
+    lm = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano")
+    samples, _ = draw_samples(lm, conversations, {"verdict": 10}, 4096, random.Random(0))
+    verdicts = [lm.tokenizer.decode([i for i, m in zip(s.ids, s.mask) if m]) for s in samples]
+    assert len(samples) == 10 and {s.kind for s in samples} == {"verdict"}
+    assert sum(": yes: kept" in v for v in verdicts) == 5 and sum(": no: left out" in v for v in verdicts) == 5
+    assert sample_counts(data.model_copy(update={"orchestrator_samples": 10, "subagent_samples": 4})) == {
+        "serial": 5, "parallel": 5, "subagent": 4, "verdict": 10,
+    }
+    with pytest.raises(ValueError, match="data.check_tool"):
+        DataConfig(reader="find", verdict_samples=10)
+
+
+def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:
+    cfg = _tiny_config(tmp_path, 1)
+    run = SFTRun(cfg)
+    assert run.settings().check_tool is False
+    digest = run.recipe_digest(None)
+    cfg.data = cfg.data.model_copy(update={"reader": "find", "note_style": "verified", "check_tool": True})
+    assert run.settings().check_tool is True  # the runtime offers check to it (parlswarm.world.tools.offer_check)
+    assert run.recipe_digest(None) != digest
 
 
 def _tiny_config(out: Path, steps: int) -> SFTConfig:

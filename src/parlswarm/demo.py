@@ -46,7 +46,7 @@ from parlswarm.models.base import Model
 from parlswarm.world.expert import ExpertModel
 from parlswarm.world.factbook import Factbook
 from parlswarm.world.tasks import WorldTask, make_tasks, write_tasks
-from parlswarm.world.tools import world_tools
+from parlswarm.world.tools import offer_check, world_tools
 from parlswarm.world.world import World, default_cache_dir
 
 LATENCY = 0.1
@@ -88,7 +88,7 @@ def bench(
     """One bench part: run, score, print the table and write the reports under ``out``."""
     config = BenchConfig()
     latency = model.seconds if isinstance(model, LatencyModel) else None  # recorded in the reports
-    runs = asyncio.run(run_bench(tasks, [model], world_tools(world), modes=modes, config=config, subagent_model=subagent_model))
+    runs = asyncio.run(run_bench(tasks, [model], offer_check(world_tools(world), model, subagent_model), modes=modes, config=config, subagent_model=subagent_model))
     result = finish(
         BenchResult(
             tasks_file=str(tasks_file), gold_dir=str(gold), world_seed=0, models=[model.name], modes=list(modes),

@@ -18,7 +18,8 @@ _FACTORIES: dict[str, tuple[str, str]] = {
     "files": ("parlswarm.containment:files_toolset", "read_file, write_file, list_dir inside the workspace folder"),
     "fetch": ("parlswarm.containment:fetch_toolset", "fetch_url (public addresses only)"),
     "python": ("parlswarm.containment:python_toolset", "run_python in a subprocess with time and memory limits"),
-    "world": ("parlswarm.world.tools:default_toolset", "search, open_page over the offline World Factbook (seed: $PARLSWARM_WORLD_SEED, 0)"),
+    "world": ("parlswarm.world.tools:default_toolset", "search, open_page, find over the offline World Factbook (seed: $PARLSWARM_WORLD_SEED, 0)"),
+    "check": ("parlswarm.world.tools:check_toolset", "check(value, condition): a number against a task's filter (offered with world to a model trained with it)"),
 }
 
 

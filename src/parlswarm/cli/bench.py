@@ -92,7 +92,7 @@ def bench(
     from parlswarm.bench import MODES, BenchConfig, BenchResult, LatencyModel, finish, load_bench_tasks, run_bench, write_reports
     from parlswarm.models import ModelOptions, load_model
     from parlswarm.models.registry import split_model_list
-    from parlswarm.world.tools import world_tools
+    from parlswarm.world.tools import offer_check, world_tools
     from parlswarm.world.world import World
 
     with user_errors():
@@ -148,7 +148,7 @@ def bench(
 
         result.runs = asyncio.run(
             run_bench(
-                chosen, models, world_tools(world), modes=modes, trials=trials, config=bench_config,  # type: ignore[arg-type]
+                chosen, models, offer_check(world_tools(world), *models, sub), modes=modes, trials=trials, config=bench_config,  # type: ignore[arg-type]
                 subagent_model=sub, trace_dir=(out / "traces") if traces else None, on_run=advance,
             )
         )  # fmt: skip

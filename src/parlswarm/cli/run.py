@@ -9,13 +9,9 @@ import typer
 
 from parlswarm.cli import app
 from parlswarm.cli.common import UserError, console_err, user_errors
-from parlswarm.cli.runs import RUNS_DIR_HELP, execute, open_journal, print_outcome, save_outputs
+from parlswarm.cli.runs import RUNS_DIR_HELP, build_swarm, execute, open_journal, print_outcome, save_outputs
 from parlswarm.journal import RunConfig
 from parlswarm.live import LiveProgress
-from parlswarm.models import ModelOptions, load_model
-from parlswarm.pricing import Prices
-from parlswarm.swarm import Swarm
-from parlswarm.toolsets import load_toolsets
 from parlswarm.types import Budgets
 
 
@@ -52,9 +48,6 @@ def run(
     with user_errors():
         if mode not in ("swarm", "single"):
             raise ValueError(f"--mode must be swarm or single, not {mode!r}")
-        options = ModelOptions(base_url=base_url, thinking=thinking, max_retries=retries, timeout=call_timeout)
-        orchestrator = load_model(model, options)
-        sub = load_model(subagent_model, options) if subagent_model else orchestrator
         budgets = Budgets(
             max_subagents=max_subagents,
             max_concurrent_subagents=max_concurrent,
@@ -67,11 +60,10 @@ def run(
             max_seconds=timeout,
             max_cost=max_cost,
         )
-        price_table = Prices.from_option(prices) if prices else None
-        swarm = Swarm(orchestrator, subagent_model=sub, tools=load_toolsets(tools), budgets=budgets, mode=mode, prices=price_table)  # type: ignore[arg-type]
         config = RunConfig(task=task, model=model, subagent_model=subagent_model, base_url=base_url, mode=mode,  # type: ignore[arg-type]
                            tools=tools, thinking=thinking, budgets=budgets, retries=retries, call_timeout=call_timeout,
                            options={"prices": prices} if prices else {})
+        swarm, price_table = build_swarm(config)  # as `parlswarm resume` builds it again
         recorder, replay, run_journal = open_journal(config, runs_dir, journal)
         progress = LiveProgress(console_err, mode="quiet" if quiet else "auto")
         progress.watch(recorder)

@@ -27,6 +27,7 @@ from parlswarm.toolsets import load_toolsets
 from parlswarm.trace.metrics import summarize
 from parlswarm.trace.recorder import Trace
 from parlswarm.trace.report import write_report
+from parlswarm.world.tools import offer_check
 
 RUNS_DIR_HELP = "Folder of run journals (default: $PARLSWARM_RUNS, else ./runs)."
 
@@ -118,7 +119,7 @@ def build_swarm(config: RunConfig, base_url: str | None = None) -> tuple[Swarm, 
     swarm = Swarm(
         orchestrator,
         subagent_model=sub,
-        tools=load_toolsets(config.tools),
+        tools=offer_check(load_toolsets(config.tools), orchestrator, sub),  # a model trained with check gets it
         budgets=config.budgets,
         mode=config.mode,
         prices=price_table,

@@ -40,6 +40,9 @@ class LocalSettings(BaseModel):
     # its notes (``fold_tool_calls`` on, ``keep_tool_results`` 1 if unset) rather than failing the
     # agent: a long serial run goes on from its notes instead of ending without an answer.
     fold_on_overflow: bool = True
+    # Trained with the world's check tool (SFT's data.check_tool writes it): wherever the world's
+    # tools are offered to this model, ``check`` is offered too (parlswarm.world.tools.offer_check).
+    check_tool: bool = False
     sampling: Sampling = Field(default_factory=Sampling)
     # For a folder that holds a LoRA adapter (parlswarm.models.adapter): the model spec of the
     # pretrained model it applies to (``hf-gguf:smollm2``, ``hf:PATH`` or a folder).

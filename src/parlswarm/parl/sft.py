@@ -45,6 +45,7 @@ from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordin
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
 from parlswarm.parl.traces import Conversation, record_traces
 from parlswarm.provenance import git_changes, git_commit
+from parlswarm.types import content_text
 from parlswarm.world.pages import opened_region
 
 log = logging.getLogger(__name__)
@@ -52,8 +53,12 @@ log = logging.getLogger(__name__)
 # A sample's kind: a conversation's, except that with ``data.delegated_samples`` the turns of a
 # parallel conversation after its create_subagent turn (assign, merge) are "delegated", and with
 # ``data.answer_samples`` the final answer turn of a serial conversation is "answer", and with
-# ``data.start_samples`` its turns up to opening the region's index page are "start".
-SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent", "start"]
+# ``data.start_samples`` its turns up to opening the region's index page are "start", and with
+# ``data.verdict_samples`` any conversation's turn right after a ``check`` result is "verdict".
+SampleKind = Literal["serial", "parallel", "delegated", "answer", "subagent", "start", "verdict"]
+
+# Data keys added after runs were drawn, with the value that leaves the draw as it was.
+LATER_DATA_KEYS: dict[str, Any] = {"check_tool": False, "verdict_samples": None}
 
 
 # --------------------------------------------------------------------------------------------
@@ -78,21 +83,29 @@ class Dataset:
 
 
 def _turn_refs(
-    conversations: Sequence[Conversation], delegated: bool = False, answers: bool = False, starts: bool = False
+    conversations: Sequence[Conversation],
+    delegated: bool = False,
+    answers: bool = False,
+    starts: bool = False,
+    verdicts: bool = False,
 ) -> dict[SampleKind, list[tuple[int, int]]]:
     """(conversation, turn) of every trained turn by sample kind.
 
     ``delegated``: a parallel conversation's turns after its decision are a pool of their own;
     ``answers``: so is a serial conversation's final answer turn; ``starts``: so are its turns
-    up to opening the region's index page (a cut "start" conversation has no others).
+    up to opening the region's index page (a cut "start" conversation has no others);
+    ``verdicts``: so is any conversation's turn right after a ``check`` result.
     """
     refs: dict[SampleKind, list[tuple[int, int]]] = {k: [] for k in get_args(SampleKind)}
     for ci, conv in enumerate(conversations):
         decided = _decision_turn(conv) if delegated and conv.kind == "parallel" else None
         answered = _answer_turn(conv) if answers and conv.kind == "serial" else None
         started = _start_end(conv) if starts and conv.kind in ("serial", "start") else None
+        checked = check_answers(conv) if verdicts else {}
         for ti in conv.trained_turns():
-            if decided is not None and ti > decided:
+            if ti in checked:
+                refs["verdict"].append((ci, ti))
+            elif decided is not None and ti > decided:
                 refs["delegated"].append((ci, ti))
             elif ti == answered:
                 refs["answer"].append((ci, ti))
@@ -122,6 +135,25 @@ def _start_end(conv: Conversation) -> int | None:
     return None
 
 
+def check_answers(conv: Conversation) -> dict[int, Literal["yes", "no"]]:
+    """The assistant turns that follow a ``check`` result, by index, with the answer that turn
+    should copy: "no" when any check of the turn before answered no (an error answers neither)."""
+    answers: dict[int, Literal["yes", "no"]] = {}
+    turn, checks, said = -1, set[str](), set[str]()
+    for message in conv.messages:
+        if message.role == "assistant":
+            if said:
+                answers[turn + 1] = "no" if "no" in said else "yes"
+            turn += 1
+            checks = {c.id for c in getattr(message, "tool_calls", None) or [] if c.function.name == "check"}
+            said = set()
+        elif message.role == "tool" and message.tool_call_id in checks:
+            word = content_text(message.content).partition(":")[0]
+            if word in ("yes", "no"):
+                said.add(word)
+    return answers
+
+
 def _answer_turn(conv: Conversation) -> int | None:
     """The index of the last assistant turn when it calls no tool (the final answer), if so."""
     replies = [m for m in conv.messages if m.role == "assistant"]
@@ -149,17 +181,24 @@ def draw_samples(
     max_tokens: int,
     rng: random.Random,
 ) -> tuple[list[Sample], dict[str, int]]:
-    """Draw turns of each kind (with replacement when a pool is small) and encode them."""
+    """Draw turns of each kind (with replacement when a pool is small) and encode them; verdict
+    turns half after a check that said yes and half after one that said no, whatever the pool's mix."""
     refs = _turn_refs(
-        conversations, delegated="delegated" in counts, answers="answer" in counts, starts="start" in counts
+        conversations,
+        delegated="delegated" in counts,
+        answers="answer" in counts,
+        starts="start" in counts,
+        verdicts="verdict" in counts,
     )
     samples: list[Sample] = []
     skipped = 0
     for kind, n in counts.items():
-        pool = refs[kind]
-        if n <= 0 or not pool:
-            continue
-        chosen = rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
+        if kind == "verdict":
+            said = {ci: check_answers(conversations[ci]) for ci in {ci for ci, _ in refs[kind]}}
+            pools = [[(ci, ti) for ci, ti in refs[kind] if said[ci][ti] == answer] for answer in ("yes", "no")]
+            chosen = _drawn(pools[0], n - n // 2, rng) + _drawn(pools[1], n // 2, rng)
+        else:
+            chosen = _drawn(refs[kind], n, rng)
         for ci, ti in chosen:
             ids, mask = encode_turn(lm, conversations[ci], ti)
             if len(ids) > max_tokens or not any(mask):
@@ -167,6 +206,13 @@ def draw_samples(
                 continue
             samples.append(Sample(ids, mask, kind))
     return samples, {"too_long": skipped, **{f"pool_{k}": len(v) for k, v in refs.items()}}
+
+
+def _drawn(pool: list[tuple[int, int]], n: int, rng: random.Random) -> list[tuple[int, int]]:
+    """``n`` of ``pool``, with replacement when it holds fewer; none from an empty pool."""
+    if n <= 0 or not pool:
+        return []
+    return rng.sample(pool, n) if n <= len(pool) else [rng.choice(pool) for _ in range(n)]
 
 
 def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[SampleKind, int]:
@@ -182,6 +228,8 @@ def sample_counts(data: DataConfig, scale: float = 1.0) -> dict[SampleKind, int]
         counts["answer"] = round(data.answer_samples * scale)
     if data.start_samples is not None:
         counts["start"] = round(data.start_samples * scale)
+    if data.verdict_samples is not None:
+        counts["verdict"] = round(data.verdict_samples * scale)
     return counts
 
 
@@ -399,10 +447,11 @@ class SFTRun:
     def settings(self) -> LocalSettings:
         """How the trained model is run; an adapter's settings name the model it applies to."""
         cfg = self.config
+        settings = cfg.settings.model_copy(update={"check_tool": cfg.data.check_tool})  # its notes ask the tool
         if cfg.train.lora is None:
-            return cfg.settings
+            return settings
         base = self.base()
-        return cfg.settings.model_copy(update={"base": base, "base_digest": weights_digest(base)})
+        return settings.model_copy(update={"base": base, "base_digest": weights_digest(base)})
 
     def load(self, folder: Path) -> LocalModel:
         """A model this run saved (a checkpoint, or the model before step 1), ready to train on."""
@@ -487,6 +536,7 @@ class SFTRun:
         planned = (
             cfg.data.orchestrator_samples + cfg.data.subagent_samples
             + (cfg.data.delegated_samples or 0) + (cfg.data.answer_samples or 0) + (cfg.data.start_samples or 0)
+            + (cfg.data.verdict_samples or 0)
         )
         dev_counts = sample_counts(cfg.data, cfg.data.dev_samples / max(1, planned))
         dev, _ = draw_samples(lm, dev_conversations, dev_counts, cfg.data.max_tokens, rng) if dev_conversations else ([], {})
@@ -514,16 +564,17 @@ class SFTRun:
         model they were encoded for (init and its weights, or the architecture and tokenizer
         settings of a new one), its run settings, LoRA and the seed of the draw."""
         cfg = self.config
+        data = cfg.data.model_dump(mode="json")
         recipe = {
-            # check_tool (stop 66) only when set, so that runs drawn before it keep their digest
-            "data": cfg.data.model_dump(mode="json", exclude=set() if cfg.data.check_tool else {"check_tool"}),
+            # keys added since stop 66 only when set, so that runs drawn before them keep their digest
+            "data": {k: v for k, v in data.items() if k not in LATER_DATA_KEYS or v != LATER_DATA_KEYS[k]},
             "init": None if cfg.init is None else str(cfg.init),  # a Path where set in code, not from YAML
             "init_digest": init_digest,
             "architecture": None if cfg.init else hashlib.sha256(Path(cfg.architecture).read_bytes()).hexdigest(),
             "vocab_size": cfg.vocab_size,
             "tokenizer_pages": cfg.tokenizer_pages,
             "deepen_to": cfg.deepen_to,
-            "settings": cfg.settings.model_dump(mode="json"),
+            "settings": cfg.settings.model_dump(mode="json", exclude={"check_tool"}),  # data.check_tool sets it
             "lora": cfg.train.lora.model_dump(mode="json") if cfg.train.lora else None,
             "seed": cfg.train.seed,
         }

@@ -74,6 +74,11 @@ class DataConfig(BaseModel):
     # task is over max_rows). Small tasks come from a few small regions, so the start alone
     # teaches which region the task names (docs/local-model.md, "Start turns").
     start_samples: int | None = Field(None, ge=0)
+    # None: a turn right after a check result is drawn with its conversation's other turns. A
+    # number: those turns are drawn apart, this many, half after a check that answered yes and
+    # half after one that answered no (data.check_tool), so the verdict that copies the answer
+    # is taught both ways even where the traces hold more of one (docs/local-model.md).
+    verdict_samples: int | None = Field(None, ge=0)
     subtask: Literal["full", "short"] = "full"  # how the expert writes sub-tasks (see parlswarm.world.expert)
     subagent_samples: int = Field(2000, ge=0)
     dev_samples: int = Field(64, ge=0)
@@ -94,6 +99,8 @@ class DataConfig(BaseModel):
             raise ValueError(f"data.note_style '{self.note_style}' notes the rows of find results: set data.reader to 'find'")
         if self.note_style in TOOL_CHECKED_STYLES and not self.check_tool:
             raise ValueError(f"data.note_style '{self.note_style}' copies the check tool's answers: set data.check_tool to true")
+        if self.verdict_samples is not None and not self.check_tool:
+            raise ValueError("data.verdict_samples draws the turns after a check result: set data.check_tool to true")
         if self.check_tool and self.reader != "find":
             raise ValueError("data.check_tool: the expert checks filter values with the find reader only: set data.reader to 'find'")
         return self

@@ -74,6 +74,7 @@ from parlswarm.parl.run_folder import (
 )
 from parlswarm.provenance import git_commit
 from parlswarm.tools import Toolset
+from parlswarm.world.tools import offer_check
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,8 @@ class StepEvaluation:
         sampling = policy.sampling
         policy.sampling = Sampling(temperature=0.0, max_new_tokens=self.config.max_new_tokens)
         try:
-            summary, _ = evaluate(f"step {step}", policy, self.subagent, self.tools, self.cases, self.config.budgets,
+            tools = offer_check(self.tools, policy, self.subagent)
+            summary, _ = evaluate(f"step {step}", policy, self.subagent, tools, self.cases, self.config.budgets,
                                   prefix=self.prefix)
         finally:
             policy.sampling = sampling
@@ -440,6 +442,7 @@ def train(
         for p in reference.parameters():
             p.requires_grad_(False)
     pool, tools = load_task_pool(config)
+    tools = {seed: offer_check(t, policy, subagent_model) for seed, t in tools.items()}  # as the policy was trained
     prefix = expert_prefix(config.prefix_notes) if config.expert_prefix else None
     optimizer = torch.optim.AdamW(trainable(policy.model), lr=config.lr, weight_decay=0.0)
     rng = random.Random(config.seed)

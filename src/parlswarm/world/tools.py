@@ -103,6 +103,12 @@ def world_tools(world: World, check: bool = False) -> Toolset:
         except ValueError as exc:
             raise ToolError(str(exc)) from None
 
+    return Toolset([search, open_page, find]) + (check_toolset() if check else Toolset())
+
+
+def check_toolset() -> Toolset:
+    """``check`` alone (``--tools check``): it needs no world, so a model can be offered it beside any tools."""
+
     @tool(deterministic=True, name="check")
     async def check_tool(value: str, condition: str) -> str:
         """Check a number against a condition, such as a task's filter: answers yes or no.
@@ -113,7 +119,27 @@ def world_tools(world: World, check: bool = False) -> Toolset:
         """
         return check_number(value, condition)
 
-    return Toolset([search, open_page, find, *([check_tool] if check else [])])
+    return Toolset([check_tool])
+
+
+def trained_with_check(*models: object) -> bool:
+    """Whether one of ``models`` was trained with the check tool: a local model whose settings say so
+    (``LocalSettings.check_tool``, written by SFT from ``data.check_tool``), also inside a wrapper
+    (a cache, a recorder: anything that keeps the model it wraps as ``inner``)."""
+    for model in models:
+        while model is not None:
+            if getattr(getattr(model, "settings", None), "check_tool", False) is True:
+                return True
+            model = getattr(model, "inner", None)
+    return False
+
+
+def offer_check(tools: Toolset, *models: object) -> Toolset:
+    """``tools`` with ``check`` added when they are the world's (they hold ``find``) and one of ``models``
+    was trained with it: such a model's notes ask the tool, and without it every filtered task fails."""
+    if "find" in tools.names() and "check" not in tools.names() and trained_with_check(*models):
+        return tools + check_toolset()
+    return tools
 
 
 def default_toolset() -> Toolset:
