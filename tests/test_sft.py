@@ -26,10 +26,14 @@ from parlswarm.parl.sft import (  # noqa: E402
     _turn_refs,
     batches,
     check_answers,
+    collate,
     draw_samples,
     evaluate,
     length_groups,
+    masked_loss,
     sample_counts,
+    verdict_positions,
+    verdict_words,
 )
 from parlswarm.parl.sft_config import DataConfig, SFTConfig, TrainConfig  # noqa: E402
 from parlswarm.parl.traces import RecordingModel, data_tasks, record_traces  # noqa: E402
@@ -470,6 +474,8 @@ def test_start_turns_drawn_apart_from_every_task() -> None:
 
 
 def test_verdict_turns_drawn_apart_half_after_yes_half_after_no() -> None:
+    import torch
+
     from parlswarm.models.local import LocalModel
 
     data = DataConfig(
@@ -502,6 +508,24 @@ def test_verdict_turns_drawn_apart_half_after_yes_half_after_no() -> None:
     }
     with pytest.raises(ValueError, match="data.check_tool"):
         DataConfig(reader="find", verdict_samples=10)
+    # The verdict words are found where they are trained, and only there; their loss can be weighted.
+    patterns = verdict_words(lm.tokenizer)
+    ids, attention, target = collate(samples[3:7], lm.pad_id)  # two after a yes, two after a no
+    found = verdict_positions(ids, target, patterns)
+    assert int(found.sum()) == 4  # one verdict line a turn
+    for row, col in found.nonzero().tolist():
+        assert lm.tokenizer.decode(ids[row, col - 3 : col + 2].tolist()).endswith(("): yes:", "): no:"))
+    with torch.no_grad():
+        plain, metrics = masked_loss(lm.model, ids, attention, target)
+        same, _ = masked_loss(lm.model, ids, attention, target, verdicts=found, verdict_weight=1.0)
+        weighted, weighted_metrics = masked_loss(lm.model, ids, attention, target, verdicts=found, verdict_weight=50.0)
+        logits = lm.model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+        ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), ids[:, 1:], reduction="none")
+    predict, verdict = target[:, 1:], found[:, 1:]
+    by_hand = (ce[predict].sum() + 49 * ce[verdict].sum()) / (predict.sum() + 49 * verdict.sum())
+    assert torch.isclose(same, plain) and torch.isclose(weighted, by_hand, rtol=1e-4) and not torch.isclose(weighted, plain)
+    assert weighted_metrics["verdicts"] == 4 and "verdict_acc" not in metrics
+    assert weighted_metrics["verdict_acc"] == pytest.approx((logits.argmax(-1)[verdict] == ids[:, 1:][verdict]).float().mean().item())
 
 
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:

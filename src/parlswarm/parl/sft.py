@@ -280,12 +280,45 @@ def noised(ids: torch.Tensor, target: torch.Tensor, rate: float, vocab: tuple[in
     return out
 
 
+def verdict_words(tokenizer: Any) -> list[tuple[list[int], int]]:
+    """How ``tokenizer`` writes the word of a verdict line (``Name (code): yes: kept`` / ``no: left out``):
+    the tokens of ``): yes:`` and ``): no:``, each with the index of the token that holds the word."""
+    patterns = []
+    for word in ("yes", "no"):
+        tokens = tokenizer.encode(f"): {word}:", add_special_tokens=False)
+        at = next((i for i, t in enumerate(tokens) if word in tokenizer.decode([t])), None)
+        if at is None:
+            raise ValueError(f"the tokenizer writes the verdict word {word!r} across tokens: it cannot be weighted")
+        patterns.append((tokens, at))
+    return patterns
+
+
+def verdict_positions(ids: torch.Tensor, target: torch.Tensor, patterns: Sequence[tuple[list[int], int]]) -> torch.Tensor:
+    """True where a trained token is the word of a verdict line (one of ``patterns``, see verdict_words)."""
+    found = torch.zeros_like(target)
+    for tokens, at in patterns:
+        if ids.shape[1] < len(tokens):
+            continue
+        hit = (ids.unfold(1, len(tokens), 1) == torch.tensor(tokens)).all(-1)
+        rows, starts = hit.nonzero(as_tuple=True)
+        found[rows, starts + at] = True
+    return found & target
+
+
 def masked_loss(
-    model: Any, ids: torch.Tensor, attention: torch.Tensor, target: torch.Tensor, inputs: torch.Tensor | None = None
+    model: Any,
+    ids: torch.Tensor,
+    attention: torch.Tensor,
+    target: torch.Tensor,
+    inputs: torch.Tensor | None = None,
+    verdicts: torch.Tensor | None = None,
+    verdict_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Cross-entropy on target tokens only; the output layer runs only where a token is trained.
 
     ``inputs``: what the model reads, when not ``ids`` (noised); the labels are always ``ids``.
+    ``verdicts``: the verdict words among the targets (verdict_positions); their accuracy is
+    reported, and each counts ``verdict_weight`` times in the loss.
     """
     device = module_device(model)
     ids, attention, target = ids.to(device), attention.to(device), target.to(device)
@@ -296,37 +329,57 @@ def masked_loss(
     states = hidden[:, :-1][predict]
     labels = ids[:, 1:][predict]
     logits = model.get_output_embeddings()(states)
-    loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    verdict = verdicts.to(device)[:, 1:][predict] if verdicts is not None else None
+    if verdict is not None and verdict_weight != 1.0:
+        weight = 1.0 + (verdict_weight - 1.0) * verdict.float()
+        loss = (torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none") * weight).sum() / weight.sum()
+    else:
+        loss = torch.nn.functional.cross_entropy(logits.float(), labels)
+    extra: dict[str, float] = {}
     with torch.no_grad():
         correct = (logits.argmax(-1) == labels).float()
+        if verdict is not None and verdict.any():
+            extra = {"verdict_acc": correct[verdict].mean().item(), "verdicts": float(verdict.sum())}
         # Whole-turn exact match: every target token of a sequence right.
         per_row = torch.zeros(ids.shape[0], device=device)
         rows = predict.nonzero()[:, 0]
         per_row.index_add_(0, rows, 1 - correct)
         exact = (per_row == 0).float().mean().item()
-    return loss, {"loss": loss.item(), "token_acc": correct.mean().item(), "turn_exact": exact, "tokens": float(labels.numel())}
+    metrics = {"loss": loss.item(), "token_acc": correct.mean().item(), "turn_exact": exact, "tokens": float(labels.numel())}
+    return loss, {**metrics, **extra}
 
 
-def evaluate(model: Any, samples: Sequence[Sample], pad_id: int, batch_tokens: int) -> dict[str, float]:
+def evaluate(
+    model: Any, samples: Sequence[Sample], pad_id: int, batch_tokens: int,
+    patterns: Sequence[tuple[list[int], int]] = (),
+) -> dict[str, float]:  # fmt: skip
+    """Dev figures (unweighted); with ``patterns`` (verdict_words), also the accuracy on verdict words."""
     if not samples:
         return {}
     model.eval()
-    totals = {"loss": 0.0, "token_acc": 0.0, "turn_exact": 0.0, "tokens": 0.0}
+    totals = {"loss": 0.0, "token_acc": 0.0, "turn_exact": 0.0, "tokens": 0.0, "verdict_right": 0.0, "verdicts": 0.0}
     rows = 0
     with torch.no_grad():
         for g in length_groups(sorted(samples, key=len), batch_tokens):
-            _, m = masked_loss(model, *collate(g, pad_id))
+            ids, attention, target = collate(g, pad_id)
+            verdicts = verdict_positions(ids, target, patterns) if patterns else None
+            _, m = masked_loss(model, ids, attention, target, verdicts=verdicts)
             totals["loss"] += m["loss"] * m["tokens"]
             totals["token_acc"] += m["token_acc"] * m["tokens"]
             totals["turn_exact"] += m["turn_exact"] * len(g)
             totals["tokens"] += m["tokens"]
+            totals["verdict_right"] += m.get("verdict_acc", 0.0) * m.get("verdicts", 0.0)
+            totals["verdicts"] += m.get("verdicts", 0.0)
             rows += len(g)
     model.train()
-    return {
+    figures = {
         "dev_loss": totals["loss"] / totals["tokens"],
         "dev_token_acc": totals["token_acc"] / totals["tokens"],
         "dev_turn_exact": totals["turn_exact"] / rows,
     }
+    if totals["verdicts"]:
+        figures["dev_verdict_acc"] = totals["verdict_right"] / totals["verdicts"]
+    return figures
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -663,6 +716,8 @@ class SFTRun:
         pad = lm.pad_id
         vocab = ordinary_tokens(lm.tokenizer)
         draw_copy = copy_sampler(lm.tokenizer, cfg.train.copy_task)
+        # With the check tool the verdict words are found in every batch: their accuracy is logged, their loss weighted.
+        patterns = verdict_words(lm.tokenizer) if cfg.data.check_tool else []
         draw_compare = (
             compare_sampler(lm.tokenizer, cfg.train.compare_task, cfg.data.note_style, cfg.data.world_seeds)
             if cfg.train.compare_task.weight > 0
@@ -689,7 +744,8 @@ class SFTRun:
                     g["lr"] = lr_at(step, cfg.train)
                 ids, attention, target = collate(group, pad)
                 inputs = noised(ids, target, cfg.train.input_noise, vocab) if cfg.train.input_noise else None
-                loss, metrics = masked_loss(model, ids, attention, target, inputs)
+                verdicts = verdict_positions(ids, target, patterns) if patterns else None
+                loss, metrics = masked_loss(model, ids, attention, target, inputs, verdicts, cfg.train.verdict_weight)
                 if cfg.train.copy_task.weight > 0:
                     aux, aux_metrics = copy_loss(model, *draw_copy(step, cfg.train.seed))
                     loss = loss + cfg.train.copy_task.weight * aux
@@ -705,7 +761,7 @@ class SFTRun:
                 step += 1
                 record: dict[str, float] = {"step": step, "lr": lr_at(step - 1, cfg.train), **metrics}
                 if step % cfg.train.eval_every == 0 or step == cfg.train.steps:
-                    record.update(evaluate(model, data.dev, pad, cfg.train.batch_tokens))
+                    record.update(evaluate(model, data.dev, pad, cfg.train.batch_tokens, patterns))
                 record["seconds"] = round(time.perf_counter() - t0, 1)
                 self.history.append(record)
                 log_file.write(json.dumps(record) + "\n")

@@ -125,6 +125,10 @@ class TrainConfig(BaseModel):
     # tokens; every target stays the expert's token. Teacher forcing never shows the model a
     # wrong token of its own; this teaches it to carry on correctly after one.
     input_noise: float = Field(0.0, ge=0.0, lt=1.0)
+    # With data.check_tool: each verdict word (the yes / no of ``Name (code): yes: kept``) counts this
+    # many times in the loss. A turn after a check holds one such word among hundreds of copied
+    # tokens, and rounds at weight 1 learnt which answer is frequent, not to read the check's.
+    verdict_weight: float = Field(1.0, ge=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
     compare_task: CompareTaskConfig = Field(default_factory=CompareTaskConfig)
     # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
