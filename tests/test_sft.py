@@ -528,6 +528,38 @@ def test_verdict_turns_drawn_apart_half_after_yes_half_after_no() -> None:
     assert weighted_metrics["verdict_acc"] == pytest.approx((logits.argmax(-1)[verdict] == ids[:, 1:][verdict]).float().mean().item())
 
 
+def test_tool_word_task_copies_the_latest_tool_results_first_word() -> None:
+    import torch
+
+    from parlswarm.models.local import LocalModel
+    from parlswarm.parl.tool_word_task import ToolWordTaskConfig, tool_word_sampler
+
+    tok = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano").tokenizer
+    draw = tool_word_sampler(tok, ToolWordTaskConfig(weight=1.0, batch=8, turns=5))
+    ids, target = draw(3, 0)
+    assert ids.shape[0] == 8 and int(target.sum()) == 8 * 5
+    other = draw(4, 0)[0]
+    assert torch.equal(ids, draw(3, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
+    tool, assistant = (tok.encode(m, add_special_tokens=False)[0] for m in ("<|tool|>", "<|assistant|>"))
+    words = {tok.encode("yes", add_special_tokens=False)[0], tok.encode("no", add_special_tokens=False)[0]}
+    said = {"yes": 0, "no": 0}
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        for at in (i for i, trained in enumerate(mask) if trained):
+            latest = max(i for i in range(at) if row[i] == tool)  # the latest tool result before the word
+            assert row[at] in words and row[at] == row[latest + 1]
+            assert max(i for i in range(at) if row[i] == assistant) > latest  # in the turn after it
+            assert tok.decode(row[at - 2 : at + 1]).endswith(("): yes", "): no"))
+            said[tok.decode([row[at]])] += 1
+    assert said["yes"] and said["no"]
+
+    class Plain:  # a tokenizer without the nano chat markers
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [ord(c) for c in text]
+
+    with pytest.raises(ValueError, match="<\\|assistant\\|>"):
+        tool_word_sampler(Plain(), ToolWordTaskConfig(weight=1.0))
+
+
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:
     cfg = _tiny_config(tmp_path, 1)
     run = SFTRun(cfg)

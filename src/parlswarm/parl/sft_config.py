@@ -13,6 +13,7 @@ from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.compare_task import CompareTaskConfig
 from parlswarm.parl.copy_task import CopyTaskConfig
 from parlswarm.parl.notes import COMPARED_STYLES, FIND_STYLES, TOOL_CHECKED_STYLES, NoteStyle
+from parlswarm.parl.tool_word_task import ToolWordTaskConfig
 
 LookupPlaces = Literal["region", "gold"]  # where relabelled look-ups draw their place (parlswarm.parl.relabel)
 
@@ -131,6 +132,7 @@ class TrainConfig(BaseModel):
     verdict_weight: float = Field(1.0, ge=1.0)
     copy_task: CopyTaskConfig = Field(default_factory=CopyTaskConfig)
     compare_task: CompareTaskConfig = Field(default_factory=CompareTaskConfig)
+    tool_word_task: ToolWordTaskConfig = Field(default_factory=ToolWordTaskConfig)
     # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
     # the run's folders then hold the adapter and name its base (``init``, or init's own base
     # when init is an adapter, whose training goes on).
