@@ -560,6 +560,40 @@ def test_tool_word_task_copies_the_latest_tool_results_first_word() -> None:
         tool_word_sampler(Plain(), ToolWordTaskConfig(weight=1.0))
 
 
+def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_last() -> None:
+    import re
+
+    import torch
+
+    from parlswarm.models.local import LocalModel
+    from parlswarm.parl.next_place_task import NextPlaceTaskConfig, next_place_sampler
+
+    tok = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano").tokenizer
+    draw = next_place_sampler(tok, NextPlaceTaskConfig(weight=1.0, batch=12, places=3))
+    ids, target = draw(5, 0)
+    other = draw(6, 0)[0]
+    assert ids.shape[0] == 12 and torch.equal(ids, draw(5, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
+    counts = set()
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        text = tok.decode(row, skip_special_tokens=False)
+        codes = re.findall(r"^- .+ \((\w\w)\)$", text.split("<|user|>")[1].split("<|end|>")[0], re.M)
+        counts.add(len(codes))
+        trained = [tok.decode([t]) for t, m in zip(row, mask) if m]
+        # after each verdict but the last: the tool call and the next listed code; after the last: a newline
+        expected = [piece for code in codes[1:] for piece in ("<tool_call>", code)] + ["\n"]
+        assert "".join(trained) == "".join(expected)
+        verdicts = re.findall(r"\((\w\w)\): (?:yes: kept|no: left out)\n", text)
+        assert verdicts == codes and re.sub(r"(<\|end\|>)+$", "", text).endswith("Here is the table")
+    assert counts == {1, 2, 3}
+
+    class Plain:  # a tokenizer without the nano chat markers
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [ord(c) for c in text]
+
+    with pytest.raises(ValueError, match="next_place_task"):
+        next_place_sampler(Plain(), NextPlaceTaskConfig(weight=1.0))
+
+
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:
     cfg = _tiny_config(tmp_path, 1)
     run = SFTRun(cfg)

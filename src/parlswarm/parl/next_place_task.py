@@ -1,0 +1,103 @@
+"""An auxiliary task for supervised training (``train.next_place_task``): synthetic look-ups whose
+turn after a verdict goes on to the next place of the task's list, or answers after the last one
+(see :class:`NextPlaceTaskConfig`)."""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from parlswarm.parl.tool_word_task import MARKERS
+
+
+class NextPlaceTaskConfig(BaseModel):
+    """Synthetic conversations mixed into every step (off at weight 0).
+
+    After a verdict (``Czechia (ez): yes: kept``) a look-up either reads the next place of its
+    task's list or, after the last place, answers. The sixth verified round answered a one-place
+    look-up for Albania with p 0.999 and for Czechia with p 0.065 in the same context with only
+    the place swapped: it had learnt from the names which places are seldom last in the expert's
+    lists, not to look at the list (teacher-forced on expert traces it was right every time,
+    since there names and lists agree). Here every place is a made-up name and code, so only
+    the list tells: a user turn lists ``places`` or fewer places, each place gets a noted row
+    and a check answered ``yes`` or ``no``, and the turn after the check writes the verdict line
+    and then either ``<tool_call>`` for a ``find`` in the next place (loss on that token and on
+    the next place's code) or a blank line before the answer (loss on that newline).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(0.0, ge=0.0)  # its loss is added with this weight; 0 turns it off
+    batch: int = Field(16, ge=1)
+    places: int = Field(4, ge=1)  # a list holds 1 to this many places, drawn evenly
+    filler: int = Field(6, ge=0)  # at most this many made-up words in each free text
+
+
+NextPlaceSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> ids, target
+
+
+def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSampler:
+    """Batches of ``cfg``'s conversations in ``tokenizer``'s tokens, drawn from (seed, step) so a resumed
+    run draws the same; a tokenizer without the nano chat markers (each one token) is refused."""
+    for marker in MARKERS:
+        if len(tokenizer.encode(marker, add_special_tokens=False)) != 1:
+            raise ValueError(f"train.next_place_task needs the nano chat marker {marker} as one token; this tokenizer has none")
+    assistant, tool, end = MARKERS
+    pad = tokenizer.encode(end, add_special_tokens=False)[0]
+
+    def draw(step: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        rng = random.Random(seed * 1_000_033 + step)
+
+        def word() -> str:
+            return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
+
+        def words(least: int = 0) -> str:
+            return " ".join(word() for _ in range(rng.randint(least, max(least, cfg.filler))))
+
+        def conversation() -> tuple[str, list[tuple[int, int]]]:
+            """The text and the character spans whose tokens are trained."""
+            count = rng.randint(1, cfg.places)
+            codes = rng.sample([a + b for a in string.ascii_lowercase for b in string.ascii_lowercase], count)
+            names = [" ".join(word().capitalize() for _ in range(rng.randint(1, 3))) for _ in codes]
+            listed = "".join(f"- {n} ({c})\n" for n, c in zip(names, codes))
+            text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}:\n{listed}\n{words(1)}{end}"
+            spans: list[tuple[int, int]] = []
+            for k, (name, code) in enumerate(zip(names, codes)):
+                verdict = rng.choice(["yes", "no"])
+                text += f"{assistant}| {name} | {words(1)} |\n{name} ({code}): {words(1)}?{end}{tool}{verdict}: {words()}{end}"
+                text += f"{assistant}{name} ({code}): {verdict}: {'kept' if verdict == 'yes' else 'left out'}\n"
+                if k + 1 < count:
+                    nxt = codes[k + 1]
+                    spans.append((len(text), len(text) + len("<tool_call>")))
+                    text += '<tool_call>{"name": "find", "arguments": {"doc_id": "'
+                    spans.append((len(text), len(text) + len(nxt)))
+                    text += f'{nxt}", "text": "{words(1)}"}}}}</tool_call>{end}{tool}{words(1)}{end}'
+                else:
+                    spans.append((len(text), len(text) + 1))
+                    text += f"\nHere is the table{end}"
+            return text, spans
+
+        rows: list[list[int]] = []
+        targets: list[list[bool]] = []
+        for _ in range(cfg.batch):
+            text, spans = conversation()
+            encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+            rows.append(list(encoded["input_ids"]))
+            targets.append([any(a < e and s < b for s, e in spans) for a, b in encoded["offset_mapping"]])
+        width = max(len(r) for r in rows)
+        batch = torch.full((len(rows), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        for i, (r, t) in enumerate(zip(rows, targets)):
+            batch[i, : len(r)] = torch.tensor(r)
+            mask[i, : len(t)] = torch.tensor(t)
+        return batch, mask
+
+    return draw
+
+
+__all__ = ["NextPlaceSampler", "NextPlaceTaskConfig", "next_place_sampler"]
