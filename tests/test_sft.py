@@ -569,22 +569,26 @@ def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_l
     from parlswarm.parl.next_place_task import NextPlaceTaskConfig, next_place_sampler
 
     tok = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano").tokenizer
-    draw = next_place_sampler(tok, NextPlaceTaskConfig(weight=1.0, batch=12, places=3))
+    draw = next_place_sampler(tok, NextPlaceTaskConfig(weight=1.0, batch=24, places=4, turns=2))
     ids, target = draw(5, 0)
     other = draw(6, 0)[0]
-    assert ids.shape[0] == 12 and torch.equal(ids, draw(5, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
-    counts = set()
+    assert ids.shape[0] == 24 and torch.equal(ids, draw(5, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
+    counts, where, answered = set(), set(), 0
     for row, mask in zip(ids.tolist(), target.tolist()):
         text = tok.decode(row, skip_special_tokens=False)
-        codes = re.findall(r"^- .+ \((\w\w)\)$", text.split("<|user|>")[1].split("<|end|>")[0], re.M)
+        codes = re.findall(r"^- .+ \((\w\w)\)$", text, re.M)  # the list, in the user turn or the Places note
         counts.add(len(codes))
-        trained = [tok.decode([t]) for t, m in zip(row, mask) if m]
-        # after each verdict but the last: the tool call and the next listed code; after the last: a newline
-        expected = [piece for code in codes[1:] for piece in ("<tool_call>", code)] + ["\n"]
-        assert "".join(trained) == "".join(expected)
+        where.add("user" if re.search(r"<\|user\|>[^<]*\n- ", text) else "note")
         verdicts = re.findall(r"\((\w\w)\): (?:yes: kept|no: left out)\n", text)
-        assert verdicts == codes and re.sub(r"(<\|end\|>)+$", "", text).endswith("Here is the table")
-    assert counts == {1, 2, 3}
+        first = codes.index(verdicts[0])
+        assert 1 <= len(verdicts) <= 2 and verdicts == codes[first : first + len(verdicts)]  # consecutive places
+        # after each verdict: the tool call and the next listed code, or after the list's last place a newline
+        expected = ["\n" if k + 1 == len(codes) else "<tool_call>" + codes[k + 1] for k in range(first, first + len(verdicts))]
+        assert "".join(tok.decode([t]) for t, m in zip(row, mask) if m) == "".join(expected)
+        if expected[-1] == "\n":
+            answered += 1
+            assert re.sub(r"(<\|end\|>)+$", "", text).endswith("Here is the table")
+    assert counts == {1, 2, 3, 4} and where == {"user", "note"} and 0 < answered < 24
 
     class Plain:  # a tokenizer without the nano chat markers
         def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:

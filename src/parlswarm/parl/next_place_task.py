@@ -19,22 +19,28 @@ class NextPlaceTaskConfig(BaseModel):
     """Synthetic conversations mixed into every step (off at weight 0).
 
     After a verdict (``Czechia (ez): yes: kept``) a look-up either reads the next place of its
-    task's list or, after the last place, answers. The sixth verified round answered a one-place
+    list or, after the last place, answers. The sixth verified round answered a one-place
     look-up for Albania with p 0.999 and for Czechia with p 0.065 in the same context with only
     the place swapped: it had learnt from the names which places are seldom last in the expert's
     lists, not to look at the list (teacher-forced on expert traces it was right every time,
     since there names and lists agree). Here every place is a made-up name and code, so only
-    the list tells: a user turn lists ``places`` or fewer places, each place gets a noted row
-    and a check answered ``yes`` or ``no``, and the turn after the check writes the verdict line
-    and then either ``<tool_call>`` for a ``find`` in the next place (loss on that token and on
-    the next place's code) or a blank line before the answer (loss on that newline).
+    the list tells. The list stands where the runtime's conversations have it: in the user turn
+    (a sub-agent's task, ``- Name (code)`` lines) or in an assistant note (``Places:`` and the
+    same lines, as a single-mode run writes them from the region's index); a round whose lists
+    stood only in the user turn learnt to answer in single mode after the first place. Each
+    sequence holds one list of 1 to ``places`` places and the verdicts of up to ``turns``
+    consecutive ones (ending at the list's last place half of the time), each after a noted row
+    and a check answered ``yes`` or ``no``; after each verdict line the turn either calls
+    ``find`` in the next listed place (loss on ``<tool_call>`` and the next place's code) or,
+    after the last place, starts the answer (loss on its blank line).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     weight: float = Field(0.0, ge=0.0)  # its loss is added with this weight; 0 turns it off
     batch: int = Field(16, ge=1)
-    places: int = Field(4, ge=1)  # a list holds 1 to this many places, drawn evenly
+    places: int = Field(10, ge=1)  # a list holds 1 to this many places, drawn evenly
+    turns: int = Field(3, ge=1)  # at most this many verdicts a sequence, of consecutive places
     filler: int = Field(6, ge=0)  # at most this many made-up words in each free text
 
 
@@ -65,9 +71,18 @@ def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSam
             codes = rng.sample([a + b for a in string.ascii_lowercase for b in string.ascii_lowercase], count)
             names = [" ".join(word().capitalize() for _ in range(rng.randint(1, 3))) for _ in codes]
             listed = "".join(f"- {n} ({c})\n" for n, c in zip(names, codes))
-            text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}:\n{listed}\n{words(1)}{end}"
+            stop = count if rng.random() < 0.5 else rng.randint(1, count)  # the verdicts end before place `stop`
+            start = max(0, stop - rng.randint(1, cfg.turns))
+            read = f'<tool_call>{{"name": "find", "arguments": {{"doc_id": "{codes[start]}", "text": "{words(1)}"}}}}</tool_call>'
+            if rng.random() < 0.5:  # a sub-agent's task
+                text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}:\n{listed}\n{words(1)}{end}"
+                text += f"{assistant}{words()}\n{read}{end}{tool}{words(1)}{end}"
+            else:  # a single-mode run's note of the region's places
+                text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}{end}"
+                text += f"{assistant}Places:\n{listed}{read}{end}{tool}{words(1)}{end}"
             spans: list[tuple[int, int]] = []
-            for k, (name, code) in enumerate(zip(names, codes)):
+            for k in range(start, stop):
+                name, code = names[k], codes[k]
                 verdict = rng.choice(["yes", "no"])
                 text += f"{assistant}| {name} | {words(1)} |\n{name} ({code}): {words(1)}?{end}{tool}{verdict}: {words()}{end}"
                 text += f"{assistant}{name} ({code}): {verdict}: {'kept' if verdict == 'yes' else 'left out'}\n"
