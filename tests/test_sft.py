@@ -567,28 +567,47 @@ def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_l
 
     from parlswarm.models.local import LocalModel
     from parlswarm.parl.next_place_task import NextPlaceTaskConfig, next_place_sampler
+    from parlswarm.world.expert import SUBAGENT_PROMPT
 
     tok = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano").tokenizer
-    draw = next_place_sampler(tok, NextPlaceTaskConfig(weight=1.0, batch=24, places=4, turns=2))
-    ids, target = draw(5, 0)
-    other = draw(6, 0)[0]
-    assert ids.shape[0] == 24 and torch.equal(ids, draw(5, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
-    counts, where, answered = set(), set(), 0
-    for row, mask in zip(ids.tolist(), target.tolist()):
-        text = tok.decode(row, skip_special_tokens=False)
-        codes = re.findall(r"^- .+ \((\w\w)\)$", text, re.M)  # the list, in the user turn or the Places note
-        counts.add(len(codes))
-        where.add("user" if re.search(r"<\|user\|>[^<]*\n- ", text) else "note")
-        verdicts = re.findall(r"\((\w\w)\): (?:yes: kept|no: left out)\n", text)
-        first = codes.index(verdicts[0])
-        assert 1 <= len(verdicts) <= 2 and verdicts == codes[first : first + len(verdicts)]  # consecutive places
-        # after each verdict: the tool call and the next listed code, or after the list's last place a newline
-        expected = ["\n" if k + 1 == len(codes) else "<tool_call>" + codes[k + 1] for k in range(first, first + len(verdicts))]
-        assert "".join(tok.decode([t]) for t, m in zip(row, mask) if m) == "".join(expected)
-        if expected[-1] == "\n":
-            answered += 1
-            assert re.sub(r"(<\|end\|>)+$", "", text).endswith("Here is the table")
-    assert counts == {1, 2, 3, 4} and where == {"user", "note"} and 0 < answered < 24
+
+    def check(cfg: NextPlaceTaskConfig) -> tuple[set[int], set[str], int, set[int]]:
+        """Checks each sequence's trained tokens; returns the list lengths, where the lists stood, how many
+        sequences answered, and the list positions of the sequences' first verdicts."""
+        draw = next_place_sampler(tok, cfg)
+        ids, target = draw(5, 0)
+        other = draw(6, 0)[0]
+        assert ids.shape[0] == cfg.batch and torch.equal(ids, draw(5, 0)[0]) and (ids.shape != other.shape or not torch.equal(ids, other))
+        counts, where, answered, firsts = set(), set(), 0, set()
+        for row, mask in zip(ids.tolist(), target.tolist()):
+            text = tok.decode(row, skip_special_tokens=False)
+            codes = re.findall(r"^- .+ \((\w\w)\)$", text, re.M)  # the list, in the user turn or the Places note
+            counts.add(len(codes))
+            where.add("user" if re.search(r"<\|user\|>[^<]*\n- ", text) else "note")
+            verdicts = re.findall(r"\((\w\w)\): (?:yes: kept|no: left out)\n", text)
+            first = codes.index(verdicts[0])
+            assert verdicts == codes[first : first + len(verdicts)]  # consecutive places
+            assert cfg.lists == "task" or len(verdicts) <= cfg.turns
+            firsts.add(first)
+            # after each verdict: the tool call and the next listed code, or after the list's last place a newline
+            expected = ["\n" if k + 1 == len(codes) else "<tool_call>" + codes[k + 1] for k in range(first, first + len(verdicts))]
+            assert "".join(tok.decode([t]) for t, m in zip(row, mask) if m) == "".join(expected)
+            if expected[-1] == "\n":
+                answered += 1
+                assert re.sub(r"(<\|end\|>)+$", "", text).endswith("Here is the table")
+        return counts, where, answered, firsts
+
+    # the seventh round's: the list in the user turn, every place from the first, so every sequence answers
+    counts, where, answered, firsts = check(NextPlaceTaskConfig(weight=1.0, batch=12, places=3))
+    assert counts == {1, 2, 3} and where == {"user"} and answered == 12 and firsts == {0}
+    # the same in the sub-agent's own prompt and sub-task opening
+    counts, where, answered, firsts = check(NextPlaceTaskConfig(weight=1.0, batch=12, places=3, phrasing="subagent"))
+    assert counts == {1, 2, 3} and where == {"user"} and answered == 12 and firsts == {0}
+    text = tok.decode(next_place_sampler(tok, NextPlaceTaskConfig(weight=1.0, batch=1, phrasing="subagent"))(0, 0)[0][0].tolist())
+    assert text.startswith(f"<|system|>{SUBAGENT_PROMPT}<|end|><|user|>Fill in a table for exactly these places of the World Factbook")
+    # the eighth round's: in the user turn or a Places note, up to two consecutive verdicts
+    counts, where, answered, firsts = check(NextPlaceTaskConfig(weight=1.0, batch=24, lists="task_or_note", places=4, turns=2))
+    assert counts == {1, 2, 3, 4} and where == {"user", "note"} and 0 < answered < 24 and firsts != {0}
 
     class Plain:  # a tokenizer without the nano chat markers
         def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from parlswarm.parl.tool_word_task import MARKERS
+from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
 
 
 class NextPlaceTaskConfig(BaseModel):
@@ -24,23 +25,31 @@ class NextPlaceTaskConfig(BaseModel):
     the place swapped: it had learnt from the names which places are seldom last in the expert's
     lists, not to look at the list (teacher-forced on expert traces it was right every time,
     since there names and lists agree). Here every place is a made-up name and code, so only
-    the list tells. The list stands where the runtime's conversations have it: in the user turn
-    (a sub-agent's task, ``- Name (code)`` lines) or in an assistant note (``Places:`` and the
-    same lines, as a single-mode run writes them from the region's index); a round whose lists
-    stood only in the user turn learnt to answer in single mode after the first place. Each
-    sequence holds one list of 1 to ``places`` places and the verdicts of up to ``turns``
-    consecutive ones (ending at the list's last place half of the time), each after a noted row
-    and a check answered ``yes`` or ``no``; after each verdict line the turn either calls
-    ``find`` in the next listed place (loss on ``<tool_call>`` and the next place's code) or,
-    after the last place, starts the answer (loss on its blank line).
+    the list tells. With ``lists: task`` (the seventh round's) each sequence is a sub-agent's
+    task listing 1 to ``places`` places in the user turn, and every place gets a noted row, a check
+    answered ``yes`` or ``no`` and its verdict line, after which the turn either calls ``find`` in
+    the next listed place (loss on ``<tool_call>`` and the next place's code) or, after the last
+    place, starts the answer (loss on its blank line). With ``lists: task_or_note`` (the eighth
+    round's) the list stands in the user turn or, half the time, in an assistant ``Places:`` note
+    as a single-mode run writes it, and a sequence holds the verdicts of up to ``turns``
+    consecutive places (ending at the list's last place half of the time). Measured (stop 68): the
+    first was learnt in ~200 steps on lists of 1-3 places and ended the sub-agents' loops, but
+    single mode, whose list is a note, then answered early; the second was not learnt on lists of
+    up to 10 places (accuracy ~0.62) and single mode answered earlier still.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     weight: float = Field(0.0, ge=0.0)  # its loss is added with this weight; 0 turns it off
     batch: int = Field(16, ge=1)
-    places: int = Field(10, ge=1)  # a list holds 1 to this many places, drawn evenly
-    turns: int = Field(3, ge=1)  # at most this many verdicts a sequence, of consecutive places
+    # task: the list in the user turn, a verdict for every place from the first (learnt on short lists);
+    # task_or_note: in the user turn or a Places note, half each, up to `turns` consecutive verdicts
+    lists: Literal["task", "task_or_note"] = "task"
+    places: int = Field(3, ge=1)  # a list holds 1 to this many places, drawn evenly
+    turns: int = Field(3, ge=1)  # task_or_note: at most this many verdicts a sequence
+    # made_up: made-up words around the list; subagent (with lists: task): the sub-agent's system prompt
+    # and the expert's sub-task opening, so that what is learnt is tied to a sub-agent's look-up
+    phrasing: Literal["made_up", "subagent"] = "made_up"
     filler: int = Field(6, ge=0)  # at most this many made-up words in each free text
 
 
@@ -71,15 +80,25 @@ def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSam
             codes = rng.sample([a + b for a in string.ascii_lowercase for b in string.ascii_lowercase], count)
             names = [" ".join(word().capitalize() for _ in range(rng.randint(1, 3))) for _ in codes]
             listed = "".join(f"- {n} ({c})\n" for n, c in zip(names, codes))
-            stop = count if rng.random() < 0.5 else rng.randint(1, count)  # the verdicts end before place `stop`
-            start = max(0, stop - rng.randint(1, cfg.turns))
-            read = f'<tool_call>{{"name": "find", "arguments": {{"doc_id": "{codes[start]}", "text": "{words(1)}"}}}}</tool_call>'
-            if rng.random() < 0.5:  # a sub-agent's task
+            if cfg.lists == "task" and cfg.phrasing == "subagent":
+                start, stop = 0, count
+                opening = SUBTASK_OPENING.format(code=codes[0])
+                text = (
+                    f"<|system|>{SUBAGENT_PROMPT}<|end|><|user|>{opening}\n{listed}\nKeep only those {words(1)}. {words(1)}{end}"
+                )
+            elif cfg.lists == "task":  # every place from the first, the list in the user turn
+                start, stop = 0, count
                 text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}:\n{listed}\n{words(1)}{end}"
-                text += f"{assistant}{words()}\n{read}{end}{tool}{words(1)}{end}"
-            else:  # a single-mode run's note of the region's places
-                text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}{end}"
-                text += f"{assistant}Places:\n{listed}{read}{end}{tool}{words(1)}{end}"
+            else:
+                stop = count if rng.random() < 0.5 else rng.randint(1, count)  # the verdicts end before place `stop`
+                start = max(0, stop - rng.randint(1, cfg.turns))
+                read = f'<tool_call>{{"name": "find", "arguments": {{"doc_id": "{codes[start]}", "text": "{words(1)}"}}}}</tool_call>'
+                if rng.random() < 0.5:  # a sub-agent's task
+                    text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}:\n{listed}\n{words(1)}{end}"
+                    text += f"{assistant}{words()}\n{read}{end}{tool}{words(1)}{end}"
+                else:  # a single-mode run's note of the region's places
+                    text = f"<|system|>{words(1)}<|end|><|user|>{words(1)}{end}"
+                    text += f"{assistant}Places:\n{listed}{read}{end}{tool}{words(1)}{end}"
             spans: list[tuple[int, int]] = []
             for k in range(start, stop):
                 name, code = names[k], codes[k]

@@ -58,6 +58,11 @@ SUBAGENT_PROMPT = (
     "You read the World Factbook with its tools (search, open_page, find) and fill in tables exactly as "
     "asked. Reply with the table only."
 )
+# A full sub-task's first line, before its list of places (``{code}``: the first place's).
+SUBTASK_OPENING = (
+    "Fill in a table for exactly these places of the World Factbook (each has one page per section, "
+    "doc id CODE/SECTION, e.g. {code}/government):"
+)
 MAX_SEARCHES = 3
 
 
@@ -427,11 +432,7 @@ class ExpertModel:
         if style == "short":
             columns = " | ".join(task.header)
             return f"Fill in a table for these places:\n{listing}\n\n{keep}Reply with a table with exactly these columns, in this order: {columns}."
-        return (
-            "Fill in a table for exactly these places of the World Factbook (each has one page per section, "
-            f"doc id CODE/SECTION, e.g. {places[0][1]}/government):\n{listing}\n\n"
-            f"{keep}{format_instructions(task.header)}"
-        )
+        return f"{SUBTASK_OPENING.format(code=places[0][1])}\n{listing}\n\n{keep}{format_instructions(task.header)}"
 
     def _final(self, task: ParsedTask, calls: Sequence[Call], finds: bool, note: str, checks: bool = False) -> str:
         """The answer from whatever is complete so far (after a budget refusal)."""
