@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from parlswarm.parl.tool_word_task import MARKERS
+from parlswarm.parl.tool_word_task import MARKERS, padded
 from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
 
 
@@ -123,13 +123,7 @@ def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSam
             encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
             rows.append(list(encoded["input_ids"]))
             targets.append([any(a < e and s < b for s, e in spans) for a, b in encoded["offset_mapping"]])
-        width = max(len(r) for r in rows)
-        batch = torch.full((len(rows), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, (r, t) in enumerate(zip(rows, targets)):
-            batch[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(t)] = torch.tensor(t)
-        return batch, mask
+        return padded(rows, targets, pad)
 
     return draw
 

@@ -3,7 +3,7 @@ verdict word copies the first word of the latest tool result (see :class:`ToolWo
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -35,6 +35,18 @@ class ToolWordTaskConfig(BaseModel):
     batch: int = Field(16, ge=1)
     turns: int = Field(6, ge=1)  # words copied a sequence (one tool result before each)
     filler: int = Field(12, ge=0)  # at most this many random tokens in each turn's text and each result
+
+
+def padded(rows: Sequence[list[int]], targets: Sequence[list[bool]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences of token ids and their trained marks as one batch, padded on the right with ``pad``
+    (untrained); shared by the synthetic chat tasks."""
+    width = max(len(r) for r in rows)
+    batch = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.bool)
+    for i, (r, t) in enumerate(zip(rows, targets)):
+        batch[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(t)] = torch.tensor(t)
+    return batch, mask
 
 
 ToolWordSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> ids, target
@@ -81,15 +93,9 @@ def tool_word_sampler(tokenizer: Any, cfg: ToolWordTaskConfig) -> ToolWordSample
             return ids, target
 
         rows, targets = zip(*(conversation() for _ in range(cfg.batch)))
-        width = max(len(r) for r in rows)
-        batch = torch.full((len(rows), width), end, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.bool)
-        for i, (r, t) in enumerate(zip(rows, targets)):
-            batch[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(t)] = torch.tensor(t)
-        return batch, mask
+        return padded(rows, targets, end)
 
     return draw
 
 
-__all__ = ["MARKERS", "ToolWordSampler", "ToolWordTaskConfig", "tool_word_sampler"]
+__all__ = ["MARKERS", "ToolWordSampler", "ToolWordTaskConfig", "padded", "tool_word_sampler"]
