@@ -615,6 +615,8 @@ def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_l
 
     with pytest.raises(ValueError, match="next_place_task"):
         next_place_sampler(Plain(), NextPlaceTaskConfig(weight=1.0))
+    with pytest.raises(ValueError, match="phrasing 'subagent' needs lists: task"):
+        NextPlaceTaskConfig(weight=1.0, lists="task_or_note", phrasing="subagent")
 
 
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:

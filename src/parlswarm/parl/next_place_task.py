@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from parlswarm.parl.tool_word_task import MARKERS, padded
 from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
@@ -51,6 +51,12 @@ class NextPlaceTaskConfig(BaseModel):
     # and the expert's sub-task opening, so that what is learnt is tied to a sub-agent's look-up
     phrasing: Literal["made_up", "subagent"] = "made_up"
     filler: int = Field(6, ge=0)  # at most this many made-up words in each free text
+
+    @model_validator(mode="after")
+    def _phrasing_needs_task_lists(self) -> NextPlaceTaskConfig:
+        if self.phrasing == "subagent" and self.lists != "task":
+            raise ValueError("next_place_task.phrasing 'subagent' needs lists: task (a sub-agent's task holds its list)")
+        return self
 
 
 NextPlaceSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> ids, target
