@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parlswarm.parl.tool_word_task import MARKERS, padded
+from parlswarm.parl.tool_word_task import MARKERS, marker_ids, padded
 from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
 
 
@@ -65,11 +65,8 @@ NextPlaceSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (s
 def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSampler:
     """Batches of ``cfg``'s conversations in ``tokenizer``'s tokens, drawn from (seed, step) so a resumed
     run draws the same; a tokenizer without the nano chat markers (each one token) is refused."""
-    for marker in MARKERS:
-        if len(tokenizer.encode(marker, add_special_tokens=False)) != 1:
-            raise ValueError(f"train.next_place_task needs the nano chat marker {marker} as one token; this tokenizer has none")
-    assistant, tool, end = MARKERS
-    pad = tokenizer.encode(end, add_special_tokens=False)[0]
+    pad = marker_ids(tokenizer, "next_place_task")[2]  # <|end|>
+    assistant, tool, end = MARKERS  # the text is built as a string, then tokenized
 
     def draw(step: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = random.Random(seed * 1_000_033 + step)

@@ -37,6 +37,18 @@ class ToolWordTaskConfig(BaseModel):
     filler: int = Field(12, ge=0)  # at most this many random tokens in each turn's text and each result
 
 
+def marker_ids(tokenizer: Any, task: str) -> list[int]:
+    """The token id of each of :data:`MARKERS` in ``tokenizer``; a tokenizer without them as single tokens
+    is refused, naming ``train.TASK``."""
+    ids = []
+    for marker in MARKERS:
+        encoded = tokenizer.encode(marker, add_special_tokens=False)
+        if len(encoded) != 1:
+            raise ValueError(f"train.{task} needs the nano chat marker {marker} as one token; this tokenizer has none")
+        ids.append(encoded[0])
+    return ids
+
+
 def padded(rows: Sequence[list[int]], targets: Sequence[list[bool]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sequences of token ids and their trained marks as one batch, padded on the right with ``pad``
     (untrained); shared by the synthetic chat tasks."""
@@ -55,13 +67,7 @@ ToolWordSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (st
 def tool_word_sampler(tokenizer: Any, cfg: ToolWordTaskConfig) -> ToolWordSampler:
     """Batches of ``cfg``'s conversations in ``tokenizer``'s tokens, drawn from (seed, step) so a resumed
     run draws the same; a tokenizer without the nano chat markers is refused."""
-    markers = []
-    for marker in MARKERS:
-        ids = tokenizer.encode(marker, add_special_tokens=False)
-        if len(ids) != 1:
-            raise ValueError(f"train.tool_word_task needs the nano chat marker {marker} as one token; this tokenizer has none")
-        markers.append(ids[0])
-    assistant, tool, end = markers
+    assistant, tool, end = marker_ids(tokenizer, "tool_word_task")
 
     def piece(text: str) -> list[int]:
         return tokenizer.encode(text, add_special_tokens=False)
@@ -98,4 +104,4 @@ def tool_word_sampler(tokenizer: Any, cfg: ToolWordTaskConfig) -> ToolWordSample
     return draw
 
 
-__all__ = ["MARKERS", "ToolWordSampler", "ToolWordTaskConfig", "padded", "tool_word_sampler"]
+__all__ = ["MARKERS", "ToolWordSampler", "ToolWordTaskConfig", "marker_ids", "padded", "tool_word_sampler"]
