@@ -619,6 +619,55 @@ def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_l
         NextPlaceTaskConfig(weight=1.0, lists="task_or_note", phrasing="subagent")
 
 
+def test_label_task_copies_the_value_of_the_line_its_column_names() -> None:
+    import re
+
+    import torch
+
+    from parlswarm.models.local import LocalModel
+    from parlswarm.parl.label_task import LabelTaskConfig, label_sampler
+
+    tok = LocalModel.from_pretrained(ROOT / "src" / "parlswarm" / "weights" / "nano").tokenizer
+    cfg = LabelTaskConfig(weight=1.0, batch=40, columns=3, lines=3)
+    draw = label_sampler(tok, cfg)
+    ids, target = draw(5, 0)
+    assert ids.shape[0] == 40 and torch.equal(ids, draw(5, 0)[0]) and not torch.equal(ids[:1], draw(6, 0)[0][:1])
+    chosen_at, shared, dropped, widths = set(), 0, 0, set()
+    for row, mask in zip(ids.tolist(), target.tolist()):
+        text = tok.decode(row, skip_special_tokens=False)
+        header = re.search(r"<\|assistant\|>\| Country \| (.+) \|\n", text)
+        assert header is not None
+        columns = header.group(1).split(" | ")
+        sections = re.findall(r"## \w+\n(.*?)<\|end\|>", text, re.S)
+        assert len(columns) == len(sections) and 1 <= len(columns) <= cfg.columns
+        widths.add(len(columns))
+        expected = []
+        for column, section in zip(columns, sections):
+            lines = [line.split(": ", 1) for line in section.split("\n")]
+            labels = [label for label, _ in lines]
+            assert len(set(labels)) == len(labels) <= cfg.lines  # no two lines share a label
+            wanted = re.sub(r" \(\w+\)$", "", column).lower()
+            at = labels.index(wanted)  # the column names exactly one line by its label
+            chosen_at.add(at)
+            shared += len(labels) > 1 and len({label.split(" ")[-1] for label in labels}) == 1
+            value = re.sub(r" [\d,]+ m$", "", lines[at][1])  # the cell drops an elevation after the name
+            dropped += value != lines[at][1]
+            expected.append(value)
+        row_text = re.search(r"<\|assistant\|>(\| [^\n]+ \|)\n<\|end\|>", text)
+        assert row_text is not None and row_text.group(1).split(" | ")[1:] == [*expected[:-1], expected[-1] + " |"]
+        assert "".join(tok.decode([t]) for t, m in zip(row, mask) if m) == "".join(expected)  # the values, nothing else
+    # the chosen line is any of a section's lines, most sections tell their lines apart by one word, and
+    # half the values carry an elevation that the cell leaves out
+    assert chosen_at == {0, 1, 2} and widths == {1, 2, 3} and shared > 20 and dropped > 10
+
+    class Plain:  # a tokenizer without the nano chat markers
+        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+            return [ord(c) for c in text]
+
+    with pytest.raises(ValueError, match="label_task"):
+        label_sampler(Plain(), cfg)
+
+
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:
     cfg = _tiny_config(tmp_path, 1)
     run = SFTRun(cfg)
@@ -629,21 +678,24 @@ def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: P
     assert run.recipe_digest(None) != digest
 
 
-def _tiny_config(out: Path, steps: int) -> SFTConfig:
+def _tiny_config(out: Path, steps: int, synthetic: bool = False) -> SFTConfig:
+    """configs/sft-tiny.yaml cut smaller; ``synthetic`` adds the synthetic chat tasks at a small weight."""
     cfg = SFTConfig.load(ROOT / "configs" / "sft-tiny.yaml")
     cfg.out_dir = out
     cfg.tokenizer_pages = 150
     cfg.data = cfg.data.model_copy(update={"orchestrator_samples": 12, "subagent_samples": 12, "dev_samples": 6})
+    chat_tasks = {"tool_word_task": {"weight": 0.1, "batch": 2}, "next_place_task": {"weight": 0.1, "batch": 2},
+                  "label_task": {"weight": 0.1, "batch": 2}} if synthetic else {}  # fmt: skip
     cfg.train = TrainConfig(
         steps=steps, batch_tokens=3072, lr=3e-3, warmup=1, eval_every=4, save_every=4, seed=0, threads=2,
-        copy_task=CopyTaskConfig(weight=0.5, batch=4, length=12),
+        copy_task=CopyTaskConfig(weight=0.5, batch=4, length=12), **chat_tasks,
     )
     return cfg
 
 
 def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "sft"
-    first = SFTRun(_tiny_config(out, steps=4))
+    first = SFTRun(_tiny_config(out, steps=4, synthetic=True))
     first.run()
     lm, data = first.prepare()  # reloads the checkpoint and the cached samples
     assert data.train and {s.kind for s in data.train} <= {"serial", "parallel", "subagent"}
@@ -654,11 +706,12 @@ def test_tiny_sft_loss_falls_and_resumes(tmp_path: Path) -> None:
     initial = LocalModel.from_pretrained(out / "initial")
     before = evaluate(initial.model, data.train, lm.pad_id, 4096)["dev_loss"]
 
-    second = SFTRun(_tiny_config(out, steps=10))
+    second = SFTRun(_tiny_config(out, steps=10, synthetic=True))
     manifest = second.run()
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(1, 11))  # resumed at step 5, no step twice
-    assert all(0 <= r["copy_acc"] <= 1 and r["copy_loss"] > 0 for r in records)  # the auxiliary task ran every step
+    for task in ("copy", "tool_word", "next_place", "label"):  # each auxiliary task ran every step
+        assert all(0 <= r[f"{task}_acc"] <= 1 and r[f"{task}_loss"] > 0 for r in records), task
     final = LocalModel.from_pretrained(out / "final")
     after = evaluate(final.model, data.train, lm.pad_id, 4096)["dev_loss"]
     assert after < before - 0.5, (before, after)

@@ -42,6 +42,7 @@ from parlswarm.models.local_specs import local_path, weights_digest
 from parlswarm.models.nano import NanoConfig, build_model, parameter_count, train_tokenizer, write_settings
 from parlswarm.parl.compare_task import compare_sampler
 from parlswarm.parl.copy_task import CopySampler, copy_loss, copy_sampler, ordinary_tokens
+from parlswarm.parl.label_task import label_sampler
 from parlswarm.parl.next_place_task import next_place_sampler
 from parlswarm.parl.sft_config import DataConfig, OnPolicyConfig, SFTConfig, TrainConfig
 from parlswarm.parl.tool_word_task import tool_word_sampler
@@ -720,6 +721,7 @@ class SFTRun:
         draw_copy = copy_sampler(lm.tokenizer, cfg.train.copy_task)
         draw_tool_word = tool_word_sampler(lm.tokenizer, cfg.train.tool_word_task) if cfg.train.tool_word_task.weight > 0 else None
         draw_next_place = next_place_sampler(lm.tokenizer, cfg.train.next_place_task) if cfg.train.next_place_task.weight > 0 else None
+        draw_label = label_sampler(lm.tokenizer, cfg.train.label_task) if cfg.train.label_task.weight > 0 else None
         # With the check tool the verdict words are found in every batch: their accuracy is logged, their loss weighted.
         patterns = verdict_words(lm.tokenizer) if cfg.data.check_tool else []
         draw_compare = (
@@ -765,6 +767,10 @@ class SFTRun:
                 if draw_next_place is not None:
                     aux, aux_metrics = copy_loss(model, *draw_next_place(step, cfg.train.seed), name="next_place")
                     loss = loss + cfg.train.next_place_task.weight * aux
+                    metrics.update(aux_metrics)
+                if draw_label is not None:
+                    aux, aux_metrics = copy_loss(model, *draw_label(step, cfg.train.seed), name="label")
+                    loss = loss + cfg.train.label_task.weight * aux
                     metrics.update(aux_metrics)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()

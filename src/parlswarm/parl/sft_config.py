@@ -12,6 +12,7 @@ from parlswarm.models.adapter import LoraSettings
 from parlswarm.models.local_settings import LocalSettings
 from parlswarm.parl.compare_task import CompareTaskConfig
 from parlswarm.parl.copy_task import CopyTaskConfig
+from parlswarm.parl.label_task import LabelTaskConfig
 from parlswarm.parl.next_place_task import NextPlaceTaskConfig
 from parlswarm.parl.notes import COMPARED_STYLES, FIND_STYLES, TOOL_CHECKED_STYLES, NoteStyle
 from parlswarm.parl.tool_word_task import ToolWordTaskConfig
@@ -135,6 +136,7 @@ class TrainConfig(BaseModel):
     compare_task: CompareTaskConfig = Field(default_factory=CompareTaskConfig)
     tool_word_task: ToolWordTaskConfig = Field(default_factory=ToolWordTaskConfig)
     next_place_task: NextPlaceTaskConfig = Field(default_factory=NextPlaceTaskConfig)
+    label_task: LabelTaskConfig = Field(default_factory=LabelTaskConfig)
     # Train a LoRA adapter on the ``init`` model instead of every weight (parlswarm.models.adapter);
     # the run's folders then hold the adapter and name its base (``init``, or init's own base
     # when init is an adapter, whose training goes on).
