@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parlswarm.parl.tool_word_task import MARKERS, marker_ids, padded
+from parlswarm.parl.tool_word_task import MARKERS, MadeUpWords, marker_ids, spans_batch
 from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
 
 
@@ -71,11 +71,8 @@ def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSam
     def draw(step: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         rng = random.Random(seed * 1_000_033 + step)
 
-        def word() -> str:
-            return "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 9)))
-
-        def words(least: int = 0) -> str:
-            return " ".join(word() for _ in range(rng.randint(least, max(least, cfg.filler))))
+        made_up = MadeUpWords(rng, cfg.filler)
+        word, words = made_up.word, made_up.words
 
         def conversation() -> tuple[str, list[tuple[int, int]]]:
             """The text and the character spans whose tokens are trained."""
@@ -119,14 +116,7 @@ def next_place_sampler(tokenizer: Any, cfg: NextPlaceTaskConfig) -> NextPlaceSam
                     text += f"\nHere is the table{end}"
             return text, spans
 
-        rows: list[list[int]] = []
-        targets: list[list[bool]] = []
-        for _ in range(cfg.batch):
-            text, spans = conversation()
-            encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-            rows.append(list(encoded["input_ids"]))
-            targets.append([any(a < e and s < b for s, e in spans) for a, b in encoded["offset_mapping"]])
-        return padded(rows, targets, pad)
+        return spans_batch(tokenizer, [conversation() for _ in range(cfg.batch)], pad)
 
     return draw
 

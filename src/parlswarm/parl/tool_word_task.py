@@ -3,6 +3,8 @@ verdict word copies the first word of the latest tool result (see :class:`ToolWo
 
 from __future__ import annotations
 
+import random
+import string
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +49,35 @@ def marker_ids(tokenizer: Any, task: str) -> list[int]:
             raise ValueError(f"train.{task} needs the nano chat marker {marker} as one token; this tokenizer has none")
         ids.append(encoded[0])
     return ids
+
+
+class MadeUpWords:
+    """Random lowercase words for the free text of the synthetic chat tasks, drawn from ``rng``."""
+
+    def __init__(self, rng: random.Random, filler: int) -> None:
+        self.rng = rng
+        self.filler = filler
+
+    def word(self) -> str:
+        return "".join(self.rng.choice(string.ascii_lowercase) for _ in range(self.rng.randint(3, 9)))
+
+    def words(self, least: int = 0) -> str:
+        """``least`` to ``filler`` words (at least ``least``)."""
+        return " ".join(self.word() for _ in range(self.rng.randint(least, max(least, self.filler))))
+
+
+def spans_batch(
+    tokenizer: Any, texts: Sequence[tuple[str, list[tuple[int, int]]]], pad: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texts and the character spans whose tokens are trained, tokenized with offsets (so a trained
+    token is exactly the tokenizer's own, merges across pieces included) and padded as one batch."""
+    rows: list[list[int]] = []
+    targets: list[list[bool]] = []
+    for text, spans in texts:
+        encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        rows.append(list(encoded["input_ids"]))
+        targets.append([any(a < e and s < b for s, e in spans) for a, b in encoded["offset_mapping"]])
+    return padded(rows, targets, pad)
 
 
 def padded(rows: Sequence[list[int]], targets: Sequence[list[bool]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,4 +135,13 @@ def tool_word_sampler(tokenizer: Any, cfg: ToolWordTaskConfig) -> ToolWordSample
     return draw
 
 
-__all__ = ["MARKERS", "ToolWordSampler", "ToolWordTaskConfig", "marker_ids", "padded", "tool_word_sampler"]
+__all__ = [
+    "MARKERS",
+    "MadeUpWords",
+    "ToolWordSampler",
+    "ToolWordTaskConfig",
+    "marker_ids",
+    "padded",
+    "spans_batch",
+    "tool_word_sampler",
+]
