@@ -9,6 +9,11 @@ chance for 2,075 steps (one column, two lines; docs/local-model.md, "Stop 69"). 
 
     python benchmarks/label_task_probe.py --model runs/sft-nano-verified-6/final --columns 1 --lines 2 --steps 400
     python benchmarks/label_task_probe.py --model runs/sft-nano-verified-10/final --steps 0   # as it is
+    python benchmarks/label_task_probe.py --model runs/sft-nano-verified-6/final --form restated --steps 300 --every 100
+
+With ``--form restated`` each cell is written after its line's label (``label: value``), so the choice
+is a recall by the label just written; stop 69 measured it learnt (0.28 -> 0.94 in 300 steps) where
+the row form was not (0.25 -> 0.30).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=4)
     parser.add_argument("--lines", type=int, default=3)
     parser.add_argument("--filler", type=int, default=4)
+    parser.add_argument("--form", choices=["row", "restated"], default="row", help="the turn: the row, or label: value lines")
     parser.add_argument("--held-out", type=int, default=8, help="held-out batches scored each time")
     parser.add_argument("--every", type=int, default=25)
     parser.add_argument("--threads", type=int, default=2)
@@ -64,7 +70,9 @@ def main() -> None:
     torch.manual_seed(0)
     lm = LocalModel.from_pretrained(args.model)
     model = lm.model
-    cfg = LabelTaskConfig(weight=1.0, batch=args.batch, columns=args.columns, lines=args.lines, filler=args.filler)
+    cfg = LabelTaskConfig(
+        weight=1.0, batch=args.batch, columns=args.columns, lines=args.lines, filler=args.filler, form=args.form
+    )
     draw = label_sampler(lm.tokenizer, cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
     t0 = time.perf_counter()

@@ -660,6 +660,19 @@ def test_label_task_copies_the_value_of_the_line_its_column_names() -> None:
     # half the values carry an elevation that the cell leaves out
     assert chosen_at == {0, 1, 2} and widths == {1, 2, 3} and shared > 20 and dropped > 10
 
+    # restated: the same draws, each cell written after its line's label; only the values trained
+    restated = label_sampler(tok, cfg.model_copy(update={"form": "restated"}))(5, 0)
+    for row, mask, plain in zip(*restated, ids.tolist()):
+        text = tok.decode(row.tolist(), skip_special_tokens=False)
+        turn = text[text.rindex("<|assistant|>") + len("<|assistant|>") :].split("<|end|>")[0]
+        pairs = [line.split(": ", 1) for line in turn.splitlines()]
+        sections = re.findall(r"## \w+\n(.*?)<\|end\|>", text, re.S)
+        assert len(pairs) == len(sections)
+        for (label, value), section in zip(pairs, sections):
+            assert re.search(rf"^{re.escape(label)}: {re.escape(value)}(?: [\d,]+ m)?$", section, re.M)
+        assert "".join(tok.decode([t]) for t, m in zip(row.tolist(), mask.tolist()) if m) == "".join(v for _, v in pairs)
+        assert text.split("<|assistant|>")[1] == tok.decode(plain, skip_special_tokens=False).split("<|assistant|>")[1]
+
     class Plain:  # a tokenizer without the nano chat markers
         def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
             return [ord(c) for c in text]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import string
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +34,10 @@ class LabelTaskConfig(BaseModel):
     alone, from the sixth round's weights, one column of two lines, it stayed at chance for 2,075
     steps at lr 1e-3, and for 350 with the column written exactly as the line's label), and the
     made-up letters of the values came back as letter soup in single mode's cells (``.mmmm…``).
+    With ``form: restated`` the turn writes each cell after its line's label instead (``highest
+    point: NAME``), so the choice is a recall by the label just written: from the same weights it
+    went from 0.28 to 0.94 in 300 steps, the row form from 0.25 to 0.30 (stop 69; the probe's
+    ``--form``). Not yet a note style of the expert's.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -43,6 +47,9 @@ class LabelTaskConfig(BaseModel):
     columns: int = Field(4, ge=1)  # a row holds 1 to this many cells, drawn evenly
     lines: int = Field(3, ge=2)  # a section holds 2 to this many labelled lines (1 a tenth of the time)
     filler: int = Field(6, ge=0)  # at most this many made-up words in each free text
+    # row: the look-up's row (| Place | value | ... |), the column's label only in the header above;
+    # restated: each cell as "label: value" on its own line, the label (untrained) just before the value
+    form: Literal["row", "restated"] = "row"
 
 
 LabelSampler = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]  # (step, seed) -> ids, target
@@ -95,13 +102,21 @@ def label_sampler(tokenizer: Any, cfg: LabelTaskConfig) -> LabelSampler:
                     f"{label}: {value}" + (f" {rng.randint(0, 8999):,} m" if rng.random() < 0.5 else "") for label, value in lines
                 )
                 text += f'{tool}[find "{title}" in {code} ({place}) · 1 entry]\n## {title}\n{body}{end}'
-            text += f"{assistant}| {place} |"
             spans: list[tuple[int, int]] = []
-            for _, value in chosen:
-                text += " "
-                spans.append((len(text), len(text) + len(value)))
-                text += f"{value} |"
-            text += f"\n{end}"
+            if cfg.form == "row":
+                text += f"{assistant}| {place} |"
+                for _, value in chosen:
+                    text += " "
+                    spans.append((len(text), len(text) + len(value)))
+                    text += f"{value} |"
+                text += f"\n{end}"
+            else:  # restated: each cell on its own line after the label of the line it copies
+                text += assistant
+                for label, value in chosen:
+                    text += f"{label}: "
+                    spans.append((len(text), len(text) + len(value)))
+                    text += f"{value}\n"
+                text += end
             return text, spans
 
         return spans_batch(tokenizer, [conversation() for _ in range(cfg.batch)], pad)
