@@ -12,7 +12,7 @@ from typing import Any, Literal
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from parlswarm.parl.tool_word_task import MARKERS, MadeUpWords, marker_ids, spans_batch
+from parlswarm.parl.synthetic_chat import MARKERS, MadeUpWords, marker_ids, spans_batch
 from parlswarm.world.expert import SUBAGENT_PROMPT, SUBTASK_OPENING
 
 
