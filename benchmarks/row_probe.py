@@ -10,7 +10,7 @@ counted apart: there the right line of the entry has to be chosen. For each such
 reports which line the model's likeliest first token starts: the line the column names
 (``highest point:`` for ``Highest point``), another line of the entry (read as the column reads
 its own), or neither, by column. Stop 68 found the sixth verified round starting the lowest
-point's name in 13 of 40 ``Highest point`` cells.
+point's name in 13 of 47 ``Highest point`` cells (the highest point's in 27).
 
     python benchmarks/row_probe.py --model runs/sft-nano-starts/final [--model ...] [--config configs/sft-nano-matched.yaml] [--world-seed 900] [--states 80]
 """
