@@ -112,11 +112,11 @@ def probe(lm: LocalModel, states: Sequence[tuple[Conversation, int, bool]]) -> d
         cells = match.group(2).strip(" |").split(" | ")
         task = parse_query(next(content_text(m.content) for m in conv.messages if m.role == "user"))
         assert task is not None
+        entry = entry_lines(conv.messages[:at], ELEVATION) if elevation else {}
         right_cells = 0
         done = before
         for field, cell in zip(task.columns, cells, strict=True):  # each cell with its separator, scored in the row's context
             if field.path[1] == ELEVATION and len(field.path) == 3:
-                entry = entry_lines(conv.messages[:at], ELEVATION)
                 choice = line_choice(lm, done, field, entry) if len(entry) > 1 else None
                 if choice is not None:
                     column = lines.setdefault(field.label, {"named": 0, "other": 0, "neither": 0})

@@ -552,12 +552,8 @@ def test_tool_word_task_copies_the_latest_tool_results_first_word() -> None:
             said[tok.decode([row[at]])] += 1
     assert said["yes"] and said["no"]
 
-    class Plain:  # a tokenizer without the nano chat markers
-        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-            return [ord(c) for c in text]
-
     with pytest.raises(ValueError, match="<\\|assistant\\|>"):
-        tool_word_sampler(Plain(), ToolWordTaskConfig(weight=1.0))
+        tool_word_sampler(NoChatMarkers(), ToolWordTaskConfig(weight=1.0))
 
 
 def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_last() -> None:
@@ -609,12 +605,8 @@ def test_next_place_task_goes_on_to_the_next_listed_place_or_answers_after_the_l
     counts, where, answered, firsts = check(NextPlaceTaskConfig(weight=1.0, batch=24, lists="task_or_note", places=4, turns=2))
     assert counts == {1, 2, 3, 4} and where == {"user", "note"} and 0 < answered < 24 and firsts != {0}
 
-    class Plain:  # a tokenizer without the nano chat markers
-        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-            return [ord(c) for c in text]
-
     with pytest.raises(ValueError, match="next_place_task"):
-        next_place_sampler(Plain(), NextPlaceTaskConfig(weight=1.0))
+        next_place_sampler(NoChatMarkers(), NextPlaceTaskConfig(weight=1.0))
     with pytest.raises(ValueError, match="phrasing 'subagent' needs lists: task"):
         NextPlaceTaskConfig(weight=1.0, lists="task_or_note", phrasing="subagent")
 
@@ -673,12 +665,8 @@ def test_label_task_copies_the_value_of_the_line_its_column_names() -> None:
         assert "".join(tok.decode([t]) for t, m in zip(row.tolist(), mask.tolist()) if m) == "".join(v for _, v in pairs)
         assert text.split("<|assistant|>")[1] == tok.decode(plain, skip_special_tokens=False).split("<|assistant|>")[1]
 
-    class Plain:  # a tokenizer without the nano chat markers
-        def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
-            return [ord(c) for c in text]
-
     with pytest.raises(ValueError, match="label_task"):
-        label_sampler(Plain(), cfg)
+        label_sampler(NoChatMarkers(), cfg)
 
 
 def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: Path) -> None:
@@ -689,6 +677,13 @@ def test_a_model_trained_with_the_check_tool_says_so_in_its_settings(tmp_path: P
     cfg.data = cfg.data.model_copy(update={"reader": "find", "note_style": "verified", "check_tool": True})
     assert run.settings().check_tool is True  # the runtime offers check to it (parlswarm.world.tools.offer_check)
     assert run.recipe_digest(None) != digest
+
+
+class NoChatMarkers:
+    """A tokenizer without the nano chat markers: the synthetic chat tasks refuse it."""
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [ord(c) for c in text]
 
 
 def _tiny_config(out: Path, steps: int, synthetic: bool = False) -> SFTConfig:
