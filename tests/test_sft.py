@@ -301,6 +301,59 @@ def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(wo
         DataConfig(check_tool=True, reader="pages")
 
 
+def test_cells_notes_write_each_cell_as_a_label_line_before_its_row(world) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.parl.notes import cell_label
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tasks import make_tasks, parse_query
+    from parlswarm.world.tools import world_tools
+
+    assert [cell_label(h) for h in ("Highest point", "Coastline (km)", "Real GDP per capita (USD)")] == [
+        "highest point",
+        "coastline",
+        "real gdp per capita",
+    ]
+    tasks = make_tasks("dev", world.factbook, world_seed=1)
+    elevation = min((t for t in tasks if "| Highest point |" in t.query or "Lowest point" in t.query), key=lambda t: (len(t.rows), t.instance_id))
+    filtered, _ = smallest_filtered_task(world)
+    unfiltered = min((t for t in tasks if t.spec.filter is None), key=lambda t: (len(t.rows), t.instance_id))
+    for task in {t.instance_id: t for t in (elevation, filtered, unfiltered)}.values():
+        parsed = parse_query(task.query)
+        assert parsed is not None
+
+        def run(style: str):  # type: ignore[no-untyped-def]
+            recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
+            result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(task.query))
+            ((messages, _),) = recorder.conversations()
+            return result.answer, messages
+
+        answer, messages = run("cells")
+        verified_answer, verified = run("verified")
+        table = answer[answer.index("Here is the table") :]
+        assert table == verified_answer[verified_answer.index("Here is the table") :]  # the notes differ, not the table
+        labels = [cell_label(h) for h in parsed.header[1:]]
+        results = "\n".join(content_text(m.content) for m in messages if isinstance(m, ToolMessage))
+        rows = 0
+        for mine, theirs in zip(
+            [m for m in messages if isinstance(m, AssistantMessage)], [m for m in verified if isinstance(m, AssistantMessage)], strict=True
+        ):
+            lines = (mine.content or "").splitlines()
+            kept = [ln for ln in lines if not any(ln.startswith(f"{label}: ") for label in labels)]
+            assert "\n".join(kept) == (theirs.content or "")  # the verified notes, with the cell lines added
+            notes = lines[: lines.index("Here is the table, read from the World Factbook pages:")] if mine.content and "```" in mine.content else lines
+            for i, line in enumerate(notes):
+                if not line.startswith("| ") or line.startswith("| Country |") or line.startswith("| ---"):
+                    continue
+                cells = [c.strip() for c in line.strip("|").split("|")][1:]
+                assert lines[i - len(cells) : i] == [f"{label}: {cell}" for label, cell in zip(labels, cells, strict=True)]
+                rows += 1
+                for label, cell in zip(labels, cells, strict=True):
+                    if label in ("highest point", "lowest point"):  # the find result's own label, then the value
+                        assert f"\n{label}: {cell}" in results
+        assert rows >= len(task.rows)
+    with pytest.raises(ValueError, match="data.check_tool"):
+        DataConfig(note_style="cells", reader="find")
+
+
 def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.agent import Agent
     from parlswarm.types import Budgets

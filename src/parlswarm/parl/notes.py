@@ -21,13 +21,13 @@ from parlswarm.models.base import call_model
 from parlswarm.types import Message, ModelResponse, ToolChoice, ToolMessage, ToolSpec, content_text
 from parlswarm.world.pages import REGION_PREFIX
 
-NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "stepwise"]
+NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "cells", "stepwise"]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
 # The styles that note a filter's value against its threshold before the verdict.
 COMPARED_STYLES = ("compared", "matched")
 # The styles whose verdict is the world's check tool's answer (the expert must have the tool on offer).
-TOOL_CHECKED_STYLES = ("verified",)
+TOOL_CHECKED_STYLES = ("verified", "cells")
 # The styles that need the find reader's results (they note rows of find results).
 FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES, *TOOL_CHECKED_STYLES)
 # The styles that copy the answer's header and the index's lines into the notes.
@@ -94,6 +94,13 @@ class NotingExpert:
     "Verdicts" to "Twice the start turns"): comparing two numbers and applying the task's
     operator is a step a calculator does; here the model copies a value and a condition into a
     call and a yes or no out of its answer.
+    ``cells`` (as ``verified``): every row a turn notes is preceded by its cells, one line each,
+    ``label: value``, the label the column's as the header writes it, lower-cased and without its
+    unit (``highest point: Mount Kenya``, ``coastline: 6609``), so that the row copies each value
+    from the line just above it. The verified rounds wrote the lowest point's name where
+    ``Highest point`` asks for the highest (docs/local-model.md, "Stop 69"): in the row the column's
+    label stands only in the header, and a synthetic task with the value beside the find result's
+    own label (``highest point``, as these lines write it) was learnt where the row was not.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -307,7 +314,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             lines.extend(_checked_note(task, name, read))
             continue
         if style in TOOL_CHECKED_STYLES and task.filter_field is not None and read.get(task.filter_field.id) is not None:
-            lines.extend(_to_check_note(task, name, code, read))
+            lines.extend(_to_check_note(task, name, code, read, cell_lines=style == "cells"))
             continue
         comparison = _comparison_note(task, name, code, read, wanted=style == "matched") if style in COMPARED_STYLES else None
         if comparison is not None:
@@ -328,7 +335,8 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             cells[f.id] = f.cell(value)
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
         if style != "labelled" and not left_out and all(f.id in cells for f in task.columns):
-            lines.append(table_line([name, *(cells[f.id] for f in task.columns)]))
+            row = [cells[f.id] for f in task.columns]
+            lines.extend([*(_cell_lines(task, row) if style == "cells" else []), table_line([name, *row])])
         elif style != "labelled":
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
@@ -372,9 +380,10 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any]) -> list[str]:
+def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], cell_lines: bool = False) -> list[str]:
     """A ``verified`` place with its filter value read: ``left out`` for a column without a value;
-    else its row and the value with the task's condition, the ``check`` call's two arguments."""
+    else its row (after its cells' lines, with ``cell_lines``) and the value with the task's
+    condition, the ``check`` call's two arguments."""
     from parlswarm.world.expert import table_line
     from parlswarm.world.tasks import filter_condition
 
@@ -382,8 +391,22 @@ def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any]) -> lis
         return [_note(name, code, [], True)]
     flt = task.filter_field
     value = flt.cell(read[flt.id])
-    row = [table_line([name, *(f.cell(read[f.id]) for f in task.columns)])] if all(f.id in read for f in task.columns) else []
+    row: list[str] = []
+    if all(f.id in read for f in task.columns):
+        cells = [f.cell(read[f.id]) for f in task.columns]
+        row = [*(_cell_lines(task, cells) if cell_lines else []), table_line([name, *cells])]
     return [*row, f"{name} ({code}): {_labels(task).get(flt.id, flt.label)} = {value}, {filter_condition(task.filter)}?"]
+
+
+def cell_label(label: str) -> str:
+    """A column's label as a ``cells`` note writes it: lower-cased, without its unit
+    (``Highest point`` -> ``highest point``, ``Coastline (km)`` -> ``coastline``)."""
+    return re.sub(r" \(.*\)$", "", label).lower()
+
+
+def _cell_lines(task: Any, cells: Sequence[str]) -> list[str]:
+    """A row's cells, one ``label: value`` line per column in the header's order (``cells`` notes)."""
+    return [f"{cell_label(label)}: {cell}" for label, cell in zip(task.header[1:], cells, strict=True)]
 
 
 def _verdict_notes(messages: Sequence[Message]) -> list[str]:
