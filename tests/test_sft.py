@@ -312,6 +312,12 @@ def test_cells_notes_write_each_cell_as_a_label_line_before_its_row(world) -> No
         "coastline",
         "real gdp per capita",
     ]
+    def run(query: str, style: str):  # type: ignore[no-untyped-def]
+        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
+        result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(query))
+        ((messages, _),) = recorder.conversations()
+        return result.answer, messages
+
     tasks = make_tasks("dev", world.factbook, world_seed=1)
     elevation = min((t for t in tasks if "| Highest point |" in t.query or "Lowest point" in t.query), key=lambda t: (len(t.rows), t.instance_id))
     filtered, _ = smallest_filtered_task(world)
@@ -320,14 +326,8 @@ def test_cells_notes_write_each_cell_as_a_label_line_before_its_row(world) -> No
         parsed = parse_query(task.query)
         assert parsed is not None
 
-        def run(style: str):  # type: ignore[no-untyped-def]
-            recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
-            result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(task.query))
-            ((messages, _),) = recorder.conversations()
-            return result.answer, messages
-
-        answer, messages = run("cells")
-        verified_answer, verified = run("verified")
+        answer, messages = run(task.query, "cells")
+        verified_answer, verified = run(task.query, "verified")
         table = answer[answer.index("Here is the table") :]
         assert table == verified_answer[verified_answer.index("Here is the table") :]  # the notes differ, not the table
         labels = [cell_label(h) for h in parsed.header[1:]]
