@@ -301,17 +301,27 @@ def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(wo
         DataConfig(check_tool=True, reader="pages")
 
 
-def test_cells_notes_write_each_cell_as_a_label_line_before_its_row(world) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.parl.notes import cell_label
+@pytest.mark.parametrize("style", ["cells", "lower_cells"])
+def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, style) -> None:  # type: ignore[no-untyped-def]
+    from parlswarm.parl.notes import cell_lines, lower_label
     from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query
     from parlswarm.world.tools import world_tools
 
-    assert [cell_label(h) for h in ("Highest point", "Coastline (km)", "Real GDP per capita (USD)")] == [
+    assert [lower_label(h) for h in ("Highest point", "Coastline (km)", "Real GDP per capita (USD)")] == [
         "highest point",
         "coastline",
         "real gdp per capita",
     ]
+    assert cell_lines(["Highest point", "Coastline (km)"], ["Mount Kenya", "6609"], "cells") == [
+        "Highest point = Mount Kenya",
+        "Coastline (km) = 6609",
+    ]
+    assert cell_lines(["Highest point", "Coastline (km)"], ["Mount Kenya", "6609"], "lower_cells") == [
+        "highest point: Mount Kenya",
+        "coastline: 6609",
+    ]
+
     def run(query: str, style: str):  # type: ignore[no-untyped-def]
         recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
         result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(query))
@@ -322,36 +332,39 @@ def test_cells_notes_write_each_cell_as_a_label_line_before_its_row(world) -> No
     elevation = min((t for t in tasks if "| Highest point |" in t.query or "Lowest point" in t.query), key=lambda t: (len(t.rows), t.instance_id))
     filtered, _ = smallest_filtered_task(world)
     unfiltered = min((t for t in tasks if t.spec.filter is None), key=lambda t: (len(t.rows), t.instance_id))
+    elevation_cells = 0
     for task in {t.instance_id: t for t in (elevation, filtered, unfiltered)}.values():
         parsed = parse_query(task.query)
         assert parsed is not None
-
-        answer, messages = run(task.query, "cells")
+        answer, messages = run(task.query, style)
         verified_answer, verified = run(task.query, "verified")
         table = answer[answer.index("Here is the table") :]
         assert table == verified_answer[verified_answer.index("Here is the table") :]  # the notes differ, not the table
-        labels = [cell_label(h) for h in parsed.header[1:]]
+        header = parsed.header[1:]
+        starts = tuple(line.split(" = ")[0] + " = " if style == "cells" else line.split(": ")[0] + ": " for line in cell_lines(header, ["?"] * len(header), style))
         results = "\n".join(content_text(m.content) for m in messages if isinstance(m, ToolMessage))
         rows = 0
         for mine, theirs in zip(
             [m for m in messages if isinstance(m, AssistantMessage)], [m for m in verified if isinstance(m, AssistantMessage)], strict=True
         ):
             lines = (mine.content or "").splitlines()
-            kept = [ln for ln in lines if not any(ln.startswith(f"{label}: ") for label in labels)]
+            kept = [ln for ln in lines if not ln.startswith(starts)]
             assert "\n".join(kept) == (theirs.content or "")  # the verified notes, with the cell lines added
-            notes = lines[: lines.index("Here is the table, read from the World Factbook pages:")] if mine.content and "```" in mine.content else lines
+            notes = lines[: lines.index("Here is the table, read from the World Factbook pages:")] if "```" in (mine.content or "") else lines
             for i, line in enumerate(notes):
                 if not line.startswith("| ") or line.startswith("| Country |") or line.startswith("| ---"):
                     continue
                 cells = [c.strip() for c in line.strip("|").split("|")][1:]
-                assert lines[i - len(cells) : i] == [f"{label}: {cell}" for label, cell in zip(labels, cells, strict=True)]
+                assert lines[i - len(cells) : i] == cell_lines(header, cells, style)
                 rows += 1
-                for label, cell in zip(labels, cells, strict=True):
-                    if label in ("highest point", "lowest point"):  # the find result's own label, then the value
-                        assert f"\n{label}: {cell}" in results
+                for label, cell in zip(header, cells, strict=True):
+                    if label in ("Highest point", "Lowest point"):  # the find result's line: its label, then the value
+                        assert f"\n{label.lower()}: {cell}" in results
+                        elevation_cells += 1
         assert rows >= len(task.rows)
+    assert elevation_cells > 0
     with pytest.raises(ValueError, match="data.check_tool"):
-        DataConfig(note_style="cells", reader="find")
+        DataConfig(note_style=style, reader="find")
 
 
 def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(world) -> None:  # type: ignore[no-untyped-def]

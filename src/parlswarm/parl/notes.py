@@ -21,13 +21,17 @@ from parlswarm.models.base import call_model
 from parlswarm.types import Message, ModelResponse, ToolChoice, ToolMessage, ToolSpec, content_text
 from parlswarm.world.pages import REGION_PREFIX
 
-NoteStyle = Literal["labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "cells", "stepwise"]
+NoteStyle = Literal[
+    "labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "cells", "lower_cells", "stepwise"
+]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
 # The styles that note a filter's value against its threshold before the verdict.
 COMPARED_STYLES = ("compared", "matched")
 # The styles whose verdict is the world's check tool's answer (the expert must have the tool on offer).
-TOOL_CHECKED_STYLES = ("verified", "cells")
+TOOL_CHECKED_STYLES = ("verified", "cells", "lower_cells")
+# The styles that write a row's cells one a line before the row.
+CELL_STYLES = ("cells", "lower_cells")
 # The styles that need the find reader's results (they note rows of find results).
 FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES, *TOOL_CHECKED_STYLES)
 # The styles that copy the answer's header and the index's lines into the notes.
@@ -95,12 +99,17 @@ class NotingExpert:
     operator is a step a calculator does; here the model copies a value and a condition into a
     call and a yes or no out of its answer.
     ``cells`` (as ``verified``): every row a turn notes is preceded by its cells, one line each,
-    ``label: value``, the label the column's as the header writes it, lower-cased and without its
-    unit (``highest point: Mount Kenya``, ``coastline: 6609``), so that the row copies each value
-    from the line just above it. The verified rounds wrote the lowest point's name where
-    ``Highest point`` asks for the highest (docs/local-model.md, "Stop 69"): in the row the column's
-    label stands only in the header, and a synthetic task with the value beside the find result's
-    own label (``highest point``, as these lines write it) was learnt where the row was not.
+    ``Label = value`` with the column's label as the header writes it (``Highest point = Mount
+    Kenya``, ``Coastline (km) = 6609``), so that the row copies each value from the line just above
+    it. The verified rounds wrote the lowest point's name where ``Highest point`` asks for the
+    highest (docs/local-model.md, "Stop 69"): in the row the column's label stands only in the
+    header, and a synthetic task with each value beside its label was learnt where the row was not.
+    Each label is the header's next one, a copy token for token.
+    ``lower_cells``: as ``cells``, each line ``label: value`` with the label lower-cased and without
+    its unit (``highest point: Mount Kenya``, ``coastline: 6609``), for ``Elevation``'s columns the
+    ``find`` result's own label. The round trained on them (stop 70) wrote the first label right and
+    the later ones hardly ever: lower-cased, a label no longer matches its header's tokens, and
+    which column comes next has to be tracked some other way.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -314,7 +323,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             lines.extend(_checked_note(task, name, read))
             continue
         if style in TOOL_CHECKED_STYLES and task.filter_field is not None and read.get(task.filter_field.id) is not None:
-            lines.extend(_to_check_note(task, name, code, read, cell_lines=style == "cells"))
+            lines.extend(_to_check_note(task, name, code, read, style))
             continue
         comparison = _comparison_note(task, name, code, read, wanted=style == "matched") if style in COMPARED_STYLES else None
         if comparison is not None:
@@ -336,7 +345,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
         if style != "labelled" and not left_out and all(f.id in cells for f in task.columns):
             row = [cells[f.id] for f in task.columns]
-            lines.extend([*(_cell_lines(task, row) if style == "cells" else []), table_line([name, *row])])
+            lines.extend([*_cell_lines(task, row, style), table_line([name, *row])])
         elif style != "labelled":
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
@@ -380,9 +389,9 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], cell_lines: bool = False) -> list[str]:
+def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], style: NoteStyle = "verified") -> list[str]:
     """A ``verified`` place with its filter value read: ``left out`` for a column without a value;
-    else its row (after its cells' lines, with ``cell_lines``) and the value with the task's
+    else its row (after its cells' lines, in the CELL_STYLES) and the value with the task's
     condition, the ``check`` call's two arguments."""
     from parlswarm.world.expert import table_line
     from parlswarm.world.tasks import filter_condition
@@ -394,19 +403,29 @@ def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], cell_l
     row: list[str] = []
     if all(f.id in read for f in task.columns):
         cells = [f.cell(read[f.id]) for f in task.columns]
-        row = [*(_cell_lines(task, cells) if cell_lines else []), table_line([name, *cells])]
+        row = [*_cell_lines(task, cells, style), table_line([name, *cells])]
     return [*row, f"{name} ({code}): {_labels(task).get(flt.id, flt.label)} = {value}, {filter_condition(task.filter)}?"]
 
 
-def cell_label(label: str) -> str:
-    """A column's label as a ``cells`` note writes it: lower-cased, without its unit
+def lower_label(label: str) -> str:
+    """A column's label as a ``lower_cells`` note writes it: lower-cased, without its unit
     (``Highest point`` -> ``highest point``, ``Coastline (km)`` -> ``coastline``)."""
     return re.sub(r" \(.*\)$", "", label).lower()
 
 
-def _cell_lines(task: Any, cells: Sequence[str]) -> list[str]:
-    """A row's cells, one ``label: value`` line per column in the header's order (``cells`` notes)."""
-    return [f"{cell_label(label)}: {cell}" for label, cell in zip(task.header[1:], cells, strict=True)]
+def cell_lines(header: Sequence[str], cells: Sequence[str], style: NoteStyle) -> list[str]:
+    """A row's cells, one line per column in the header's order: ``Label = value`` with the
+    header's label (``cells`` notes), ``label: value`` with it lower-cased and without its unit
+    (``lower_cells``); none in the other styles. ``header`` without its ``Country`` column."""
+    if style == "cells":
+        return [f"{label} = {cell}" for label, cell in zip(header, cells, strict=True)]
+    if style == "lower_cells":
+        return [f"{lower_label(label)}: {cell}" for label, cell in zip(header, cells, strict=True)]
+    return []
+
+
+def _cell_lines(task: Any, cells: Sequence[str], style: NoteStyle) -> list[str]:
+    return cell_lines(task.header[1:], cells, style)
 
 
 def _verdict_notes(messages: Sequence[Message]) -> list[str]:
