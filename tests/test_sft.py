@@ -301,10 +301,10 @@ def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(wo
         DataConfig(check_tool=True, reader="pages")
 
 
-@pytest.mark.parametrize("style", ["cells", "lower_cells"])
+@pytest.mark.parametrize("style", ["cells", "lower_cells", "numbered_cells"])
 def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, style) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.parl.notes import cell_lines, lower_label
-    from parlswarm.world.expert import ExpertModel
+    from parlswarm.parl.notes import cell_lines, lower_label, numbered_columns
+    from parlswarm.world.expert import ExpertModel, table_line
     from parlswarm.world.tasks import make_tasks, parse_query
     from parlswarm.world.tools import world_tools
 
@@ -320,6 +320,10 @@ def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, s
     assert cell_lines(["Highest point", "Coastline (km)"], ["Mount Kenya", "6609"], "lower_cells") == [
         "highest point: Mount Kenya",
         "coastline: 6609",
+    ]
+    assert cell_lines(["Highest point", "Coastline (km)"], ["Mount Kenya", "6609"], "numbered_cells") == [
+        "1. Highest point = Mount Kenya",
+        "2. Coastline (km) = 6609",
     ]
 
     def run(query: str, style: str):  # type: ignore[no-untyped-def]
@@ -341,14 +345,15 @@ def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, s
         table = answer[answer.index("Here is the table") :]
         assert table == verified_answer[verified_answer.index("Here is the table") :]  # the notes differ, not the table
         header = parsed.header[1:]
-        starts = tuple(line.split(" = ")[0] + " = " if style == "cells" else line.split(": ")[0] + ": " for line in cell_lines(header, ["?"] * len(header), style))
+        starts = tuple(ln[: ln.index(" = ") + 3] if " = " in ln else ln[: ln.index(": ") + 2] for ln in cell_lines(header, ["?"] * len(header), style))
+        listed = numbered_columns(header) if style == "numbered_cells" else []
         results = "\n".join(content_text(m.content) for m in messages if isinstance(m, ToolMessage))
         rows = 0
         for mine, theirs in zip(
             [m for m in messages if isinstance(m, AssistantMessage)], [m for m in verified if isinstance(m, AssistantMessage)], strict=True
         ):
             lines = (mine.content or "").splitlines()
-            kept = [ln for ln in lines if not ln.startswith(starts)]
+            kept = [ln for ln in lines if not ln.startswith(starts) and ln not in listed]
             assert "\n".join(kept) == (theirs.content or "")  # the verified notes, with the cell lines added
             notes = lines[: lines.index("Here is the table, read from the World Factbook pages:")] if "```" in (mine.content or "") else lines
             for i, line in enumerate(notes):
@@ -362,6 +367,8 @@ def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, s
                         assert f"\n{label.lower()}: {cell}" in results
                         elevation_cells += 1
         assert rows >= len(task.rows)
+        first = (next(m for m in messages if isinstance(m, AssistantMessage)).content or "").splitlines()
+        assert first == [table_line(parsed.header), *listed]  # the header row, then (numbered_cells) the numbered columns
     assert elevation_cells > 0
     with pytest.raises(ValueError, match="data.check_tool"):
         DataConfig(note_style=style, reader="find")

@@ -22,16 +22,14 @@ from parlswarm.types import Message, ModelResponse, ToolChoice, ToolMessage, Too
 from parlswarm.world.pages import REGION_PREFIX
 
 NoteStyle = Literal[
-    "labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "cells", "lower_cells", "stepwise"
+    "labelled", "row", "verbatim", "compared", "matched", "checked", "tracked", "verified", "cells", "lower_cells", "numbered_cells", "stepwise"
 ]
 # The styles that note a place as its row first and its verdict after (find reader only).
 CHECKED_STYLES = ("checked", "tracked")
 # The styles that note a filter's value against its threshold before the verdict.
 COMPARED_STYLES = ("compared", "matched")
 # The styles whose verdict is the world's check tool's answer (the expert must have the tool on offer).
-TOOL_CHECKED_STYLES = ("verified", "cells", "lower_cells")
-# The styles that write a row's cells one a line before the row.
-CELL_STYLES = ("cells", "lower_cells")
+TOOL_CHECKED_STYLES = ("verified", "cells", "lower_cells", "numbered_cells")
 # The styles that need the find reader's results (they note rows of find results).
 FIND_STYLES = (*COMPARED_STYLES, *CHECKED_STYLES, *TOOL_CHECKED_STYLES)
 # The styles that copy the answer's header and the index's lines into the notes.
@@ -110,6 +108,13 @@ class NotingExpert:
     ``find`` result's own label. The round trained on them (stop 70) wrote the first label right and
     the later ones hardly ever: lower-cased, a label no longer matches its header's tokens, and
     which column comes next has to be tracked some other way.
+    ``numbered_cells``: as ``cells``, the first turn also notes the columns as a numbered list after
+    the header row (``1. Highest point``, ``2. Electrification (%)``) and every cell line starts with
+    its column's number (``2. Electrification (%) = 69.8``). The ``cells`` round (stop 70) wrote its
+    first label right 76 times in 81 and the second 5 in 74: the next column is the header's item
+    after the last label written, but a value stands between them, so the recall takes two
+    look-ups. Here the next line's number is the last one plus one, and the number finds its label
+    in the list, one look-up each.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -224,7 +229,8 @@ def page_notes(messages: Sequence[Message], style: NoteStyle = "labelled") -> st
         return ""
     last = max((i for i, m in enumerate(messages) if m.role == "assistant"), default=-1)
     if last < 0:  # the first turn: nothing read yet, but the answer's header can be noted
-        return table_line(task.header) if style in VERBATIM_STYLES else ""
+        header = [table_line(task.header)] if style in VERBATIM_STYLES else []
+        return "\n".join([*header, *(numbered_columns(task.header[1:]) if style == "numbered_cells" else [])])
     # Every page read so far, by document, so that a value split over pages is found.
     bodies: dict[str, dict[int, str]] = {}
     for m in messages:
@@ -391,7 +397,7 @@ def _checked_note(task: Any, name: str, read: dict[str, Any]) -> list[str]:
 
 def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], style: NoteStyle = "verified") -> list[str]:
     """A ``verified`` place with its filter value read: ``left out`` for a column without a value;
-    else its row (after its cells' lines, in the CELL_STYLES) and the value with the task's
+    else its row (after its cells' lines, in the cell styles) and the value with the task's
     condition, the ``check`` call's two arguments."""
     from parlswarm.world.expert import table_line
     from parlswarm.world.tasks import filter_condition
@@ -415,13 +421,22 @@ def lower_label(label: str) -> str:
 
 def cell_lines(header: Sequence[str], cells: Sequence[str], style: NoteStyle) -> list[str]:
     """A row's cells, one line per column in the header's order: ``Label = value`` with the
-    header's label (``cells`` notes), ``label: value`` with it lower-cased and without its unit
-    (``lower_cells``); none in the other styles. ``header`` without its ``Country`` column."""
+    header's label (``cells`` notes), numbered as the first turn numbers the columns
+    (``numbered_cells``: ``2. Label = value``), ``label: value`` with it lower-cased and without
+    its unit (``lower_cells``); none in the other styles. ``header`` without its ``Country`` column."""
     if style == "cells":
         return [f"{label} = {cell}" for label, cell in zip(header, cells, strict=True)]
+    if style == "numbered_cells":
+        return [f"{n}. {label} = {cell}" for n, (label, cell) in enumerate(zip(header, cells, strict=True), 1)]
     if style == "lower_cells":
         return [f"{lower_label(label)}: {cell}" for label, cell in zip(header, cells, strict=True)]
     return []
+
+
+def numbered_columns(header: Sequence[str]) -> list[str]:
+    """The columns after ``Country``, one numbered line each (``1. Highest point``): what a
+    ``numbered_cells`` first turn notes after the header row."""
+    return [f"{n}. {label}" for n, label in enumerate(header, 1)]
 
 
 def _cell_lines(task: Any, cells: Sequence[str], style: NoteStyle) -> list[str]:
