@@ -102,19 +102,21 @@ class NotingExpert:
     it. The verified rounds wrote the lowest point's name where ``Highest point`` asks for the
     highest (docs/local-model.md, "Stop 69"): in the row the column's label stands only in the
     header, and a synthetic task with each value beside its label was learnt where the row was not.
-    Each label is the header's next one, a copy token for token.
+    Its round (stop 70) wrote the first line's label right and hardly ever a later one: the next
+    label is the header's item after the last one written, with a value between them.
     ``lower_cells``: as ``cells``, each line ``label: value`` with the label lower-cased and without
     its unit (``highest point: Mount Kenya``, ``coastline: 6609``), for ``Elevation``'s columns the
-    ``find`` result's own label. The round trained on them (stop 70) wrote the first label right and
-    the later ones hardly ever: lower-cased, a label no longer matches its header's tokens, and
-    which column comes next has to be tracked some other way.
+    ``find`` result's own label. Its round (stop 70) wrote the first label right and the later ones
+    hardly ever, as the ``cells`` round did.
     ``numbered_cells``: as ``cells``, the first turn also notes the columns as a numbered list after
     the header row (``1. Highest point``, ``2. Electrification (%)``) and every cell line starts with
     its column's number (``2. Electrification (%) = 69.8``). The ``cells`` round (stop 70) wrote its
     first label right 76 times in 81 and the second 5 in 74: the next column is the header's item
     after the last label written, but a value stands between them, so the recall takes two
     look-ups. Here the next line's number is the last one plus one, and the number finds its label
-    in the list, one look-up each.
+    in the list, one look-up each. Its two rounds (stop 70) numbered the lines right and wrote the
+    list's first item and the first label right, the later ones hardly ever: the list is the same
+    recall, with a number between two items.
     ``stepwise`` (with an expert that finds one entry a turn, ``ExpertModel(stepwise=True)``):
     as ``verbatim``, but every turn notes the table so far, the row being filled in as far as
     it goes, and what is left to find for it (see :func:`stepwise_notes`).
@@ -351,7 +353,7 @@ def _find_notes(task: Any, results: Sequence[Message], style: NoteStyle = "label
             left_out = left_out or (f is task.filter_field and not task.passes_filter(value))
         if style != "labelled" and not left_out and all(f.id in cells for f in task.columns):
             row = [cells[f.id] for f in task.columns]
-            lines.extend([*_cell_lines(task, row, style), table_line([name, *row])])
+            lines.extend([*cell_lines(task.header[1:], row, style), table_line([name, *row])])
         elif style != "labelled":
             lines.append(_note(name, code, [], True) if left_out else _note(name, code, parts, False))
         else:
@@ -409,7 +411,7 @@ def _to_check_note(task: Any, name: str, code: str, read: dict[str, Any], style:
     row: list[str] = []
     if all(f.id in read for f in task.columns):
         cells = [f.cell(read[f.id]) for f in task.columns]
-        row = [*_cell_lines(task, cells, style), table_line([name, *cells])]
+        row = [*cell_lines(task.header[1:], cells, style), table_line([name, *cells])]
     return [*row, f"{name} ({code}): {_labels(task).get(flt.id, flt.label)} = {value}, {filter_condition(task.filter)}?"]
 
 
@@ -438,9 +440,6 @@ def numbered_columns(header: Sequence[str]) -> list[str]:
     ``numbered_cells`` first turn notes after the header row."""
     return [f"{n}. {label}" for n, label in enumerate(header, 1)]
 
-
-def _cell_lines(task: Any, cells: Sequence[str], style: NoteStyle) -> list[str]:
-    return cell_lines(task.header[1:], cells, style)
 
 
 def _verdict_notes(messages: Sequence[Message]) -> list[str]:
