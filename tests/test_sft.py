@@ -109,15 +109,11 @@ def test_noting_expert_writes_the_values_of_the_page_it_read(world, small_task, 
 
 @pytest.mark.parametrize("style", ["row", "verbatim"])
 def test_row_notes_are_the_rows_of_the_final_table(world, small_task, style) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.world.expert import ExpertModel
-    from parlswarm.world.tools import world_tools
 
-    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))
-    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(small_task.query))
-    (messages, _), = recorder.conversations()
+    answer, messages = noted_run(world, small_task.query, style)
     turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
     notes = [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines()
-    table = result.answer[result.answer.index("Here is the table") :]
+    table = answer[answer.index("Here is the table") :]
     table_rows = [ln for ln in table.splitlines() if ln.startswith("| ") and not ln.startswith(("| Country", "| ---"))]
     gold = ["| " + " | ".join(row) + " |" for row in small_task.rows]
     assert sorted(table_rows) == sorted(gold)  # the expert's table is the gold one ...
@@ -141,9 +137,7 @@ def test_row_notes_are_the_rows_of_the_final_table(world, small_task, style) -> 
 
 
 def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query
-    from parlswarm.world.tools import world_tools
 
     task = min(
         (t for t in make_tasks("dev", world.factbook, world_seed=1) if t.spec.filter is not None),
@@ -151,9 +145,7 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
     )
     parsed = parse_query(task.query)
     assert parsed is not None and parsed.filter is not None and parsed.filter_field is not None
-    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="checked"))
-    result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
-    (messages, _), = recorder.conversations()
+    answer, messages = noted_run(world, task.query, "checked")
     turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
     header = "| " + " | ".join(parsed.header) + " |"
     assert turns[0] == header
@@ -176,9 +168,21 @@ def test_checked_notes_write_the_row_before_the_verdict(world) -> None:  # type:
     gold = ["| " + " | ".join(row) + " |" for row in task.rows]
     assert kept == gold and len(left_out) == places - len(gold) > 0  # the rows kept are the answer's
     assert not any("?" in row for row in kept)
-    assert result.answer == turns[-1] and all(row in result.answer for row in gold)
+    assert answer == turns[-1] and all(row in answer for row in gold)
     with pytest.raises(ValueError, match="data.reader"):
         DataConfig(note_style="checked", reader="pages")
+
+
+def noted_run(world, query: str, style: str, check: bool = False):  # type: ignore[no-untyped-def]
+    """The serial ``find`` expert noting in ``style``, in single mode on ``query`` (with the world's check
+    tool on offer, with ``check``): its answer and its one recorded conversation."""
+    from parlswarm.world.expert import ExpertModel
+    from parlswarm.world.tools import world_tools
+
+    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
+    result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=check), mode="single").run(query))
+    ((messages, _),) = recorder.conversations()
+    return result.answer, messages
 
 
 def smallest_filtered_task(world):  # type: ignore[no-untyped-def]
@@ -197,9 +201,7 @@ def smallest_filtered_task(world):  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("style", ["compared", "matched"])
 def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_verdict(world, style) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.parl.notes import aligned_numbers, written_comparisons
-    from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import make_tasks, parse_query
-    from parlswarm.world.tools import world_tools
 
     assert aligned_numbers("1885", "400") == ("1885", "0400")
     assert aligned_numbers("2.04", "2.5") == ("2.04", "2.50")
@@ -213,12 +215,10 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
     assert parsed is not None and parsed.filter is not None and parsed.filter_field is not None
 
     def notes_of(style: str) -> tuple[list[str], str]:
-        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
-        result = asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
-        (messages, _), = recorder.conversations()
+        answer, messages = noted_run(world, task.query, style)
         turns = [m.content or "" for m in messages if isinstance(m, AssistantMessage)]
-        assert result.answer == turns[-1]
-        return [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines(), result.answer
+        assert answer == turns[-1]
+        return [ln for t in turns[:-1] for ln in t.splitlines()] + turns[-1][: turns[-1].index("Here is the table")].splitlines(), answer
 
     compared, answer = notes_of(style)
     verbatim, verbatim_answer = notes_of("verbatim")
@@ -260,18 +260,14 @@ def test_compared_notes_put_value_and_threshold_digit_under_digit_before_the_ver
 
 
 def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(world) -> None:  # type: ignore[no-untyped-def]
-    from parlswarm.world.expert import ExpertModel
     from parlswarm.world.tasks import filter_condition
-    from parlswarm.world.tools import world_tools
 
     task, parsed = smallest_filtered_task(world)
     condition = filter_condition(parsed.filter)
     assert f"is {condition}" in task.query  # the condition is a copy of the task's words
-    recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style="verified"))
-    result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(task.query))
-    ((messages, _),) = recorder.conversations()
+    answer, messages = noted_run(world, task.query, "verified", check=True)
     gold = ["| " + " | ".join(row) + " |" for row in task.rows]
-    assert result.answer.endswith("\n".join(gold) + "\n```")
+    assert answer.endswith("\n".join(gold) + "\n```")
     asked: dict[str, str] = {}  # place code -> the check's answer
     for i, m in enumerate(messages):
         if not isinstance(m, AssistantMessage):
@@ -304,9 +300,8 @@ def test_verified_notes_ask_the_check_tool_and_copy_its_answer_as_the_verdict(wo
 @pytest.mark.parametrize("style", ["cells", "lower_cells", "numbered_cells"])
 def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, style) -> None:  # type: ignore[no-untyped-def]
     from parlswarm.parl.notes import cell_lines, lower_label, numbered_columns
-    from parlswarm.world.expert import ExpertModel, table_line
+    from parlswarm.world.expert import table_line
     from parlswarm.world.tasks import make_tasks, parse_query
-    from parlswarm.world.tools import world_tools
 
     assert [lower_label(h) for h in ("Highest point", "Coastline (km)", "Real GDP per capita (USD)")] == [
         "highest point",
@@ -326,12 +321,6 @@ def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, s
         "2. Coastline (km) = 6609",
     ]
 
-    def run(query: str, style: str):  # type: ignore[no-untyped-def]
-        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
-        result = asyncio.run(Swarm(recorder, tools=world_tools(world, check=True), mode="single").run(query))
-        ((messages, _),) = recorder.conversations()
-        return result.answer, messages
-
     tasks = make_tasks("dev", world.factbook, world_seed=1)
     elevation = min((t for t in tasks if "| Highest point |" in t.query or "Lowest point" in t.query), key=lambda t: (len(t.rows), t.instance_id))
     filtered, _ = smallest_filtered_task(world)
@@ -340,12 +329,12 @@ def test_cell_notes_write_each_cell_on_a_line_of_its_own_before_its_row(world, s
     for task in {t.instance_id: t for t in (elevation, filtered, unfiltered)}.values():
         parsed = parse_query(task.query)
         assert parsed is not None
-        answer, messages = run(task.query, style)
-        verified_answer, verified = run(task.query, "verified")
+        answer, messages = noted_run(world, task.query, style, check=True)
+        verified_answer, verified = noted_run(world, task.query, "verified", check=True)
         table = answer[answer.index("Here is the table") :]
         assert table == verified_answer[verified_answer.index("Here is the table") :]  # the notes differ, not the table
         header = parsed.header[1:]
-        starts = tuple(ln[: ln.index(" = ") + 3] if " = " in ln else ln[: ln.index(": ") + 2] for ln in cell_lines(header, ["?"] * len(header), style))
+        starts = tuple(cell_lines(header, [""] * len(header), style))  # each line up to its value
         listed = numbered_columns(header) if style == "numbered_cells" else []
         results = "\n".join(content_text(m.content) for m in messages if isinstance(m, ToolMessage))
         rows = 0
@@ -384,9 +373,7 @@ def test_tracked_notes_name_the_next_place_and_end_with_none_before_the_answer(w
     task = min(make_tasks("dev", world.factbook, world_seed=1), key=lambda t: (len(t.rows), t.instance_id))
 
     def turns_of(style: str) -> list[AssistantMessage]:
-        recorder = RecordingModel(NotingExpert(ExpertModel("serial", reader="find"), style=style))  # type: ignore[arg-type]
-        asyncio.run(Swarm(recorder, tools=world_tools(world), mode="single").run(task.query))
-        (messages, _), = recorder.conversations()
+        _, messages = noted_run(world, task.query, style)
         return [m for m in messages if isinstance(m, AssistantMessage)]
 
     tracked, checked = turns_of("tracked"), turns_of("checked")

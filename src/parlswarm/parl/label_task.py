@@ -37,7 +37,8 @@ class LabelTaskConfig(BaseModel):
     With ``form: restated`` the turn writes each cell after its line's label instead (``highest
     point: NAME``), so the choice is a recall by the label just written: from the same weights it
     went from 0.28 to 0.94 in 300 steps, the row form from 0.25 to 0.30 (stop 69; the probe's
-    ``--form``). Not yet a note style of the expert's.
+    ``--form``). The expert's ``cells`` notes (stop 70) write real look-ups' cells that way; in
+    their rounds the model wrote the first label right and hardly ever a later one.
     """
 
     model_config = ConfigDict(extra="forbid")
