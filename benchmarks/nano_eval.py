@@ -47,6 +47,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -64,7 +65,7 @@ from parlswarm.scoring.table import TableError, extract_table, render_markdown_t
 from parlswarm.scoring.tasks import GoldTable, norm_column
 from parlswarm.swarm import Swarm
 from parlswarm.tools import Toolset
-from parlswarm.trace.events import ToolStarted
+from parlswarm.trace.events import ToolFinished, ToolStarted
 from parlswarm.trace.recorder import Trace
 from parlswarm.types import Budgets, RepeatedCalls
 from parlswarm.world.expert import SUBAGENT, SUBAGENT_PROMPT, ExpertModel, table_line
@@ -125,6 +126,55 @@ def find_plan(trace: Trace) -> list[str]:
 def check_arguments(trace: Trace) -> list[dict[str, Any]]:
     """The arguments of an agent's ``check`` calls (the world's filter calculator), in order."""
     return [a if isinstance(a, dict) else {"malformed": a} for a in calls_to(trace, "check")]
+
+
+def tool_results(trace: Trace) -> str:
+    """Everything the agent's tools returned to it, in order."""
+    return "\n".join(e.result for e in trace.events if isinstance(e, ToolFinished))
+
+
+NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
+
+
+def numbers_in(text: str) -> set[float]:
+    return {float(n) for n in NUMBER.findall(text.replace(",", ""))}
+
+
+def written_cells(reply: str, name: str) -> dict[str, str]:
+    """The cells of the reply's table row for ``name``, as written, by the table's (normalised) column names."""
+    try:
+        table = extract_table(reply)
+    except TableError:
+        return {}
+    rows = [r for r in (table.rows if table else []) if r and norm_str(r[0]) == norm_str(name)]
+    return dict(zip(table.columns, rows[0], strict=False)) if table and rows else {}
+
+
+def wrong_cell_sources(score: Any, reply: str, row: list[str], columns: list[str], read: str) -> list[str]:
+    """Where each wrong or missing cell of a found row came from, one word a cell: ``missing`` (no such
+    column in the reply), ``empty``, ``another_column`` (the right value of another of the row's
+    columns: the value read for the wrong column), ``read`` (elsewhere in what the look-up's tools
+    returned: the wrong line or entry) or ``not_read`` (in nothing it read: from memory, or mangled).
+    A number counts as read when the same number stands anywhere in the results, so a small one
+    (``0``) is easily ``read``: the split is a diagnostic, not a figure to hold a model to."""
+    gold = dict(zip([norm_column(c) for c in columns], row[1:], strict=True))
+    written = written_cells(reply, row[0])
+    read_text, read_numbers = norm_str(read.replace(",", "")), numbers_in(read)
+    sources = ["missing"] * len(score.missing_columns)
+    for cell in score.wrong_cells:
+        raw = written.get(cell.column, cell.response).strip()
+        said = norm_str(raw)
+        others = {norm_str(v) for c, v in gold.items() if c != cell.column}
+        number = NUMBER.fullmatch(raw.replace(",", "").rstrip("%"))
+        if not said:
+            sources.append("empty")
+        elif said in others:
+            sources.append("another_column")
+        elif (number and float(number.group()) in read_numbers) or (not number and said in read_text):
+            sources.append("read")
+        else:
+            sources.append("not_read")
+    return sources
 
 
 def mean_or_none(values: list[float] | list[bool]) -> float | None:
@@ -214,6 +264,7 @@ async def lookups(
             "wrong_columns": [named.get(c, c) for c in [w.column for w in score.wrong_cells] + list(score.missing_columns)]
             if row_found
             else [],
+            "wrong_sources": wrong_cell_sources(score, result.content, row, bt.gold.columns[1:], tool_results(trace)) if row_found else [],
             "columns": [named.get(c, c) for c in bt.gold.columns[1:]],
             "steps": result.steps,
             "stop": result.stop_reason,
@@ -240,6 +291,7 @@ async def lookups(
         "cells_without_filter": mean_or_none([r["cell_accuracy"] for r in results if not r["filtered"]]),
         "no_row": mean_or_none([not r["row_found"] for r in results]),
         "wrong_by_column": wrong_by_column(results),
+        "wrong_sources": dict(Counter(w for r in results for w in r["wrong_sources"]).most_common()),
         "comparisons": comparison_figures([r["reply"] for r in results]),
         "checked": sum(bool(r["checks"]) for r in results),
         "check_right": mean_or_none([r["check_right"] for r in results if r["check_right"] is not None]),
@@ -517,7 +569,8 @@ def main() -> None:
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: no row for the place {lk['no_row']:.3f} "
             f"(step budget used up {lk['budget_ended']:.3f}), most wrong columns of the rows written: "
-            f"{most_wrong(lk['wrong_by_column'])}; header right {lk['header_right']:.3f}, "
+            f"{most_wrong(lk['wrong_by_column'])} (where the wrong cells came from: "
+            f"{', '.join(f'{k} {v}' for k, v in lk['wrong_sources'].items()) or 'none'}); header right {lk['header_right']:.3f}, "
             f"cell accuracy had the header been right {lk['cells_if_header_right']:.3f}; "
             f"plan as the find expert's {lk['plan_right']:.3f} (cell accuracy then {figure(lk['cells_if_plan_right'])}, "
             f"else {figure(lk['cells_if_plan_wrong'])}), a find asked twice {lk['plan_repeats']:.3f}; "

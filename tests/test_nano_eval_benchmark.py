@@ -63,6 +63,32 @@ def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -
     assert nano_eval.header_blind_accuracy(wst, gold, columns, "no table") == 0.0
 
 
+def test_wrong_cells_are_traced_to_another_column_to_what_was_read_or_to_nothing_read() -> None:
+    from parlswarm.scoring import GoldTable, WideSearchTask
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import header, make_tasks
+
+    nano_eval = _module()
+    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 3 and len(set(t.rows[0])) == len(t.rows[0]))
+    wst = WideSearchTask.model_validate(task.line())
+    row = task.rows[0]
+    gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
+    columns = header(task.spec)
+
+    def sources(cells: list[str], read: str) -> list[str]:
+        reply = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join(cells) + " |"
+        return nano_eval.wrong_cell_sources(nano_eval.score_response(wst, gold, reply), reply, row, gold.columns[1:], read)
+
+    assert sources(row, "") == []
+    # the second column's value written for the first: the value read for the wrong column
+    assert sources([row[0], row[2], *row[2:]], "") == ["another_column"]
+    assert sources([row[0], "Nowhere Peak", *row[2:]], "## Elevation\nhighest point: Nowhere Peak 652 m") == ["read"]
+    assert sources([row[0], "Nowhere Peak", *row[2:]], "## Elevation\nhighest point: Te Manga 652 m") == ["not_read"]
+    # numbers compare as numbers, with the page's thousands separators
+    assert sources([row[0], "123456789", *row[2:]], "total: 123,456,789 (2025 est.)") == ["read"]
+    assert sources([row[0], "", *row[2:]], "") == ["empty"]
+
+
 def test_a_look_up_cut_by_its_step_budget_is_counted(tmp_path: Path) -> None:
     # The find expert needs two steps (finds, then the answer); with one it is cut after its finds.
     out = tmp_path / "eval.json"
