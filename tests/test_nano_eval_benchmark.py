@@ -35,6 +35,7 @@ def test_the_expert_scores_one_on_every_figure(tmp_path: Path) -> None:
     assert lookups["cell_accuracy"] == lookups["header_right"] == lookups["cells_if_header_right"] == 1.0
     assert lookups["no_row"] == 0.0
     assert lookups["wrong_by_column"] and all(v["wrong"] == 0 for v in lookups["wrong_by_column"].values())
+    assert lookups["wrong_sources"] == {} and all(r["wrong_sources"] == [] for r in lookups["runs"])
     from parlswarm.world.fields import FIELDS
 
     # columns named as the task's header writes them ("Highest point"), not as the scorer keys them
