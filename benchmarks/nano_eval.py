@@ -18,8 +18,9 @@ share whose plan asks for one text twice; the share whose reply has no row for t
 the share that used up the step budget (a model that reads again and again instead of
 answering leaves partial findings, no table, so no row either); and, over the rows written, how
 often each column is wrong (``wrong_by_column``, columns named as the task's header writes them,
-the worst three printed). A wrong plan is a wrong reading list; a right plan with wrong cells is
-a value copied wrong. And the cell accuracy of the look-ups whose sub-task has a filter ("Keep
+the worst three printed), and where each wrong cell came from (``wrong_sources``: another of the
+row's columns, elsewhere in what the look-up read, nothing it read; see :func:`wrong_cell_sources`).
+A wrong plan is a wrong reading list; a right plan with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task has a filter ("Keep
 only those whose ...") and of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
 comparison lines of the replies (``= 1885 vs 0400: above``, in ``compared`` and ``matched``
@@ -29,6 +30,11 @@ right (among those and the others), the verdict following the relation. With
 places that are no gold row), right when the reply's table has no row for the place; a model
 that always keeps scores well on the look-ups above and 0 here. With both, ``verdict_balanced``
 weighs the two sides equally (see :func:`verdict_balanced`), so a lean alone cannot raise it.
+
+With ``--one-field`` (a diagnostic, not the acceptance figure), the same places are looked up one
+column at a time: the sub-task asks for one column, and a place's cell accuracy is the share of its
+look-ups right. Set beside the ordinary figure it says what writing a whole row costs — taking each
+cell from the right one of several reads — over reading one value.
 
 With ``--first-turns``, every task of the split (any size) is started in single mode for one
 step: the share whose first tool call names the task's region (a search whose query holds the
@@ -45,6 +51,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import re
@@ -53,6 +60,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 
 from parlswarm.agent import Agent
@@ -205,10 +213,32 @@ def comparisons_said(figures: dict[str, Any]) -> str:
     )
 
 
+def one_field_lookups(bt: Any, parsed: Any, row: list[str]) -> list[tuple[Any, Any, list[str]]]:
+    """The look-up of ``row``'s place as one look-up per column: the same sub-task (place, filter, rules)
+    asking for that column alone, scored on that cell alone. A diagnostic (``--one-field``), not the
+    acceptance figure: it takes the alignment of a row's cells with its ``find`` results out of the look-up."""
+    evaluation, key = bt.task.evaluation, bt.gold.columns[0]
+    out = []
+    for i, (field, column) in enumerate(zip(parsed.columns, bt.gold.columns[1:], strict=True)):
+        if norm_column(parsed.header[i + 1]) != column:
+            raise ValueError(f"{bt.task.instance_id}: header column {parsed.header[i + 1]!r} is not gold column {column!r}")
+        pipeline = {c: v for c, v in evaluation.eval_pipeline.items() if c in (key, column)}
+        task = bt.task.model_copy(
+            update={
+                "instance_id": f"{bt.task.instance_id}.{i + 1}",
+                "evaluation": evaluation.model_copy(update={"required": [key, column], "eval_pipeline": pipeline}),
+            }
+        )
+        gold = GoldTable(instance_id=task.instance_id, columns=[key, column], rows=[[row[0], row[i + 1]]])
+        one = parsed.model_copy(update={"columns": [field], "header": [parsed.header[0], parsed.header[i + 1]]})
+        out.append((SimpleNamespace(task=task, gold=gold), one, [row[0], row[i + 1]]))
+    return out
+
+
 async def lookups(
     model: Any, world: World, bench_tasks: list[Any], n: int, concurrency: int, rng: random.Random, max_steps: int,
     calls_per_step: int | None = None, traces: Path | None = None, repeated_calls: RepeatedCalls = "answer",
-    tools: Toolset | None = None,
+    tools: Toolset | None = None, one_field: bool = False,
 ) -> dict[str, Any]:
     tools = tools or world_tools(world)
     jobs = []
@@ -221,6 +251,8 @@ async def lookups(
             if row[0] in codes:
                 jobs.append((bt, parsed, row))
     jobs = rng.sample(jobs, min(n, len(jobs)))
+    # the same places either way; with one_field each place is one look-up per column
+    places = [[job] for job in jobs] if not one_field else [one_field_lookups(*job) for job in jobs]
     gate = asyncio.Semaphore(concurrency)
     budgets = Budgets(max_orchestrator_steps=max_steps, max_tool_calls_per_step=calls_per_step, repeated_calls=repeated_calls)
     planner = load_model("expert:find")  # the plan each look-up is compared with
@@ -272,11 +304,16 @@ async def lookups(
         }
 
     t0 = time.perf_counter()
-    results = await asyncio.gather(*(one(*j) for j in jobs))
+    results = await asyncio.gather(*(one(*j) for group in places for j in group))
+    starts = list(itertools.accumulate((len(g) for g in places), initial=0))
+    by_place = [[r["cell_accuracy"] for r in results[a:b]] for a, b in itertools.pairwise(starts)]
     return {
         "lookups": len(results),
-        "cell_accuracy": mean_or_none([r["cell_accuracy"] for r in results]),
-        "all_cells_right": mean_or_none([r["cell_accuracy"] == 1.0 for r in results]),
+        "places": len(places),
+        "one_field": one_field,
+        # a place's share of cells right, averaged over places: with one_field, its look-ups' mean
+        "cell_accuracy": mean_or_none([statistics.mean(cells) for cells in by_place]),
+        "all_cells_right": mean_or_none([min(cells) == 1.0 for cells in by_place]),
         "mean_steps": mean_or_none([r["steps"] for r in results]),
         "budget_ended": mean_or_none([r["stop"] == "max_steps" for r in results]),
         # diagnostics (see header_blind_accuracy): where a 0 comes from
@@ -485,6 +522,11 @@ def main() -> None:
     parser.add_argument("--max-rows", type=int, default=10, help="single mode: tasks of at most this many rows (-1: skip)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--one-field", action="store_true",
+        help="diagnostic: ask each drawn place's columns one look-up at a time (the same places; cell accuracy still a "
+        "place's share of cells right), to see what the alignment of a row's cells with its reads costs",
+    )  # fmt: skip
     parser.add_argument("--lookup-steps", type=int, default=12, help="step budget of a look-up sub-agent (the expert needs 3-6)")
     parser.add_argument(
         "--single-steps", type=int, default=None,
@@ -560,12 +602,13 @@ def main() -> None:
         report["subagent_lookups"] = asyncio.run(
             lookups(
                 model, world, every, args.lookups, args.concurrency, random.Random(args.seed), args.lookup_steps,
-                args.calls_per_step, args.traces, args.repeated_calls, tools,
+                args.calls_per_step, args.traces, args.repeated_calls, tools, args.one_field,
             )
         )
         lk = report["subagent_lookups"]
+        counted = f"{lk['places']} places, one look-up a column ({lk['lookups']})" if args.one_field else lk["lookups"]
         print(
-            f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {lk['lookups']}, "
+            f"{model.name} · world seed {args.world_seed} · {args.split}: sub-agent look-ups {counted}, "
             f"cell accuracy {lk['cell_accuracy']:.3f}, rows all right {lk['all_cells_right']:.3f}, "
             f"{lk['mean_steps']:.1f} steps, {lk['seconds']}s; diagnostics: no row for the place {lk['no_row']:.3f} "
             f"(step budget used up {lk['budget_ended']:.3f}), most wrong columns of the rows written: "

@@ -90,6 +90,51 @@ def test_wrong_cells_are_traced_to_another_column_to_what_was_read_or_to_nothing
     assert sources([row[0], "", *row[2:]], "") == ["empty"]
 
 
+def test_one_field_look_ups_ask_and_score_each_column_alone() -> None:
+    from types import SimpleNamespace
+
+    from parlswarm.scoring import GoldTable, WideSearchTask
+    from parlswarm.world.factbook import Factbook
+    from parlswarm.world.tasks import header, make_tasks, parse_query
+
+    nano_eval = _module()
+    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 3 and len(set(t.rows[0])) == len(t.rows[0]))
+    wst = WideSearchTask.model_validate(task.line())
+    row = task.rows[0]
+    gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
+    parsed = parse_query(task.query)
+    columns = header(task.spec)
+    split = nano_eval.one_field_lookups(SimpleNamespace(task=wst, gold=gold), parsed, row)
+    assert len(split) == len(columns) - 1
+    for k, (bt, one, cells) in enumerate(split, start=1):
+        assert one.header == [columns[0], columns[k]] and one.columns == [parsed.columns[k - 1]]
+        assert one.filter == parsed.filter and cells == [row[0], row[k]]
+        assert bt.task.instance_id == f"{task.instance_id}.{k}" and bt.gold.rows == [[row[0], row[k]]]
+        right = f"| {columns[0]} | {columns[k]} |\n|---|---|\n| {row[0]} | {row[k]} |"
+        other = f"| {columns[0]} | {columns[k]} |\n|---|---|\n| {row[0]} | {row[k % (len(columns) - 1) + 1]} |"
+        assert nano_eval.cell_accuracy(nano_eval.score_response(bt.task, bt.gold, right), 1) == 1.0
+        assert nano_eval.cell_accuracy(nano_eval.score_response(bt.task, bt.gold, other), 1) == 0.0
+    assert wst.evaluation.required == gold.columns  # the whole task's own columns untouched
+
+
+def test_the_expert_answers_one_field_look_ups_of_the_same_places(tmp_path: Path) -> None:
+    def run(*extra: str) -> dict:  # type: ignore[type-arg]
+        out = tmp_path / "eval.json"
+        proc = subprocess.run(
+            [sys.executable, str(SCRIPT), "--model", "expert:find", "--world-seed", "1000", "--lookups", "3",
+             "--max-rows", "-1", "--out", str(out), *extra],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(out.read_text())["subagent_lookups"]
+
+    whole, split = run(), run("--one-field")
+    assert split["places"] == whole["lookups"] == 3 and split["one_field"] and not whole["one_field"]
+    assert split["lookups"] == sum(len(r["columns"]) for r in whole["runs"])
+    assert [r["place"] for r in split["runs"]] == [r["place"] for r in whole["runs"] for _ in r["columns"]]
+    assert all(len(r["columns"]) == 1 for r in split["runs"]) and split["cell_accuracy"] == 1.0
+
+
 def test_a_look_up_cut_by_its_step_budget_is_counted(tmp_path: Path) -> None:
     # The find expert needs two steps (finds, then the answer); with one it is cut after its finds.
     out = tmp_path / "eval.json"
