@@ -42,17 +42,26 @@ def test_the_expert_scores_one_on_every_figure(tmp_path: Path) -> None:
     assert set(lookups["wrong_by_column"]) <= {f.label for f in FIELDS}
 
 
-def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -> None:
+def one_row_task(min_fields: int, distinct: bool = False):  # type: ignore[no-untyped-def]
+    """A test-split task (world seed 0) of at least ``min_fields`` fields, with ``distinct`` one whose first row's cells
+    all differ: the task, its WideSearch form, that row, a gold table of that row alone, and the task's header."""
     from parlswarm.scoring import GoldTable, WideSearchTask
     from parlswarm.world.factbook import Factbook
     from parlswarm.world.tasks import header, make_tasks
 
-    nano_eval = _module()
-    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 2)
+    task = next(
+        t for t in make_tasks("test", Factbook.load())
+        if len(t.spec.fields) >= min_fields and (not distinct or len(set(t.rows[0])) == len(t.rows[0]))
+    )  # fmt: skip
     wst = WideSearchTask.model_validate(task.line())
     row = task.rows[0]
     gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
-    columns = header(task.spec)
+    return task, wst, row, gold, header(task.spec)
+
+
+def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -> None:
+    nano_eval = _module()
+    _, wst, row, gold, columns = one_row_task(2)
     right = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join(row) + " |"
     wrong_header = right.replace(columns[2], columns[1], 1)  # a column repeated, as the nano model does
     swapped = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join([row[0], row[2], row[1], *row[3:]]) + " |"
@@ -65,16 +74,8 @@ def test_a_wrong_header_scores_zero_but_the_diagnostic_sees_the_right_values() -
 
 
 def test_wrong_cells_are_traced_to_another_column_to_what_was_read_or_to_nothing_read() -> None:
-    from parlswarm.scoring import GoldTable, WideSearchTask
-    from parlswarm.world.factbook import Factbook
-    from parlswarm.world.tasks import header, make_tasks
-
     nano_eval = _module()
-    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 3 and len(set(t.rows[0])) == len(t.rows[0]))
-    wst = WideSearchTask.model_validate(task.line())
-    row = task.rows[0]
-    gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
-    columns = header(task.spec)
+    _, wst, row, gold, columns = one_row_task(3, distinct=True)
 
     def sources(cells: list[str], read: str) -> list[str]:
         reply = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n| " + " | ".join(cells) + " |"
@@ -93,17 +94,11 @@ def test_wrong_cells_are_traced_to_another_column_to_what_was_read_or_to_nothing
 def test_one_field_look_ups_ask_and_score_each_column_alone() -> None:
     from types import SimpleNamespace
 
-    from parlswarm.scoring import GoldTable, WideSearchTask
-    from parlswarm.world.factbook import Factbook
-    from parlswarm.world.tasks import header, make_tasks, parse_query
+    from parlswarm.world.tasks import parse_query
 
     nano_eval = _module()
-    task = next(t for t in make_tasks("test", Factbook.load()) if len(t.spec.fields) >= 3 and len(set(t.rows[0])) == len(t.rows[0]))
-    wst = WideSearchTask.model_validate(task.line())
-    row = task.rows[0]
-    gold = GoldTable(instance_id=task.instance_id, columns=[c.lower() for c in wst.evaluation.required], rows=[row])
+    task, wst, row, gold, columns = one_row_task(3, distinct=True)
     parsed = parse_query(task.query)
-    columns = header(task.spec)
     split = nano_eval.one_field_lookups(SimpleNamespace(task=wst, gold=gold), parsed, row)
     assert len(split) == len(columns) - 1
     for k, (bt, one, cells) in enumerate(split, start=1):
