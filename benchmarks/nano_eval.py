@@ -20,8 +20,9 @@ answering leaves partial findings, no table, so no row either); and, over the ro
 often each column is wrong (``wrong_by_column``, columns named as the task's header writes them,
 the worst three printed), and where each wrong cell came from (``wrong_sources``: another of the
 row's columns, elsewhere in what the look-up read, nothing it read; see :func:`wrong_cell_sources`).
-A wrong plan is a wrong reading list; a right plan with wrong cells is a value copied wrong. And the cell accuracy of the look-ups whose sub-task has a filter ("Keep
-only those whose ...") and of the others: every place looked up is a gold
+A wrong plan is a wrong reading list; a right plan with wrong cells is a value copied wrong. And
+the cell accuracy of the look-ups whose sub-task has a filter ("Keep only those whose ...") and
+of the others: every place looked up is a gold
 row, so a filtered look-up that answers "left out" compared its value wrong; and the
 comparison lines of the replies (``= 1885 vs 0400: above``, in ``compared`` and ``matched``
 notes) checked against their own numbers: the share written digit under digit, the relation
