@@ -55,22 +55,20 @@ import asyncio
 import itertools
 import json
 import random
-import re
 import statistics
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, get_args
 
 from parlswarm.agent import Agent
-from parlswarm.bench import BenchConfig, load_bench_tasks
+from parlswarm.bench import BenchConfig, BenchTask, load_bench_tasks
 from parlswarm.models import load_model
 from parlswarm.parl.notes import written_comparisons
 from parlswarm.scoring import score_response
-from parlswarm.scoring.metrics import norm_str
-from parlswarm.scoring.table import TableError, extract_table, render_markdown_table
+from parlswarm.scoring.metrics import NUMBER, norm_str
+from parlswarm.scoring.table import ResponseTable, TableError, extract_table, render_markdown_table
 from parlswarm.scoring.tasks import GoldTable, norm_column
 from parlswarm.swarm import Swarm
 from parlswarm.tools import Toolset
@@ -142,20 +140,22 @@ def tool_results(trace: Trace) -> str:
     return "\n".join(e.result for e in trace.events if isinstance(e, ToolFinished))
 
 
-NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)")
-
-
 def numbers_in(text: str) -> set[float]:
-    return {float(n) for n in NUMBER.findall(text.replace(",", ""))}
+    return {float(n.rstrip("%")) for n in NUMBER.findall(text.replace(",", ""))}
+
+
+def table_rows(reply: str, name: str) -> tuple[ResponseTable | None, list[list[str]]]:
+    """The reply's table (None when it has none, or one the scorer cannot read) and its rows for ``name``."""
+    try:
+        table = extract_table(reply)
+    except TableError:
+        return None, []
+    return table, [r for r in (table.rows if table else []) if r and norm_str(r[0]) == norm_str(name)]
 
 
 def written_cells(reply: str, name: str) -> dict[str, str]:
     """The cells of the reply's table row for ``name``, as written, by the table's (normalised) column names."""
-    try:
-        table = extract_table(reply)
-    except TableError:
-        return {}
-    rows = [r for r in (table.rows if table else []) if r and norm_str(r[0]) == norm_str(name)]
+    table, rows = table_rows(reply, name)
     return dict(zip(table.columns, rows[0], strict=False)) if table and rows else {}
 
 
@@ -174,12 +174,12 @@ def wrong_cell_sources(score: Any, reply: str, row: list[str], columns: list[str
         raw = written.get(cell.column, cell.response).strip()
         said = norm_str(raw)
         others = {norm_str(v) for c, v in gold.items() if c != cell.column}
-        number = NUMBER.fullmatch(raw.replace(",", "").rstrip("%"))
+        number = NUMBER.fullmatch(raw.replace(",", ""))
         if not said:
             sources.append("empty")
         elif said in others:
             sources.append("another_column")
-        elif (number and float(number.group()) in read_numbers) or (not number and said in read_text):
+        elif (number and float(number.group().rstrip("%")) in read_numbers) or (not number and said in read_text):
             sources.append("read")
         else:
             sources.append("not_read")
@@ -232,7 +232,7 @@ def one_field_lookups(bt: Any, parsed: Any, row: list[str]) -> list[tuple[Any, A
         )
         gold = GoldTable(instance_id=task.instance_id, columns=[key, column], rows=[[row[0], row[i + 1]]])
         one = parsed.model_copy(update={"columns": [field], "header": [parsed.header[0], parsed.header[i + 1]]})
-        out.append((SimpleNamespace(task=task, gold=gold), one, [row[0], row[i + 1]]))
+        out.append((BenchTask(task=task, gold=gold), one, [row[0], row[i + 1]]))
     return out
 
 
@@ -386,11 +386,7 @@ async def left_out_lookups(
         trace = Trace()
         async with gate:
             result = await agent.run(ExpertModel.subtask(parsed, [(name, code)]), budgets, trace)
-        try:
-            table = extract_table(result.content)
-        except TableError:
-            table = None
-        named = table is not None and any(row and norm_str(row[0]) == norm_str(name) for row in table.rows)
+        table, named = table_rows(result.content, name)
         return {
             "task": bt.task.instance_id, "place": name, "table": table is not None, "right": table is not None and not named,
             "steps": result.steps, "stop": result.stop_reason, "reply": result.content, "checks": check_arguments(trace),

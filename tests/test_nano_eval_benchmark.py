@@ -92,14 +92,13 @@ def test_wrong_cells_are_traced_to_another_column_to_what_was_read_or_to_nothing
 
 
 def test_one_field_look_ups_ask_and_score_each_column_alone() -> None:
-    from types import SimpleNamespace
-
+    from parlswarm.bench import BenchTask
     from parlswarm.world.tasks import parse_query
 
     nano_eval = _module()
     task, wst, row, gold, columns = one_row_task(3, distinct=True)
     parsed = parse_query(task.query)
-    split = nano_eval.one_field_lookups(SimpleNamespace(task=wst, gold=gold), parsed, row)
+    split = nano_eval.one_field_lookups(BenchTask(task=wst, gold=gold), parsed, row)
     assert len(split) == len(columns) - 1
     for k, (bt, one, cells) in enumerate(split, start=1):
         assert one.header == [columns[0], columns[k]] and one.columns == [parsed.columns[k - 1]]

@@ -34,12 +34,13 @@ def canonical_cell(text: str) -> str:
 
 # -- preprocessing -----------------------------------------------------------------------
 
-_NUMBER = re.compile(r"[-+]?\d*\.\d+%?|[-+]?\d+\.?\d*%?")
+# a number as the scorer reads one in a cell (a trailing % kept)
+NUMBER = re.compile(r"[-+]?\d*\.\d+%?|[-+]?\d+\.?\d*%?")
 
 
 def extract_number(text: str, language: str = "en") -> str:
     """The first number in the text (thousands commas dropped, a trailing % kept), else NULL."""
-    found = _NUMBER.findall(str(text).replace(",", ""))
+    found = NUMBER.findall(str(text).replace(",", ""))
     return found[0] if found else "NULL"
 
 
